@@ -1,0 +1,119 @@
+"""The editor contract.
+
+An editor has a ``name``, a frozen hyperparameter dataclass (``hparams_class``) loaded from per-model presets
+and overridable, ``supports_batch``, and ``apply(model, tok, requests)`` which edits the model *in place* and
+returns an :class:`EditResult` holding the original values of every parameter it touched, so that
+:func:`restore` puts the model back byte for byte. Stateful editors keep their state on the editor object.
+"""
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any, ClassVar, Sequence
+
+import torch
+import yaml
+
+from editbench.data.schema import EditRequest
+
+
+@dataclass(frozen=True)
+class HParams:
+    """Base class of every editor's hyperparameters (frozen; make variants with :meth:`replace`)."""
+
+    def replace(self, **overrides: Any) -> "HParams":
+        known = {f.name for f in dataclasses.fields(self)}
+        unknown = set(overrides) - known
+        if unknown:
+            raise TypeError(f"{type(self).__name__} has no hyperparameter(s) {sorted(unknown)}; known: {sorted(known)}")
+        return dataclasses.replace(self, **overrides)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class EditResult:
+    """What ``apply`` returns: originals of touched parameters (name -> tensor copy) and free-form stats."""
+
+    originals: dict[str, torch.Tensor] = field(default_factory=dict)
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    def merge(self, other: "EditResult") -> "EditResult":
+        """Combine two results of consecutive applies: keep the *earliest* original of each parameter."""
+        for k, v in other.originals.items():
+            self.originals.setdefault(k, v)
+        self.stats.update(other.stats)
+        return self
+
+
+def save_originals(model: torch.nn.Module, names: Sequence[str]) -> dict[str, torch.Tensor]:
+    """Copy the named parameters (detached, cloned) before editing them."""
+    params = dict(model.named_parameters())
+    missing = [n for n in names if n not in params]
+    if missing:
+        raise KeyError(f"model has no parameter(s) {missing}")
+    return {n: params[n].detach().clone() for n in names}
+
+
+@torch.no_grad()
+def restore(model: torch.nn.Module, originals: dict[str, torch.Tensor]) -> None:
+    """Write the saved originals back into the model in place."""
+    params = dict(model.named_parameters())
+    for name, value in originals.items():
+        params[name].copy_(value.to(params[name].device, params[name].dtype))
+
+
+def load_preset(editor_name: str, model_keys: Sequence[str]) -> dict:
+    """Read ``editbench/editors/hparams/<editor>.yaml`` and merge ``default`` with the first matching model key.
+
+    ``model_keys`` is most-specific first, e.g. ``["factworld", "gpt2"]`` (short name, then model family).
+    """
+    fname = f"{editor_name}.yaml"
+    try:
+        text = resources.files("editbench.editors").joinpath("hparams", fname).read_text()
+    except FileNotFoundError:
+        return {}
+    table = yaml.safe_load(text) or {}
+    merged = dict(table.get("default", {}) or {})
+    for key in model_keys:
+        if key in table:
+            merged.update(table[key] or {})
+            break
+    return merged
+
+
+class Editor(ABC):
+    """Base class of all editors. Subclasses set ``name``, ``hparams_class`` and implement :meth:`apply`."""
+
+    name: ClassVar[str] = "editor"
+    hparams_class: ClassVar[type[HParams]] = HParams
+    supports_batch: ClassVar[bool] = False
+    preset_name: ClassVar[str | None] = None  # yaml file stem; defaults to ``name``
+
+    def __init__(self, hparams: HParams | None = None):
+        self.hparams = hparams if hparams is not None else self.hparams_class()
+
+    @classmethod
+    def from_preset(cls, model_keys: Sequence[str] = (), **overrides: Any) -> "Editor":
+        """Build the editor with the preset for the model (most specific key first), then ``overrides``."""
+        values = load_preset(cls.preset_name or cls.name, list(model_keys))
+        values.update(overrides)
+        known = {f.name for f in dataclasses.fields(cls.hparams_class)}
+        unknown = set(values) - known
+        if unknown:
+            raise TypeError(f"{cls.name}: unknown hyperparameter(s) {sorted(unknown)}; known: {sorted(known)}")
+        return cls(cls.hparams_class(**values))
+
+    @abstractmethod
+    def apply(self, model: torch.nn.Module, tok: Any, requests: Sequence[EditRequest]) -> EditResult:
+        """Edit ``model`` in place so that it answers each request's ``target_new``; return the originals."""
+
+    def check_batch(self, requests: Sequence[EditRequest]) -> None:
+        if len(requests) > 1 and not self.supports_batch:
+            raise ValueError(f"editor {self.name!r} does not support batch edits (got {len(requests)} requests)")
+
+    def describe(self) -> dict:
+        return {"name": self.name, "hparams": self.hparams.to_dict(), "supports_batch": self.supports_batch}
