@@ -1,0 +1,1 @@
+"""Results, provenance, tables, leaderboards and plots."""
