@@ -1,0 +1,79 @@
+"""Single-edit reliability: apply one edit, score it, restore, prove the model is byte-identical again.
+
+For each request: score the unedited model (the baseline), ``editor.apply`` the one edit, score ES/PS/NS and
+magnitudes, restore the touched parameters from the returned originals, and hash the whole model state to check
+that the restore is exact. A request whose edit raises is recorded with its error and the run goes on.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Sequence
+
+from tqdm.auto import tqdm
+
+from editbench.data.schema import EditRequest
+from editbench.editors.base import Editor, restore
+from editbench.metrics.counterfact import aggregate, score_requests
+from editbench.models.loader import LoadedModel, state_hash
+
+
+@dataclass
+class SingleEditResult:
+    per_record: list[dict] = field(default_factory=list)
+    pre: dict = field(default_factory=dict)     # aggregate metrics of the unedited model
+    post: dict = field(default_factory=dict)    # aggregate metrics right after each edit
+    errors: list[dict] = field(default_factory=list)
+    all_restored: bool = True
+    timings: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"pre": self.pre, "post": self.post, "all_restored": self.all_restored, "errors": self.errors,
+                "timings": self.timings, "per_record": self.per_record}
+
+
+def run_single(editor: Editor, lm: LoadedModel, requests: Sequence[EditRequest], *, batch_size: int = 64,
+               check_restore: bool = True, progress: bool = True) -> SingleEditResult:
+    """Run the single-edit protocol of ``editor`` over ``requests`` on ``lm``; the model ends unedited."""
+    model, tok = lm.model, lm.tok
+    out = SingleEditResult()
+    t0 = time.perf_counter()
+    pre = score_requests(model, tok, requests, batch_size=batch_size)
+    out.timings["baseline_s"] = time.perf_counter() - t0
+    h0 = state_hash(model) if check_restore else None
+    apply_s, score_s = [], []
+    bar = tqdm(list(zip(requests, pre)), desc=f"single[{editor.name}]", unit="edit", disable=not progress,
+               leave=False)
+    for req, pre_m in bar:
+        rec = {"case_id": req.case_id, "subject": req.subject, "target_new": req.target_new,
+               "target_true": req.target_true, "pre": pre_m}
+        t = time.perf_counter()
+        try:
+            res = editor.apply(model, tok, [req])
+        except Exception as exc:  # noqa: BLE001 — one failed edit is a result, not the end of the run
+            rec["error"] = f"{type(exc).__name__}: {exc}"
+            out.errors.append({"case_id": req.case_id, "error": rec["error"]})
+            out.per_record.append(rec)
+            continue
+        rec["apply_s"] = time.perf_counter() - t
+        apply_s.append(rec["apply_s"])
+        t = time.perf_counter()
+        rec["post"] = score_requests(model, tok, [req], batch_size=batch_size)[0]
+        score_s.append(time.perf_counter() - t)
+        rec["touched"] = sorted(res.originals)
+        rec["edit_stats"] = {k: v for k, v in res.stats.items() if isinstance(v, (int, float, str, bool))}
+        restore(model, res.originals)
+        if check_restore:
+            rec["restored"] = state_hash(model) == h0
+            out.all_restored &= rec["restored"]
+        out.per_record.append(rec)
+        done = [r["post"] for r in out.per_record if "post" in r]
+        bar.set_postfix(es=f"{aggregate(done)['es'] or 0:.2f}")
+    out.pre = aggregate(pre)
+    out.post = aggregate([r["post"] for r in out.per_record if "post" in r])
+    out.timings.update({
+        "apply_s_mean": sum(apply_s) / len(apply_s) if apply_s else None,
+        "score_s_mean": sum(score_s) / len(score_s) if score_s else None,
+        "total_s": time.perf_counter() - t0,
+    })
+    return out
