@@ -99,3 +99,56 @@ def require(rec: dict, key: str, case_id: Any, source: str | None = None) -> Any
     if key not in rec:
         raise RecordError(case_id, key, "missing key", source)
     return rec[key]
+
+
+# --- helpers for loaders (added with editbench/data/{counterfact,zsre,known,registry}.py) --------------------
+
+ON_ERROR = ("raise", "collect")
+
+
+def require_str(rec: dict, key: str, case_id: Any, source: str | None = None, empty_ok: bool = False) -> str:
+    """Fetch a required string field; raise a RecordError if it is missing, not a string, or empty."""
+    val = require(rec, key, case_id, source)
+    if not isinstance(val, str):
+        raise RecordError(case_id, key, f"expected a string, got {type(val).__name__}", source)
+    if not empty_ok and not val.strip():
+        raise RecordError(case_id, key, "empty string", source)
+    return val
+
+
+def str_tuple(val: Any, fld: str, case_id: Any, source: str | None = None, single_ok: bool = False
+              ) -> tuple[str, ...]:
+    """A list of strings as a tuple (a lone string too when ``single_ok``); raise a RecordError otherwise."""
+    if single_ok and isinstance(val, str):
+        val = [val]
+    if not isinstance(val, list):
+        raise RecordError(case_id, fld, f"expected a list of strings, got {type(val).__name__}", source)
+    for i, v in enumerate(val):
+        if not isinstance(v, str):
+            raise RecordError(case_id, f"{fld}[{i}]", f"expected a string, got {type(v).__name__}", source)
+    return tuple(val)
+
+
+def parse_records(items, parse_one, on_error: str = "raise", source: str | None = None):
+    """Run ``parse_one(record, index, source)`` over ``(index, record)`` pairs.
+
+    Returns ``(good, errors)``. With ``on_error="raise"`` the first :class:`RecordError` propagates; with
+    ``"collect"`` bad records are skipped and their errors returned, so a runner can report them and go on.
+    A repeated ``case_id`` is an error too (field ``case_id``): results are keyed by it.
+    """
+    if on_error not in ON_ERROR:
+        raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
+    good, errors, seen = [], [], set()
+    for index, rec in items:
+        try:
+            out = parse_one(rec, index, source)
+            cid = getattr(out, "case_id", None)
+            if cid in seen:
+                raise RecordError(cid, "case_id", "duplicate case id", source)
+            seen.add(cid)
+            good.append(out)
+        except RecordError as e:
+            if on_error == "raise":
+                raise
+            errors.append(e)
+    return good, errors

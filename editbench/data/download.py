@@ -1,0 +1,149 @@
+"""Download the full CounterFact (ROME format, 21,919 records, ~45 MB) from ROME's data host, verified.
+
+How a download goes:
+
+1. If the file is already in the cache (``$EDITBENCH_CACHE``, default ``~/.cache/editbench``), it is verified
+   (see below) and returned: no network request.
+2. Otherwise the response is streamed into a hidden ``.part`` file *in the same directory*, hashing as it goes,
+   with a tqdm progress bar. A short body (fewer bytes than ``Content-Length``) is an error.
+3. The sha256 is checked; on a mismatch the partial file is deleted and :class:`ChecksumError` raised.
+4. Only then is the ``.part`` file renamed over the destination (``os.replace``, atomic on one filesystem), so
+   a reader never sees half a file and an interrupted download leaves nothing behind.
+
+**About the expected hash, honestly.** This project was written without network access, so we could not
+compute the sha256 of the real ``counterfact.json`` and pin it. ``COUNTERFACT_SHA256`` is therefore ``None``
+and verification works trust-on-first-use: the first successful download records its hash in a sidecar file
+``<name>.sha256``; every later use (a cached read, or a re-download after the file was deleted) is verified
+against that sidecar. An explicit ``sha256=`` always takes precedence and is checked on first download too.
+Once someone has the real hash, set ``COUNTERFACT_SHA256`` to it and first downloads become verified as well.
+"""
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+COUNTERFACT_URL = "https://rome.baulab.info/data/dsets/counterfact.json"
+COUNTERFACT_SHA256: str | None = None  # unknown offline; see the module docstring
+CHUNK = 1 << 16
+
+
+class DownloadError(RuntimeError):
+    """The file could not be fetched (HTTP error, connection failure, short body)."""
+
+
+class ChecksumError(DownloadError):
+    """The bytes do not have the expected sha256."""
+
+
+def cache_dir() -> Path:
+    """``$EDITBENCH_CACHE`` or ``~/.cache/editbench``."""
+    return Path(os.environ.get("EDITBENCH_CACHE") or Path.home() / ".cache" / "editbench")
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(CHUNK), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _sidecar(dest: Path) -> Path:
+    return dest.with_name(dest.name + ".sha256")
+
+
+def _expected_hash(dest: Path, sha256: str | None) -> str | None:
+    """The explicit hash if given, else the one recorded in the sidecar, else None."""
+    if sha256:
+        return sha256.lower()
+    side = _sidecar(dest)
+    return side.read_text().split()[0].lower() if side.exists() else None
+
+
+def _write_sidecar(dest: Path, digest: str) -> None:
+    side = _sidecar(dest)
+    tmp = side.with_name(f".{side.name}.{os.getpid()}.tmp")
+    tmp.write_text(f"{digest}  {dest.name}\n")
+    os.replace(tmp, side)
+
+
+def _stream(url: str, fh, timeout: float, progress: bool, desc: str) -> str:
+    """Copy the response body of ``url`` into the open file ``fh``; return its sha256."""
+    from tqdm import tqdm
+
+    h = hashlib.sha256()
+    got = 0
+    with urllib.request.urlopen(url, timeout=timeout) as resp:
+        length = resp.headers.get("Content-Length")
+        total = int(length) if length and length.isdigit() else None
+        with tqdm(total=total, unit="B", unit_scale=True, desc=desc, disable=not progress) as bar:
+            while chunk := resp.read(CHUNK):
+                fh.write(chunk)
+                h.update(chunk)
+                got += len(chunk)
+                bar.update(len(chunk))
+    if total is not None and got != total:
+        raise DownloadError(f"{url}: got {got} bytes, Content-Length said {total}")
+    return h.hexdigest()
+
+
+def download(url: str, dest: str | os.PathLike, sha256: str | None = None, *, force: bool = False,
+             timeout: float = 60.0, retries: int = 2, progress: bool = True) -> Path:
+    """Fetch ``url`` to ``dest`` (atomically, verified); return ``dest``. See the module docstring.
+
+    ``sha256``: expected hex digest; None means "the sidecar's, if any, else record one" (trust on first use).
+    ``force``: download again even if ``dest`` exists. ``retries``: extra attempts after a connection error
+    or short body (not after an HTTP error status or a checksum mismatch), with 1 s, 2 s, ... pauses.
+    """
+    dest = Path(dest)
+    expected = _expected_hash(dest, sha256)
+    if dest.exists() and not force:
+        digest = sha256_file(dest)
+        if expected is None:
+            _write_sidecar(dest, digest)
+        elif digest != expected:
+            raise ChecksumError(f"cached {dest} has sha256 {digest}, expected {expected}; delete it (and its "
+                                f".sha256 sidecar if the expected hash is wrong) or pass force=True")
+        return dest
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    for attempt in range(retries + 1):
+        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                digest = _stream(url, fh, timeout, progress, dest.name)
+            if expected is not None and digest != expected:
+                raise ChecksumError(f"{url}: downloaded sha256 {digest}, expected {expected}")
+            os.replace(tmp, dest)
+            _write_sidecar(dest, digest)
+            return dest
+        except urllib.error.HTTPError as e:
+            raise DownloadError(f"{url}: HTTP {e.code} {e.reason}") from e
+        except (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError, DownloadError) as e:
+            if isinstance(e, ChecksumError) or attempt == retries:
+                if isinstance(e, DownloadError):
+                    raise
+                raise DownloadError(f"{url}: {e}") from e
+            time.sleep(attempt + 1)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    raise AssertionError("unreachable")
+
+
+def download_counterfact(url: str | None = None, sha256: str | None = None, cache: str | os.PathLike | None = None,
+                         **kw) -> Path:
+    """The full ROME CounterFact, cached as ``<cache>/counterfact.json``.
+
+    ``url`` defaults to :data:`COUNTERFACT_URL` and ``sha256`` to :data:`COUNTERFACT_SHA256` (read at call time).
+    """
+    url = url or COUNTERFACT_URL
+    sha256 = sha256 or COUNTERFACT_SHA256
+    dest = Path(cache) if cache is not None else cache_dir()
+    return download(url, dest / "counterfact.json", sha256, **kw)
