@@ -50,6 +50,8 @@ def pytest_addoption(parser):
     g.addoption("--device", default="cpu", help="torch device: cpu (default), cuda, cuda:1, ...")
     g.addoption("--reports-dir", default="reports", metavar="DIR",
                 help="where the session's result JSON is written (default ./reports).")
+    g.addoption("--thresholds", default=None, metavar="YAML",
+                help="gates file (default: suites/thresholds.yaml under the rootdir).")
     g.addoption("--hparam", action="append", default=[], metavar="EDITOR.KEY=VALUE",
                 help="override one editor hyperparameter, e.g. --hparam rome.layer=3 (value parsed as YAML).")
 
@@ -60,29 +62,36 @@ def _did_you_mean(name: str, choices) -> str:
 
 
 def _validate(config) -> None:
-    from editbench import registry
-    from editbench.data import list_datasets
-    from editbench.models.loader import builtin_models
-
+    """Check explicitly given options early (exit 4 with a "did you mean"); defaults need no imports."""
     names = config.getoption("--editor") or []
-    known = registry.available()
-    for name in names:
-        if name not in known:
-            raise pytest.UsageError(f"--editor {name!r}: no such editor.{_did_you_mean(name, known)} "
-                                    f"Known: {', '.join(known)}")
+    if names:
+        from editbench import registry
+        known = registry.available()
+        for name in names:
+            if name not in known:
+                raise pytest.UsageError(f"--editor {name!r}: no such editor.{_did_you_mean(name, known)} "
+                                        f"Known: {', '.join(known)}")
     model = config.getoption("--model")
-    if model not in builtin_models() and not Path(model).exists() and "/" not in model:
-        raise pytest.UsageError(f"--model {model!r}: not a built-in model, a directory or a hub id (org/name)."
-                                f"{_did_you_mean(model, builtin_models())} Built-ins: {', '.join(builtin_models())}")
+    if model != DEFAULT_MODEL:
+        from editbench.models.loader import builtin_models
+        if model not in builtin_models() and not Path(model).exists() and "/" not in model:
+            raise pytest.UsageError(
+                f"--model {model!r}: not a built-in model, a directory or a hub id (org/name)."
+                f"{_did_you_mean(model, builtin_models())} Built-ins: {', '.join(builtin_models())}")
     dataset = config.getoption("--dataset")
-    if dataset is not None and dataset not in list_datasets() and not Path(dataset).exists():
-        raise pytest.UsageError(f"--dataset {dataset!r}: not a dataset name or an existing file."
-                                f"{_did_you_mean(dataset, list_datasets())} Names: {', '.join(list_datasets())}")
+    if dataset is not None:
+        from editbench.data import list_datasets
+        if dataset not in list_datasets() and not Path(dataset).exists():
+            raise pytest.UsageError(
+                f"--dataset {dataset!r}: not a dataset name or an existing file."
+                f"{_did_you_mean(dataset, list_datasets())} Names: {', '.join(list_datasets())}")
     device = config.getoption("--device")
     if device.startswith("cuda"):
         import torch
         if not torch.cuda.is_available():
             raise pytest.UsageError(f"--device {device!r}: CUDA is not available on this machine")
+    elif device != "cpu" and not device.startswith("mps"):
+        raise pytest.UsageError(f"--device {device!r}: expected cpu, cuda, cuda:N or mps")
     for item in config.getoption("--hparam"):
         if "=" not in item or "." not in item.split("=", 1)[0]:
             raise pytest.UsageError(f"--hparam {item!r}: expected EDITOR.KEY=VALUE, e.g. rome.layer=3")
@@ -181,7 +190,10 @@ def editor(request, editor_name, eb_model, eb_seed):
 def thresholds(request):
     """The checked-in gates (``suites/thresholds.yaml`` beside the suites)."""
     from editbench.gates import load_thresholds
-    path = Path(request.config.rootpath) / "suites" / "thresholds.yaml"
+    given = request.config.getoption("--thresholds")
+    path = Path(given) if given else Path(request.config.rootpath) / "suites" / "thresholds.yaml"
+    if given and not path.exists():
+        raise pytest.UsageError(f"--thresholds {given!r}: no such file")
     return load_thresholds(path) if path.exists() else {}
 
 

@@ -1,0 +1,20 @@
+from editbench.gates import check_gates, gates_for
+
+TABLE = {"single": {"factworld": {"ft-c": {"es": {"min": 0.9}}, "default": {"es": {"min": 0.5}}},
+                    "default": {"default": {"ns": {"min": 0.1}}}}}
+
+
+def test_lookup_order():
+    assert gates_for(TABLE, "single", "factworld", "ft-c") == {"es": {"min": 0.9}}
+    assert gates_for(TABLE, "single", "factworld", "other") == {"es": {"min": 0.5}}
+    assert gates_for(TABLE, "single", "/some/dir/model", "x") == {"ns": {"min": 0.1}}
+    assert gates_for(TABLE, "sequential", "factworld", "ft-c") == {}
+
+
+def test_check_gates_reports_each_failure():
+    gates = {"es": {"min": 0.9}, "ns": {"max": 0.2}, "ps": {"min": 0.1}}
+    fails = check_gates({"es": 0.5, "ns": 0.3}, gates)
+    assert any(f.startswith("es = 0.500 < min 0.9") for f in fails)
+    assert any(f.startswith("ns = 0.300 > max 0.2") for f in fails)
+    assert "ps: not measured" in fails
+    assert check_gates({"es": 0.95}, {"es": {"min": 0.9}}) == []

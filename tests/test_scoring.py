@@ -1,0 +1,98 @@
+"""Scoring: batched results equal one-at-a-time results, whatever the tokenizer's padding side."""
+import math
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from editbench.data.schema import EditRequest
+from editbench.metrics.counterfact import _metrics_from, aggregate, harmonic_score, probe_pairs, score_requests
+from editbench.metrics.scoring import encode_pair, score_targets, score_targets_one_by_one
+from editbench.models.loader import load_model
+
+WORDS = "the a of is in city river music born France Paris Rome language English French plays works at".split()
+
+
+@pytest.fixture(scope="module", params=["tiny-gpt2", "tiny-llama"])
+def lm(request):
+    return load_model(request.param)
+
+
+def test_padding_sides_are_as_real_models(lm):
+    # GPT-2 has no pad token; Llama pads on the left: the scorer must not care either way.
+    if lm.model_id == "tiny-gpt2":
+        assert lm.tok.pad_token_id is None
+    else:
+        assert lm.tok.padding_side == "left"
+
+
+phrases = st.lists(st.sampled_from(WORDS), min_size=1, max_size=8).map(" ".join)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(pairs=st.lists(st.tuples(phrases, st.lists(st.sampled_from(WORDS), min_size=1, max_size=3).map(" ".join)),
+                      min_size=1, max_size=9),
+       batch_size=st.integers(1, 6))
+def test_batched_equals_one_by_one(lm, pairs, batch_size):
+    prefixes = [p for p, _ in pairs]
+    targets = [t for _, t in pairs]
+    batched = score_targets(lm.model, lm.tok, prefixes, targets, batch_size=batch_size)
+    single = score_targets_one_by_one(lm.model, lm.tok, prefixes, targets)
+    torch.testing.assert_close(batched.nll, single.nll, atol=1e-4, rtol=1e-4)
+    assert torch.equal(batched.correct, single.correct)
+    assert torch.equal(batched.n_target_tokens, single.n_target_tokens)
+
+
+def test_target_is_tokenized_with_leading_space(lm):
+    ids, k = encode_pair(lm.tok, "The city of", "Paris")
+    assert ids[:k] == lm.tok("The city of")["input_ids"]
+    assert ids[k:] == lm.tok(" Paris", add_special_tokens=False)["input_ids"]
+
+
+def test_argmax_correct_matches_greedy_decoding(lm):
+    prefix = "the city of"
+    ids = lm.tok(prefix, return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        nxt = int(lm.model(ids).logits[0, -1].argmax())
+    word = lm.tok.decode([nxt]).strip()
+    if not word:
+        pytest.skip("greedy token decodes to whitespace")
+    s = score_targets(lm.model, lm.tok, [prefix], [word])
+    if s.n_target_tokens[0] == 1 and lm.tok(" " + word, add_special_tokens=False)["input_ids"] == [nxt]:
+        assert bool(s.correct[0])
+
+
+def test_counterfact_metric_definitions():
+    req = EditRequest(case_id="1", prompt="{} is in", subject="X", target_new="Rome", target_true="Paris",
+                      paraphrase_prompts=("X lies in", "X is found in"), neighborhood_prompts=("Y is in",))
+    pairs = probe_pairs(req)
+    kinds = [k for k, _, _ in pairs]
+    assert kinds == ["rewrite:new", "rewrite:true", "paraphrase:new", "paraphrase:true", "paraphrase:new",
+                     "paraphrase:true", "neighborhood:new", "neighborhood:true"]
+    # NLLs: rewrite prefers new; paraphrase 1 prefers new, 2 prefers true; neighbor keeps true.
+    nll = [0.1, 2.0, 0.5, 1.0, 3.0, 0.2, 4.0, 0.3]
+    correct = [True, False, True, False, False, True, False, True]
+    m = _metrics_from(pairs, nll, correct)
+    assert m["es"] == 1.0 and m["ps"] == 0.5 and m["ns"] == 1.0
+    assert math.isclose(m["em"], math.exp(-0.1) - math.exp(-2.0))
+    assert math.isclose(m["pm"], ((math.exp(-0.5) - math.exp(-1.0)) + (math.exp(-3.0) - math.exp(-0.2))) / 2)
+    assert math.isclose(m["nm"], math.exp(-0.3) - math.exp(-4.0))  # P(true) - P(new): positive is good
+    assert m["es_correct"] == 1.0 and m["ps_correct"] == 0.5 and m["ns_correct"] == 1.0
+
+
+def test_aggregate_is_mean_of_records_and_harmonic_score():
+    agg = aggregate([{"es": 1.0, "ps": 0.5, "ns": 1.0}, {"es": 0.0, "ps": 0.5, "ns": 0.5}])
+    assert agg["es"] == 0.5 and agg["ps"] == 0.5 and agg["ns"] == 0.75 and agg["n"] == 2
+    assert math.isclose(agg["score"], 3 / (1 / 0.5 + 1 / 0.5 + 1 / 0.75))
+    assert harmonic_score(1.0, 0.0, 1.0) == 0.0
+
+
+def test_score_requests_matches_pairwise_scoring(lm):
+    reqs = [EditRequest(case_id=str(i), prompt="{} is in the city of", subject=s, target_new="Rome",
+                        target_true="Paris", paraphrase_prompts=(f"{s} music of",),
+                        neighborhood_prompts=("a river in",)) for i, s in enumerate(["France", "English river"])]
+    out = score_requests(lm.model, lm.tok, reqs, batch_size=3)
+    for req, m in zip(reqs, out):
+        s = score_targets_one_by_one(lm.model, lm.tok, [req.rewrite_prompt] * 2, ["Rome", "Paris"])
+        assert m["es"] == float(s.nll[1] > s.nll[0])
