@@ -1,0 +1,85 @@
+"""The pytest plugin end to end: option validation, parametrization, JSON results and the summary table."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_pytest(*args, cwd=ROOT, env_extra=None, timeout=600):
+    env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
+    env.update(env_extra or {})
+    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args], cwd=cwd,
+                          capture_output=True, text=True, env=env, timeout=timeout)
+
+
+def test_unknown_editor_exits_4_with_did_you_mean():
+    r = run_pytest("suites", "-m", "single", "--editor", "ft-cc", "--collect-only", "-q")
+    assert r.returncode == 4, r.stdout + r.stderr
+    assert "no such editor" in r.stderr and "Did you mean 'ft-c'" in r.stderr
+
+
+def test_unknown_model_and_dataset_exit_4():
+    r = run_pytest("suites", "--model", "factwrld", "--collect-only", "-q")
+    assert r.returncode == 4 and "Did you mean 'factworld'" in r.stderr
+    r = run_pytest("suites", "--dataset", "counterfakt", "--collect-only", "-q")
+    assert r.returncode == 4 and "Did you mean 'counterfact'" in r.stderr
+
+
+def test_default_editors_are_every_registered_editor():
+    from editbench import registry
+    r = run_pytest("suites", "-m", "single", "--collect-only", "-q")
+    assert r.returncode == 0, r.stdout + r.stderr
+    for name in registry.available():
+        assert f"test_single_edit[{name}]" in r.stdout
+
+
+def _write_dataset(path: Path) -> None:
+    recs = [{"case_id": i, "prompt": f"{s} is in the city of", "subject": s, "target_new": "Rome",
+             "ground_truth": "Paris", "rephrase_prompt": f"the music of {s} is in", "locality_prompt":
+             "a river in the city of", "locality_ground_truth": "Paris"}
+            for i, s in enumerate(["France", "the river", "English music"])]
+    recs.append({"case_id": 99, "prompt": "Nobody is in", "subject": "Someone", "target_new": "Rome",
+                 "ground_truth": "Paris", "rephrase_prompt": "x", "locality_prompt": "y",
+                 "locality_ground_truth": "Paris"})  # malformed: subject not in prompt
+    path.write_text(json.dumps(recs))
+
+
+def test_suite_writes_json_and_prints_table(tmp_path):
+    data = tmp_path / "tiny.json"
+    _write_dataset(data)
+    gates = tmp_path / "gates.yaml"
+    gates.write_text("single:\n  default:\n    null: {es: {max: 1.0}}\n    ft: {es: {min: 0.0}}\n")
+    reports = tmp_path / "reports"
+    r = run_pytest("suites", "-m", "single", "--model", "tiny-gpt2", "--dataset", str(data), "--editor", "null",
+                   "--editor", "ft", "--thresholds", str(gates), "--reports-dir", str(reports),
+                   "--hparam", "ft.num_steps=3")
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert "editbench results" in r.stdout and "| single" in r.stdout
+    files = list(reports.glob("editbench-*.json"))
+    assert len(files) == 1
+    payload = json.loads(files[0].read_text())
+    results = {res["editor"]["name"]: res for res in payload["results"]}
+    assert set(results) == {"null", "ft"}
+    ft = results["ft"]
+    assert ft["editor"]["hparams"]["num_steps"] == 3
+    assert ft["model"]["id"] == "tiny-gpt2" and len(ft["model"]["hash"]) == 64
+    assert ft["dataset"]["record_ids"] == ["0", "1", "2"]
+    assert any("99" in e and "subject" in e for e in ft["record_errors"])  # reported, the session went on
+    assert ft["versions"]["torch"] and ft["seed"] == 0 and "timings" in ft
+    assert all(rec["restored"] for rec in ft["per_record"])
+    assert results["null"]["metrics"]["es"] == results["null"]["baseline"]["es"]
+
+
+def test_gpu_marker_skips_with_reason(tmp_path):
+    (tmp_path / "test_g.py").write_text("import pytest\n@pytest.mark.gpu\ndef test_x():\n    assert False\n")
+    (tmp_path / "conftest.py").write_text("pytest_plugins = ['editbench.pytest_plugin']\n")
+    r = run_pytest(str(tmp_path / "test_g.py"), "-rs", cwd=tmp_path)
+    import torch
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    assert r.returncode == 0 and "needs CUDA" in r.stdout
