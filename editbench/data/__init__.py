@@ -6,7 +6,7 @@ EasyEdit CounterFact), :mod:`~editbench.data.zsre` (MEND zsRE) and :mod:`~editbe
 the verified download of the full CounterFact in :mod:`~editbench.data.download`.
 """
 from editbench.data.counterfact import parse_easyedit, parse_rome
-from editbench.data.download import ChecksumError, DownloadError, download, download_counterfact
+from editbench.data.download import ChecksumError, DownloadError, download_counterfact, download_file
 from editbench.data.known import KnownFact, parse_known
 from editbench.data.registry import (DATASETS, UnknownDatasetError, data_dir, detect_format, list_datasets,
                                      load_edit_orders, load_known, load_records, order_records, read_json_records)
@@ -15,7 +15,7 @@ from editbench.data.zsre import parse_zsre
 
 __all__ = [
     "ChecksumError", "DATASETS", "DownloadError", "EditRequest", "KnownFact", "RecordError",
-    "UnknownDatasetError", "data_dir", "detect_format", "download", "download_counterfact", "list_datasets",
+    "UnknownDatasetError", "data_dir", "detect_format", "download_counterfact", "download_file", "list_datasets",
     "load_edit_orders", "load_known", "load_records", "order_records", "parse_easyedit", "parse_known",
     "parse_rome", "parse_zsre", "read_json_records",
 ]

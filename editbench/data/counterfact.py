@@ -77,8 +77,11 @@ def parse_rome(rec: Any, index: int | None = None, source: str | None = None) ->
     rr = require(rec, "requested_rewrite", cid, source)
     if not isinstance(rr, dict):
         raise RecordError(cid, "requested_rewrite", f"expected an object, got {type(rr).__name__}", source)
-    prompt = require_str(rr, "prompt", cid, source)
-    subject = require_str(rr, "subject", cid, source)
+    try:
+        prompt = require_str(rr, "prompt", cid, source)
+        subject = require_str(rr, "subject", cid, source)
+    except RecordError as e:
+        raise RecordError(cid, f"requested_rewrite.{e.field}", e.problem, source) from None
     _check_template(prompt, subject, cid, "requested_rewrite.prompt", source)
     new, new_id = _target(rr, "target_new", cid, source)
     true, true_id = _target(rr, "target_true", cid, source)

@@ -93,7 +93,7 @@ def _stream(url: str, fh, timeout: float, progress: bool, desc: str) -> str:
     return h.hexdigest()
 
 
-def download(url: str, dest: str | os.PathLike, sha256: str | None = None, *, force: bool = False,
+def download_file(url: str, dest: str | os.PathLike, sha256: str | None = None, *, force: bool = False,
              timeout: float = 60.0, retries: int = 2, progress: bool = True) -> Path:
     """Fetch ``url`` to ``dest`` (atomically, verified); return ``dest``. See the module docstring.
 
@@ -146,4 +146,4 @@ def download_counterfact(url: str | None = None, sha256: str | None = None, cach
     url = url or COUNTERFACT_URL
     sha256 = sha256 or COUNTERFACT_SHA256
     dest = Path(cache) if cache is not None else cache_dir()
-    return download(url, dest / "counterfact.json", sha256, **kw)
+    return download_file(url, dest / "counterfact.json", sha256, **kw)
