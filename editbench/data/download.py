@@ -94,7 +94,7 @@ def _stream(url: str, fh, timeout: float, progress: bool, desc: str) -> str:
 
 
 def download_file(url: str, dest: str | os.PathLike, sha256: str | None = None, *, force: bool = False,
-             timeout: float = 60.0, retries: int = 2, progress: bool = True) -> Path:
+                  timeout: float = 60.0, retries: int = 2, progress: bool = True) -> Path:
     """Fetch ``url`` to ``dest`` (atomically, verified); return ``dest``. See the module docstring.
 
     ``sha256``: expected hex digest; None means "the sidecar's, if any, else record one" (trust on first use).
@@ -119,18 +119,21 @@ def download_file(url: str, dest: str | os.PathLike, sha256: str | None = None, 
             with os.fdopen(fd, "wb") as fh:
                 digest = _stream(url, fh, timeout, progress, dest.name)
             if expected is not None and digest != expected:
-                raise ChecksumError(f"{url}: downloaded sha256 {digest}, expected {expected}")
+                raise ChecksumError(f"{url}: downloaded sha256 {digest}, expected {expected} (from "
+                                    f"{'the sha256 argument' if sha256 else _sidecar(dest)})")
             os.replace(tmp, dest)
             _write_sidecar(dest, digest)
             return dest
         except urllib.error.HTTPError as e:
             raise DownloadError(f"{url}: HTTP {e.code} {e.reason}") from e
+        except ChecksumError:
+            raise
         except (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError, DownloadError) as e:
-            if isinstance(e, ChecksumError) or attempt == retries:
+            if attempt == retries:
                 if isinstance(e, DownloadError):
                     raise
                 raise DownloadError(f"{url}: {e}") from e
-            time.sleep(attempt + 1)
+            time.sleep(attempt + 1)  # transient: connection refused/reset, timeout, short body
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)

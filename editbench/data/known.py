@@ -7,9 +7,9 @@ A record (``../shared/data/counterfact/known_1000.json``, 1,209 of them despite 
      "prompt": "Vinson Massif is located in the continent of", "relation_id": "P30"}
 
 ``template`` is the relation's ROME template; ``prompt`` is what causal tracing actually feeds the model: the
-filled template (always its prefix; checked), sometimes extended with the first words of GPT-2-XL's greedy ``prediction`` so that the next
-token is the ``attribute``. Both contain the subject. These are not edit requests (there is no new target), so
-they become :class:`KnownFact`.
+filled template (always a prefix of it; checked), sometimes extended with the first words of GPT-2-XL's greedy
+``prediction`` so that the next token is the ``attribute``. Both contain the subject. These are not edit
+requests (there is no new target), so they become :class:`KnownFact`.
 """
 from __future__ import annotations
 

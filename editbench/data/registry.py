@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from editbench.data.counterfact import PARSERS, detect_counterfact_format
-from editbench.data.known import KnownFact, is_known, parse_known
+from editbench.data.known import is_known, parse_known
 from editbench.data.schema import EditRequest, RecordError, parse_records
 from editbench.data.zsre import is_zsre, parse_zsre
 
