@@ -131,9 +131,7 @@ def _select(count: int, n: int | None, seed: int | None) -> list[int]:
     if n is not None:
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ValueError(f"n must be a positive int or None, got {n!r}")
-        if n > count:
-            raise ValueError(f"asked for n={n} records but the dataset has {count}")
-        idx = idx[:n]
+        idx = idx[:n]  # like slicing: n beyond the dataset's size gives all of it
     return idx
 
 
@@ -184,7 +182,7 @@ def load_records(name_or_path: str | os.PathLike, n: int | None = None, seed: in
                  on_error: str = "raise", target: str = "answers"):
     """Edit requests of a named dataset or a file.
 
-    ``n``: how many (first n after the optional shuffle; None = all; more than there are is a ValueError).
+    ``n``: how many (the first n after the optional shuffle; None, or more than there are, gives all).
     ``seed``: shuffle with ``random.Random(seed)`` before taking n; None keeps file order.
     ``on_error``: ``"raise"`` -> ``list[EditRequest]``; ``"collect"`` -> ``(list[EditRequest], list[RecordError])``.
     ``target``: zsRE only -- ``"answers"`` (ROME, default) or ``"alt"`` (EasyEdit); see :mod:`editbench.data.zsre`.
