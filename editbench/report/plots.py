@@ -1,0 +1,113 @@
+"""Figures of sequential runs, like the seed paper's Figures 1–3 (matplotlib, Agg backend, PNG).
+
+One figure per run (or per editor with several samples overlaid, one colour per sample), six panels against the
+number of edits: ES, PS and NS moving windows (dotted: the short window, 5 edits; solid: the long one, 50),
+fact forgetting (% of edits successful right after they were made that fail now; solid argmax-based — the
+paper's curve — dashed probability-based), the normalized L2 distance of each edited weight from its original
+(log scale; one line style per layer), and the model-health signal. A detected catastrophic-forgetting point is
+a vertical grey line.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from editbench.metrics.distance import layer_label  # noqa: E402
+from editbench.metrics.health import lower_is_better  # noqa: E402
+from editbench.report.jsonl import read_jsonl  # noqa: E402
+
+LINESTYLES = ("-", "--", ":", "-.")
+
+
+def _window_sizes(edits: list[dict], metric: str) -> list[int]:
+    sizes = set()
+    for e in edits[:1]:
+        for k in e.get("windows", {}):
+            if k.startswith(metric + "_w"):
+                sizes.add(int(k[len(metric) + 2:]))
+    return sorted(sizes)
+
+
+def plot_runs(jsonl_paths: Sequence[str | Path], png: str | Path, title: str | None = None,
+              labels: Sequence[str] | None = None, cf_edits: Sequence[int | None] | None = None) -> Path:
+    """Draw the runs in ``jsonl_paths`` (samples of one editor/model) into one PNG; return its path."""
+    fig, axes = plt.subplots(2, 3, figsize=(15, 8.5))
+    (ax_es, ax_ps, ax_ns), (ax_fg, ax_d, ax_h) = axes
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    health_name, ax_h2 = None, None
+    for r, path in enumerate(jsonl_paths):
+        recs = read_jsonl(path)
+        header = next((x for x in recs if x["type"] == "run"), {})
+        conf = header.get("config", {})
+        label = labels[r] if labels else f"sample {conf.get('sample', r)}"
+        color = colors[r % len(colors)]
+        edits = [x for x in recs if x["type"] == "edit"]
+        checks = [x for x in recs if x["type"] == "check"]
+        n = [e["n"] for e in edits]
+        for ax, metric in ((ax_es, "es"), (ax_ps, "ps"), (ax_ns, "ns")):
+            sizes = _window_sizes(edits, metric)
+            for j, w in enumerate(sizes):
+                ys = [e["windows"].get(f"{metric}_w{w}") for e in edits]
+                short = len(sizes) > 1 and j == 0
+                ax.plot(n, ys, color=color, lw=0.8 if short else 1.6, ls=":" if short else "-",
+                        alpha=0.6 if short else 1.0, label=f"{label} (w={w})")
+        fc = [c for c in checks if "forgetting" in c]
+        for key, ls in (("forget_argmax_now", "-"), ("forget_prob_now", "--")):
+            xs = [c["n"] for c in fc if c["forgetting"].get(key) is not None]
+            ys = [100 * c["forgetting"][key] for c in fc if c["forgetting"].get(key) is not None]
+            ax_fg.plot(xs, ys, color=color, ls=ls, label=f"{label} ({key.split('_')[1]})")
+        names = sorted({k for e in edits for k in e.get("distance", {}) if k != "total"})
+        for j, name in enumerate(names):
+            ys = [e["distance"].get(name, {}).get("dist") for e in edits]
+            ax_d.plot(n, ys, color=color, ls=LINESTYLES[j % len(LINESTYLES)], label=f"{label} {layer_label(name)}")
+        hc = [c for c in checks if c.get("health")]
+        if hc:
+            keys = sorted(hc[0]["health"], key=lambda k: (lower_is_better(k), k))
+            health_name = health_name or keys[0]
+            for j, key in enumerate(keys):
+                ax = ax_h
+                if lower_is_better(key) and key != health_name:  # e.g. perplexity next to recall: own log axis
+                    ax_h2 = ax_h2 or ax_h.twinx()
+                    ax_h2.set_yscale("log")
+                    ax_h2.set_ylabel(", ".join(k for k in keys if lower_is_better(k)) + " (log)")
+                    ax = ax_h2
+                ax.plot([c["n"] for c in hc], [c["health"].get(key) for c in hc], color=color,
+                        ls=LINESTYLES[j % len(LINESTYLES)], marker=".", label=f"{label} {key}")
+        cf = cf_edits[r] if cf_edits else None
+        if cf:
+            for ax in axes.flat:
+                ax.axvline(cf, color=color, alpha=0.5, lw=1)
+    for ax, name in ((ax_es, "Efficacy score (ES)"), (ax_ps, "Paraphrase score (PS)"),
+                     (ax_ns, "Neighborhood score (NS)")):
+        ax.set_title(name)
+        ax.set_ylim(-0.05, 1.05)
+    ax_fg.set_title("Facts forgotten (% of successful edits)")
+    ax_fg.set_ylim(-2, 102)
+    ax_d.set_title("Normalized L2 distance ‖W−W₀‖ / numel")
+    if any(line.get_ydata().size for line in ax_d.get_lines()):
+        ax_d.set_yscale("log")
+    ax_h.set_title("Model health" + (f" ({health_name})" if health_name else " (no probe)"))
+    for ax in axes.flat:
+        ax.set_xlabel("number of edits")
+        ax.grid(alpha=0.3)
+        handles, lab = ax.get_legend_handles_labels()
+        if handles and len(handles) <= 8:
+            ax.legend(fontsize=7)
+    if ax_h2 is not None:
+        h1, l1 = ax_h.get_legend_handles_labels()
+        h2, l2 = ax_h2.get_legend_handles_labels()
+        if len(h1) + len(h2) <= 8:
+            ax_h.legend(h1 + h2, l1 + l2, fontsize=7)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    png = Path(png)
+    png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(png, dpi=90)
+    plt.close(fig)
+    return png

@@ -1,0 +1,308 @@
+"""Sequential editing at scale: one model, a stream of edits that accumulate, and what happens to it.
+
+The protocol of the seed paper (Gupta, Rao, Anumanchipalli 2024, sections 3–4): edit one fact at a time (or a
+batch of ``batch_size`` at a time, batches applied in sequence) without ever restoring the model; after each
+edit score the new edit (schedule ``"immediate"``), every ``history_every`` edits re-score all earlier successful
+edits (``"history"`` → fact forgetting), optionally score every edit after the last one (``"final"``); after
+every edit measure the distance of each edited weight from its original; at every check run the model-health
+probe. See :mod:`editbench.runner.schedule` for the schedules and streams.
+
+Everything is written as JSON lines to ``<out_dir>/results.jsonl`` as it happens (flushed and fsync'd), with
+records of type ``run`` (header), ``edit`` (one per request), ``check`` (history/health checkpoints), ``final``
+(schedule "final") — wall-clock numbers only under ``timing`` keys. Every ``checkpoint_every`` edits the edited
+parameters, editor state and runner state are saved (:mod:`editbench.runner.state`); ``resume=True`` continues
+a killed run from there and produces the same records. At the end :func:`editbench.runner.summary.summarize`
+reads the file back, detects the catastrophic-forgetting point and draws the figure.
+"""
+from __future__ import annotations
+
+import dataclasses
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from editbench.data.schema import EditRequest
+from editbench.metrics.collapse import CollapseRule
+from editbench.metrics.counterfact import score_requests
+from editbench.metrics.distance import DistanceTracker
+from editbench.metrics.forgetting import ForgettingTracker, Windows
+from editbench.metrics.scoring import _pad_id, encode_pair, score_ids
+from editbench.report.jsonl import JsonlWriter, jsonable
+from editbench.report.provenance import provenance
+from editbench.runner import state as ckpt
+from editbench.runner.schedule import SCHEDULES, batches, crossed, make_stream
+
+
+@dataclass(frozen=True)
+class SequentialConfig:
+    """One sequential run. ``n_edits`` None = the whole (subject-unique) stream; ``order`` "seeded" |
+    "published" | "given" with ``seed``/``sample`` (see :func:`editbench.runner.schedule.make_stream`);
+    ``schedules`` any of "immediate", "history", "final"; ``history_every`` k (paper 10); ``health_every``
+    (None = same as k); ``windows`` for the moving averages (paper 5 and 50); ``checkpoint_every`` (None/0 =
+    never); ``health_key`` the health value collapse detection watches (None = "recall" if the probe gives it,
+    else "ppl", else its first key); ``forget_at`` the edit counts the summary reports forgetting at."""
+
+    n_edits: int | None = None
+    batch_size: int = 1
+    schedules: tuple[str, ...] = ("immediate", "history")
+    history_every: int = 10
+    health_every: int | None = None
+    windows: tuple[int, ...] = (5, 50)
+    order: str = "seeded"
+    seed: int = 0
+    sample: int = 0
+    checkpoint_every: int | None = 50
+    out_dir: str = "reports/runs/sequential"
+    resume: bool = False
+    score_batch_size: int = 64
+    health_key: str | None = None
+    forget_at: tuple[int, ...] = (10, 50, 100, 500, 1000)
+    collapse: CollapseRule = field(default_factory=CollapseRule)
+    progress: bool = True
+    plot: bool = True
+
+    def __post_init__(self):
+        bad = set(self.schedules) - set(SCHEDULES)
+        if bad:
+            raise ValueError(f"unknown schedule(s) {sorted(bad)}; known: {SCHEDULES}")
+        if self.batch_size < 1 or self.history_every < 1:
+            raise ValueError("batch_size and history_every must be >= 1")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+# Fields that may differ between a run and its resumption.
+RESUME_FREE = ("resume", "progress", "plot")
+
+
+def _seed_all(seed: int, sample: int) -> None:
+    s = (seed * 1_000_003 + sample) % (2 ** 32)
+    torch.manual_seed(s)
+    random.seed(s)
+    np.random.seed(s)
+
+
+def _rewrite_pairs(tok, req: EditRequest) -> list[tuple[list[int], int]]:
+    """Pre-tokenized (rewrite prompt, target_new) and, if known, (rewrite prompt, target_true)."""
+    pairs = [encode_pair(tok, req.rewrite_prompt, req.target_new)]
+    if req.target_true is not None:
+        pairs.append(encode_pair(tok, req.rewrite_prompt, req.target_true))
+    return pairs
+
+
+def _rewrite_ok(scores, offset: int, has_true: bool) -> tuple[bool, bool]:
+    """(prob-based ES, argmax) success of one request from its scored rewrite pairs at ``offset``."""
+    ok_argmax = bool(scores.correct[offset])
+    ok_prob = has_true and bool(scores.nll[offset] < scores.nll[offset + 1])
+    return ok_prob, ok_argmax
+
+
+def _split_stats(stats: dict) -> tuple[dict, dict]:
+    """Scalar editor stats, with anything that looks like a time moved out (kept apart from the results)."""
+    keep, times = {}, {}
+    for k, v in (stats or {}).items():
+        if isinstance(v, (bool, int, float, str)):
+            (times if ("time" in k or k.endswith("_s")) else keep)[k] = v
+    return keep, times
+
+
+class _Run:
+    """The mutable state of one run (kept in one place so checkpoints capture all of it)."""
+
+    def __init__(self, editor, lm, stream: list[EditRequest], cfg: SequentialConfig, health_probe, dataset):
+        self.editor, self.model, self.tok = editor, lm.model, lm.tok
+        self.model_id = getattr(lm, "model_id", None)
+        self.model_hash = getattr(lm, "model_hash", None)
+        self.stream, self.cfg, self.health_probe, self.dataset = stream, cfg, health_probe, dataset
+        self.out = Path(cfg.out_dir)
+        self.jsonl_path = self.out / "results.jsonl"
+        self.pad_id = _pad_id(self.tok)
+        self.enc: dict[int, list] = {}          # stream index -> rewrite pairs (tokenized once per edit)
+        self.distance = DistanceTracker()
+        self.forget = ForgettingTracker()
+        self.windows = Windows(cfg.windows)
+        self.position = 0
+        self.batch_index = 0
+        self.last_check: dict = {}
+        self.last_check_n = -1
+
+    # -- start / resume ------------------------------------------------------------------------------------
+    def start(self) -> None:
+        cfg = self.cfg
+        path = ckpt.latest_checkpoint(self.out) if cfg.resume else None
+        if path is None:
+            ckpt.clear_run(self.out)
+            self.writer = JsonlWriter(self.jsonl_path, truncate_to=0)
+            _seed_all(cfg.seed, cfg.sample)
+            prov = provenance(editor=self.editor, model_id=self.model_id, model_hash=self.model_hash,
+                              dataset=self.dataset, record_ids=[r.case_id for r in self.stream], seed=cfg.seed,
+                              device=str(next(self.model.parameters()).device))
+            created = prov.pop("created", None)
+            self.writer.write({"type": "run", "config": cfg.to_dict(), "provenance": prov,
+                               "stream": [r.case_id for r in self.stream], "timing": {"created": created}})
+            if self.health_probe is not None:
+                self.check(0, history=False, health=True)
+            return
+        self._resume(path)
+
+    def _resume(self, path: Path) -> None:
+        st = ckpt.read_state(path)
+        ours = {k: v for k, v in jsonable(self.cfg.to_dict()).items() if k not in RESUME_FREE}
+        theirs = {k: v for k, v in st["config"].items() if k not in RESUME_FREE}
+        if ours != theirs:
+            diff = sorted(k for k in set(ours) | set(theirs) if ours.get(k) != theirs.get(k))
+            raise ValueError(f"cannot resume {self.out}: the config differs in {diff}")
+        if st["stream"] != [r.case_id for r in self.stream]:
+            raise ValueError(f"cannot resume {self.out}: the edit stream differs from the checkpoint's")
+        params = dict(self.model.named_parameters())
+        for name, sha in st["originals_sha"].items():
+            if ckpt.tensor_sha(params[name]) != sha:
+                raise ValueError(f"cannot resume {self.out}: parameter {name} of the model passed in is not the "
+                                 "unedited original the run started from (pass a freshly loaded model)")
+        self.distance.track_from_model(self.model, st["params"])
+        ckpt.load_checkpoint(path, self.model, self.editor)
+        self.position, self.batch_index = st["position"], st["batch_index"]
+        self.forget = ForgettingTracker.from_state(st["forgetting"])
+        self.windows = Windows.from_state(st["windows"])
+        self.last_check, self.last_check_n = st["last_check"], st["last_check_n"]
+        self.writer = JsonlWriter(self.jsonl_path, truncate_to=st["jsonl_offset"])
+        ckpt.set_rng_state(st["rng"])  # last: nothing above may draw random numbers after it
+
+    def save(self) -> None:
+        names = self.distance.names
+        state = {"batch_index": self.batch_index, "jsonl_offset": self.writer.tell(),
+                 "config": self.cfg.to_dict(), "stream": [r.case_id for r in self.stream],
+                 "originals_sha": {n: ckpt.tensor_sha(self.distance.originals[n]) for n in names},
+                 "forgetting": self.forget.state(), "windows": self.windows.state(),
+                 "last_check": self.last_check, "last_check_n": self.last_check_n}
+        ckpt.save_checkpoint(self.out, self.position, self.model, names, self.editor, state)
+
+    # -- one step ------------------------------------------------------------------------------------------
+    def _pairs(self, i: int) -> list:
+        if i not in self.enc:
+            self.enc[i] = _rewrite_pairs(self.tok, self.stream[i])
+        return self.enc[i]
+
+    def step(self, pos: int, batch: list[EditRequest]) -> None:
+        t0 = time.perf_counter()
+        error = None
+        try:
+            result = self.editor.apply(self.model, self.tok, batch)
+            self.distance.track(result.originals)
+            stats, stat_times = _split_stats(result.stats)
+        except Exception as e:  # a failing edit is a result, not the end of the run
+            error, stats, stat_times = f"{type(e).__name__}: {e}", {}, {}
+        t1 = time.perf_counter()
+        dist = self.distance.measure(self.model)
+        idx = list(range(pos, pos + len(batch)))
+        if "immediate" in self.cfg.schedules:
+            metrics = score_requests(self.model, self.tok, batch, batch_size=self.cfg.score_batch_size)
+            oks = [(m.get("es") == 1.0, m.get("es_correct") == 1.0) for m in metrics]
+        else:
+            enc = [p for i in idx for p in self._pairs(i)]
+            s = score_ids(self.model, enc, pad_id=self.pad_id, batch_size=self.cfg.score_batch_size)
+            oks, metrics, off = [], [], 0
+            for i in idx:
+                has_true = self.stream[i].target_true is not None
+                okp, oka = _rewrite_ok(s, off, has_true)
+                oks.append((okp, oka))
+                metrics.append({"es": float(okp) if has_true else None, "es_correct": float(oka)})
+                off += 2 if has_true else 1
+        t2 = time.perf_counter()
+        for j, (i, req, m, (okp, oka)) in enumerate(zip(idx, batch, metrics, oks)):
+            if error is not None:
+                okp = oka = False
+            self.forget.add(i + 1, req.case_id, okp, oka)
+            self.windows.push({k: m.get(k) for k in ("es", "ps", "ns", "es_correct", "ps_correct", "ns_correct")})
+            rec = {"type": "edit", "n": i + 1, "batch": self.batch_index, "case_id": req.case_id,
+                   "subject": req.subject, "target_new": req.target_new, "target_true": req.target_true,
+                   "immediate": m, "ok": {"prob": bool(okp), "argmax": bool(oka)}, "windows": self.windows.means(),
+                   "distance": dist, "error": error, "editor_stats": stats,
+                   "timing": {"apply_s": t1 - t0, "score_s": t2 - t1, "editor": stat_times}}
+            self.writer.write(rec)
+        self.position = pos + len(batch)
+        self.batch_index += 1
+
+    def check(self, n: int, history: bool, health: bool) -> None:
+        """A checkpoint record at edit count ``n``: forgetting (one batched re-score) and/or health."""
+        rec: dict[str, Any] = {"type": "check", "n": n, "timing": {}}
+        if history:
+            t = time.perf_counter()
+            positions = self.forget.to_recheck()
+            enc, offs = [], []
+            for p in positions:
+                offs.append(len(enc))
+                enc.extend(self._pairs(p))
+            s = score_ids(self.model, enc, pad_id=self.pad_id, batch_size=self.cfg.score_batch_size)
+            okp, oka = [], []
+            for p, off in zip(positions, offs):
+                a, b = _rewrite_ok(s, off, self.stream[p].target_true is not None)
+                okp.append(a)
+                oka.append(b)
+            self.forget.update(positions, okp, oka)
+            rec["forgetting"] = self.forget.fractions()
+            rec["n_rechecked"] = len(positions)
+            rec["n_pairs"] = len(enc)
+            rec["timing"]["history_s"] = time.perf_counter() - t
+        if health and self.health_probe is not None:
+            t = time.perf_counter()
+            rec["health"] = {k: float(v) for k, v in self.health_probe(self.model, self.tok).items()}
+            rec["timing"]["health_s"] = time.perf_counter() - t
+        self.writer.write(rec)
+        self.last_check = {**rec.get("forgetting", {}), **rec.get("health", {})} or self.last_check
+        self.last_check_n = n
+
+    def final(self) -> None:
+        """Schedule "final": full metrics of every edit of the run, scored after the last one."""
+        t = time.perf_counter()
+        metrics = score_requests(self.model, self.tok, self.stream, batch_size=self.cfg.score_batch_size)
+        for i, (req, m) in enumerate(zip(self.stream, metrics)):
+            self.writer.write({"type": "final", "n": i + 1, "case_id": req.case_id, "metrics": m})
+        self.writer.write({"type": "final_done", "n": len(self.stream), "timing": {"final_s": time.perf_counter() - t}})
+
+
+def run_sequential(editor, lm, requests: Sequence[EditRequest], config: SequentialConfig = SequentialConfig(), *,
+                   health_probe: Callable[[torch.nn.Module, Any], dict] | None = None,
+                   dataset: str | None = None) -> dict:
+    """Run (or resume) one sequential run of ``editor`` on ``lm`` (anything with ``.model`` and ``.tok``, e.g. a
+    :class:`~editbench.models.loader.LoadedModel` — freshly loaded and unedited, also when resuming) over the
+    stream built from ``requests``; return the summary dict of :func:`editbench.runner.summary.summarize`."""
+    from editbench.runner.summary import summarize
+
+    cfg = config
+    stream = make_stream(requests, cfg.order, cfg.seed, cfg.sample, cfg.n_edits)
+    run = _Run(editor, lm, stream, cfg, health_probe, dataset)
+    run.start()
+    k, h_every = cfg.history_every, cfg.health_every or cfg.history_every
+    t_start = time.perf_counter()
+    bar = tqdm(total=len(stream), initial=run.position, unit="edit", disable=not cfg.progress,
+               desc=f"seq[{getattr(editor, 'name', 'editor')} s{cfg.sample}]", dynamic_ncols=True)
+    try:
+        for pos, batch in batches(stream, cfg.batch_size, start=run.position):
+            run.step(pos, batch)
+            n, last = run.position, run.position == len(stream)
+            do_hist = "history" in cfg.schedules and (crossed(pos, n, k) or last)
+            do_health = run.health_probe is not None and (crossed(pos, n, h_every) or last)
+            if do_hist or do_health:
+                run.check(n, history=do_hist, health=do_health)
+            if crossed(pos, n, cfg.checkpoint_every) or (last and cfg.checkpoint_every):
+                run.save()
+            bar.update(len(batch))
+            w = run.windows.means()
+            post = {"ES50": w.get(f"es_w{max(cfg.windows)}")}
+            if "forget_argmax_now" in run.last_check:
+                post["forget"] = run.last_check["forget_argmax_now"]
+            bar.set_postfix({key: f"{v:.2f}" for key, v in post.items() if v is not None}, refresh=False)
+        if "final" in cfg.schedules:
+            run.final()
+    finally:
+        bar.close()
+        run.writer.close()
+    return summarize(run.jsonl_path, cfg, wall_s=time.perf_counter() - t_start)

@@ -1,0 +1,148 @@
+"""Read a sequential run's JSON lines back into series, detect its CF point, and summarize it for gates.
+
+The JSONL file is the source of truth: the summary of a resumed run is computed from the same records as an
+uninterrupted one, and :func:`summarize` can be re-run on any finished (or half-finished) run offline.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from statistics import mean
+from typing import Any
+
+from editbench.metrics.collapse import CollapseRule, detect_collapse
+from editbench.metrics.health import lower_is_better
+from editbench.report.jsonl import jsonable, read_jsonl
+
+FORGET_KEYS = ("forget_prob_now", "forget_prob_ever", "forget_argmax_now", "forget_argmax_ever",
+               "learned_prob", "learned_argmax")
+COLLAPSE_FORGET_KEY = "forget_argmax_now"  # the paper's curves use argmax correctness
+
+
+def pick_health_key(checks: list[dict], preferred: str | None = None) -> str | None:
+    keys: list[str] = []
+    for c in checks:
+        for k in c.get("health", {}):
+            if k not in keys:
+                keys.append(k)
+    if preferred is not None:
+        return preferred if preferred in keys else None
+    for k in ("recall", "ppl"):
+        if k in keys:
+            return k
+    return keys[0] if keys else None
+
+
+def load_series(records: list[dict], health_key: str | None = None) -> dict:
+    """Per-edit, per-step (batch) and per-check series of one run's records."""
+    header = next((r for r in records if r["type"] == "run"), {})
+    edits = [r for r in records if r["type"] == "edit"]
+    checks = [r for r in records if r["type"] == "check"]
+    steps: list[dict] = []
+    for e in edits:  # group consecutive edit records of one batch into one step
+        if steps and steps[-1]["batch"] == e["batch"]:
+            steps[-1]["edits"].append(e)
+        else:
+            steps.append({"batch": e["batch"], "edits": [e]})
+    hk = pick_health_key(checks, health_key)
+    out = {
+        "header": header,
+        "n": [e["n"] for e in edits],
+        "case_id": [e["case_id"] for e in edits],
+        "es": [e["immediate"].get("es") for e in edits],
+        "edits": edits,
+        "step_n": [s["edits"][-1]["n"] for s in steps],
+        "step_case_ids": [s["edits"][0]["case_id"] if len(s["edits"]) == 1 else [e["case_id"] for e in s["edits"]]
+                          for s in steps],
+        "step_distance": [s["edits"][-1]["distance"].get("total", {}).get("dist", 0.0) for s in steps],
+        "step_es": [_mean_or_none([e["immediate"].get("es") for e in s["edits"]]) for s in steps],
+        "checks": checks,
+        "forgetting": [(c["n"], c["forgetting"]) for c in checks if "forgetting" in c],
+        "health_key": hk,
+        "health": [(c["n"], c["health"][hk]) for c in checks if hk and hk in c.get("health", {})],
+        "final": [r for r in records if r["type"] == "final"],
+    }
+    return out
+
+
+def _mean_or_none(xs):
+    xs = [x for x in xs if x is not None]
+    return mean(xs) if xs else None
+
+
+def forgetting_at(forgetting: list[tuple[int, dict]], counts, n_done: int) -> dict[str, dict]:
+    """Forgetting fractions at each edit count in ``counts`` that the run reached (the last check at or before
+    it; ``at_edit`` says which)."""
+    out = {}
+    for c in counts:
+        if c > n_done:
+            continue
+        prior = [(n, f) for n, f in forgetting if 0 < n <= c]
+        if prior:
+            n, f = prior[-1]
+            out[str(c)] = {"at_edit": n, **{k: f.get(k) for k in FORGET_KEYS}}
+    return out
+
+
+def summarize(jsonl_path: str | Path, cfg: Any = None, wall_s: float | None = None, plot: bool | None = None) -> dict:
+    """The gateable summary of one run; also written to ``summary.json`` next to the JSONL (plus the figure)."""
+    t0 = time.perf_counter()
+    jsonl_path = Path(jsonl_path)
+    records = read_jsonl(jsonl_path)
+    header = next((r for r in records if r["type"] == "run"), {})
+    conf = cfg.to_dict() if cfg is not None else header.get("config", {})
+    rule = cfg.collapse if cfg is not None else CollapseRule(**conf.get("collapse", {}))
+    every = max(conf.get("history_every") or 1, conf.get("health_every") or 0)
+    rule = rule.__class__(**{**rule.__dict__, "tol_before": max(rule.tol_before, every),
+                             "tol_after": max(rule.tol_after, every)})
+    s = load_series(records, conf.get("health_key"))
+    forgetting = [(n, f.get(COLLAPSE_FORGET_KEY)) for n, f in s["forgetting"]]
+    hk = s["health_key"]
+    collapse = detect_collapse(s["step_distance"], s["step_es"], forgetting, s["health"],
+                               health_lower_is_better=bool(hk and lower_is_better(hk)),
+                               case_ids=s["step_case_ids"], steps=s["step_n"], rule=rule)
+    n_done = s["n"][-1] if s["n"] else 0
+    last = s["edits"][-1] if s["edits"] else {}
+    prov = header.get("provenance", {})
+    editor = prov.get("editor")
+    summary = {
+        "editor": editor.get("name") if isinstance(editor, dict) else editor,
+        "model_id": (prov.get("model") or {}).get("id"),
+        "sample": conf.get("sample"), "order": conf.get("order"), "seed": conf.get("seed"),
+        "n_edits": n_done, "n_planned": len(header.get("stream", [])), "complete": n_done == len(header.get("stream", [])),
+        "cf_edit": collapse["cf_edit"], "cf_case_id": collapse["case_id"],
+        "forgetting_at": forgetting_at(s["forgetting"], conf.get("forget_at", ()), n_done),
+        "forgetting_final": {k: s["forgetting"][-1][1].get(k) for k in FORGET_KEYS} if s["forgetting"] else None,
+        "final_windows": last.get("windows", {}),
+        "immediate_mean": {k: _mean_or_none([e["immediate"].get(k) for e in s["edits"]])
+                           for k in ("es", "ps", "ns", "es_correct", "ps_correct", "ns_correct")},
+        "gradual_forget_rate_per_100": collapse["gradual"]["forget_rate_per_100"],
+        "catastrophic": collapse["catastrophic"],
+        "health_key": hk,
+        "health_first": s["health"][0][1] if s["health"] else None,
+        "health_last": s["health"][-1][1] if s["health"] else None,
+        "distance_final": last.get("distance", {}),
+        "n_errors": sum(1 for e in s["edits"] if e.get("error")),
+        "final": _final_aggregate(s["final"]),
+        "collapse": collapse,
+        "paths": {"jsonl": str(jsonl_path), "summary": str(jsonl_path.parent / "summary.json")},
+    }
+    if plot if plot is not None else conf.get("plot", True):
+        from editbench.report.plots import plot_runs
+        png = jsonl_path.parent / "sequential.png"
+        plot_runs([jsonl_path], png, cf_edits=[collapse["cf_edit"]],
+                  title=f"{summary['editor']} on {summary['model_id']}, sample {summary['sample']}")
+        summary["paths"]["plot"] = str(png)
+    summary["timing"] = {"wall_s": wall_s, "edits_per_s": n_done / wall_s if wall_s else None,
+                         "summary_s": time.perf_counter() - t0}
+    with open(summary["paths"]["summary"], "w", encoding="utf-8") as f:
+        json.dump(jsonable(summary), f, indent=1, sort_keys=True)
+    return summary
+
+
+def _final_aggregate(final: list[dict]) -> dict | None:
+    if not final:
+        return None
+    from editbench.metrics.counterfact import aggregate
+    return aggregate([r["metrics"] for r in final])
