@@ -90,6 +90,10 @@ def test_target_nll_matches_manual_and_is_batch_independent(tiny):
             alone = target_nll(model(**single.model_inputs()).logits, single)[0]
             assert batched[i].item() == pytest.approx(manual.item(), abs=1e-4)
             assert batched[i].item() == pytest.approx(alone.item(), abs=1e-4)
+    # the editors optimize exactly what the scorer reports
+    from editbench.metrics.scoring import score_targets
+    assert torch.allclose(batched, score_targets(model, tok, prompts, targets).nll, atol=1e-4)
+    assert encode_target(tok, "  Paris") == encode_target(tok, "Paris")  # one leading space, like the scorer
 
 
 def test_argmax_correct_uses_teacher_forcing(tiny):

@@ -50,8 +50,11 @@ def encode_prefix(tok: Any, text: str) -> list[int]:
 
 
 def encode_target(tok: Any, target: str) -> list[int]:
-    """Token ids of ``" " + target`` without special tokens (the ROME/CounterFact convention)."""
-    ids = list(tok(" " + target, add_special_tokens=False)["input_ids"])
+    """Token ids of ``" " + target`` without special tokens (the ROME/CounterFact convention).
+
+    A target that already starts with spaces gets exactly one (as :mod:`editbench.metrics.scoring` does).
+    """
+    ids = list(tok(" " + target.lstrip(" "), add_special_tokens=False)["input_ids"])
     if not ids:
         raise ValueError(f"target {target!r} tokenizes to nothing")
     return ids
