@@ -165,7 +165,7 @@ def test_ftc_lowers_nll_within_linf_ball_and_restores(tiny):
     trainable = {n: p.requires_grad for n, p in model.named_parameters()}
     before, nll0 = _state(model), _nll(model, tok, REQS[:1])
 
-    editor = registry.create("ft-c", [name])
+    editor = registry.create("ft-c", [name], num_steps=10)  # the preset, fewer steps (CPU time)
     assert isinstance(editor, FTCEditor) and editor.hparams.layers == (1,)
     eps = editor.hparams.norm_constraint
     result = editor.apply(model, tok, REQS[:1])
