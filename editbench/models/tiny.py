@@ -150,7 +150,28 @@ def _config(model_type: str, tok):
         return LlamaConfig(num_hidden_layers=N_LAYERS, hidden_size=D_MODEL, intermediate_size=96,
                            num_attention_heads=N_HEADS, num_key_value_heads=2, max_position_embeddings=N_POS,
                            tie_word_embeddings=False, **ids)
+    if model_type in ("qwen2", "mistral"):  # Llama-family relatives (same module paths; Qwen2 has qkv biases)
+        from transformers import AutoConfig
+
+        return AutoConfig.for_model(model_type, num_hidden_layers=N_LAYERS, hidden_size=D_MODEL,
+                                    intermediate_size=96, num_attention_heads=N_HEADS, num_key_value_heads=2,
+                                    max_position_embeddings=N_POS, tie_word_embeddings=False, **ids)
     raise ValueError(f"no tiny config for model_type {model_type!r}")
+
+
+def build_family(model_type: str, seed: int = 0, tokenizer_style: str = "llama", **config_overrides):
+    """``(model, tokenizer)`` of any supported family at tiny size, e.g. ``build_family("qwen2")`` — for tests of
+    architectures that are not built-ins. ``config_overrides`` are set on the config (e.g. tie_word_embeddings)."""
+    from transformers import AutoModelForCausalLM
+
+    tok = build_tokenizer(tokenizer_style)
+    cfg = _config(model_type, tok)
+    for k, v in config_overrides.items():
+        setattr(cfg, k, v)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = AutoModelForCausalLM.from_config(cfg, dtype=torch.float32)
+    return model.eval(), tok
 
 
 def build_tiny(name: str, seed: int = 0):
@@ -158,14 +179,7 @@ def build_tiny(name: str, seed: int = 0):
 
     The global torch RNG is left untouched (the seeded initialisation runs inside ``fork_rng``).
     """
-    from transformers import AutoModelForCausalLM
-
     if name not in TINY:
         raise KeyError(f"unknown tiny model {name!r}; known: {sorted(TINY)}")
     spec = TINY[name]
-    tok = build_tokenizer(spec.tokenizer_style)
-    cfg = _config(spec.model_type, tok)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = AutoModelForCausalLM.from_config(cfg, dtype=torch.float32)
-    return model.eval(), tok
+    return build_family(spec.model_type, seed=seed, tokenizer_style=spec.tokenizer_style)
