@@ -1,0 +1,214 @@
+"""The forward passes of the v* optimisation: a straightforward one and a fast one with the same result.
+
+Both answer one question for a candidate δ (added to the edited MLP's output at each row's fact token):
+the logits at the positions that predict the target tokens (rewriting rows) and at the fact token of the KL
+rows. The optimisation in :mod:`.compute_v` only ever sees those logits.
+
+:class:`SlowForward` is the reference's way: the whole batch through the whole model, δ added by a forward hook,
+the LM head applied at every position (then the needed rows picked).
+
+:class:`FastForward` removes the waste without changing the arithmetic:
+
+1. **Nothing before the fact token depends on δ** (causal attention), so each row is cut at its fact token
+   s_i: the prefix x[:s_i] runs through the model *once*, and its keys/values are kept in a KV cache.
+2. **Nothing below the edited layer depends on δ**, and δ enters the residual stream additively (the MLP output
+   projection's output is added to the residual in GPT-2, GPT-J, GPT-NeoX and Llama blocks). So the suffix
+   x[s_i:] also runs once up to and including block L, giving h_L; each step only adds δ at suffix position 0
+   (the fact token) and replays blocks L+1..N-1 on the suffix, attending to the cached prefix.
+3. The replayed blocks get *exactly the arguments the model passed them* in that one clean suffix pass
+   (attention mask for the gapped prefix+suffix layout, rotary position embeddings, position ids, cache
+   positions), recorded by forward pre-hooks; only the KV cache object is swapped for a fresh copy of the
+   prefix cache each step. No architecture's masking or rotary code is re-implemented.
+4. The final norm and LM head run only at the scored positions (a few per row instead of every position).
+
+Layout: prefixes right-padded to P = max s_i (pad slots masked out), suffixes right-padded to M; suffix
+position ids continue each row's prefix (s_i, s_i+1, ...).
+"""
+from __future__ import annotations
+
+import copy
+import inspect
+from typing import Any
+
+import torch
+
+from editbench.models.adapter import ModelAdapter
+from editbench.models.stats import StopForward
+
+FAST_FAMILIES = frozenset({"gpt2", "gptj", "gpt_neox", "llama", "mistral", "qwen2", "qwen3"})
+"""Model types whose blocks add the MLP output projection's output straight into the residual stream."""
+
+
+def hidden_of(out: Any) -> torch.Tensor:
+    """A decoder block returns a tensor (transformers 5) or a tuple (older): never take ``out[0]`` blindly."""
+    return out[0] if isinstance(out, tuple) else out
+
+
+def with_hidden(out: Any, h: torch.Tensor) -> Any:
+    return (h,) + tuple(out[1:]) if isinstance(out, tuple) else h
+
+
+def cache_kwarg(module: torch.nn.Module) -> str:
+    """The name of the KV-cache argument: ``cache`` (transformers >= 5.2x) or ``past_key_values``."""
+    params = inspect.signature(module.forward).parameters
+    return "cache" if "cache" in params else "past_key_values"
+
+
+def output_cache(out: Any) -> Any:
+    for name in ("cache", "past_key_values"):
+        c = out.get(name) if hasattr(out, "get") else getattr(out, name, None)
+        if c is not None:
+            return c
+    raise RuntimeError("the model returned no KV cache")
+
+
+class _Batch:
+    """Rows as id lists plus, per row, the fact-token index and the scored (row, col) positions."""
+
+    def __init__(self, seqs, lookup, tgt_pos, kl_rows, device):
+        self.seqs, self.lookup, self.device = seqs, lookup, device
+        self.n = torch.tensor([len(s) for s in seqs], device=device)
+        self.s = torch.tensor(lookup, device=device)
+        self.tgt_pos = tgt_pos.to(device)                 # (R, T) full-sequence positions
+        self.R = tgt_pos.shape[0]
+        self.kl_rows = torch.tensor(kl_rows, device=device)
+
+
+class SlowForward:
+    """Full forward of every row, δ added by a hook on the MLP output, LM head at every position."""
+
+    def __init__(self, model, adapter: ModelAdapter, layer: int, loss_layer: int, batch: _Batch, pad_id: int):
+        self.model, self.adapter, self.layer, self.loss_layer, self.b = model, adapter, layer, loss_layer, batch
+        B, T = len(batch.seqs), int(batch.n.max())
+        self.ids = torch.full((B, T), pad_id, dtype=torch.long, device=batch.device)
+        self.mask = torch.zeros((B, T), dtype=torch.long, device=batch.device)
+        for i, s in enumerate(batch.seqs):
+            self.ids[i, :len(s)] = torch.tensor(s, device=batch.device)
+            self.mask[i, :len(s)] = 1
+        self.point = torch.zeros((B, T, 1), device=batch.device)
+        self.point[torch.arange(B), batch.s] = 1.0
+        self.delta = None
+        with torch.no_grad():
+            self.v0 = self._run(None)[2]
+
+    def _run(self, delta):
+        got = {}
+
+        def add(_m, _a, out):
+            got["v0"] = out[0, self.b.lookup[0]].detach().clone()
+            return out if delta is None else out + self.point.to(out.dtype) * delta
+
+        def keep(_m, _a, out):
+            got["h"] = hidden_of(out)
+
+        hs = [self.adapter.mlp_out(self.layer).register_forward_hook(add),
+              self.adapter.block(self.loss_layer).register_forward_hook(keep)]
+        try:
+            logits = self.model(input_ids=self.ids, attention_mask=self.mask, use_cache=False).logits
+        finally:
+            for h in hs:
+                h.remove()
+        return logits, got["h"], got["v0"]
+
+    def __call__(self, delta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits, h_loss, _ = self._run(delta)
+        b = self.b
+        if self.loss_layer != self.adapter.n_layers - 1:
+            loss_logits = self.adapter.lm_head(self.adapter.final_norm(h_loss))
+        else:
+            loss_logits = logits
+        rows = torch.arange(b.R, device=b.device)[:, None]
+        return loss_logits[rows, b.tgt_pos], logits[b.kl_rows, b.s[b.kl_rows]]
+
+
+class FastForward:
+    """Same outputs as :class:`SlowForward`; see the module docstring for how."""
+
+    def __init__(self, model, adapter: ModelAdapter, layer: int, loss_layer: int, batch: _Batch, pad_id: int):
+        if adapter.model_type not in FAST_FAMILIES:
+            raise ValueError(f"fast v* path not validated for model_type {adapter.model_type!r}")
+        self.adapter, self.layer, self.loss_layer, self.b = adapter, layer, loss_layer, batch
+        dev, B = batch.device, len(batch.seqs)
+        s, n = batch.s, batch.n
+        P, M = int(s.max()), int((n - s).max())
+        base = model.base_model
+        ckw = cache_kwarg(base)
+        prefix = torch.full((B, max(P, 1)), pad_id, dtype=torch.long, device=dev)
+        suffix = torch.full((B, M), pad_id, dtype=torch.long, device=dev)
+        for i, seq in enumerate(batch.seqs):
+            si = batch.lookup[i]
+            prefix[i, :si] = torch.tensor(seq[:si], dtype=torch.long, device=dev)
+            suffix[i, :len(seq) - si] = torch.tensor(seq[si:], dtype=torch.long, device=dev)
+        ar_m = torch.arange(M, device=dev)
+        smask = (ar_m[None] < (n - s)[:, None]).long()
+        position_ids = s[:, None] + ar_m[None]
+        self.prefix_cache = None
+        with torch.no_grad():
+            kwargs = {"input_ids": suffix, "position_ids": position_ids}
+            if P > 0:
+                # Pads sit after each row's real tokens, so with causal attention no real token sees them:
+                # an all-ones mask here keeps every row well-defined even when s_i = 0.
+                out = base(input_ids=prefix[:, :P], attention_mask=torch.ones_like(prefix[:, :P]), use_cache=True)
+                self.prefix_cache = output_cache(out)
+                pmask = (torch.arange(P, device=dev)[None] < s[:, None]).long()
+                kwargs.update({"attention_mask": torch.cat([pmask, smask], 1), ckw: self._fresh_cache(),
+                               "use_cache": True})
+                self._setup_cache = kwargs[ckw]
+            else:
+                kwargs.update({"attention_mask": smask, "use_cache": False})
+                self._setup_cache = None
+            self.calls: list[tuple[torch.nn.Module, tuple, dict]] = []
+            got = {}
+
+            def grab_h(_m, _a, out):
+                got["h"] = hidden_of(out).detach()
+
+            def grab_v0(_m, _a, out):
+                got["v0"] = out[0, 0].detach().clone()
+
+            def record(m, args, kw):
+                kw = dict(kw)
+                rest = tuple(args[1:]) if args else ()
+                kw.pop("hidden_states", None)  # passed as a keyword by some versions; replayed positionally
+                self.calls.append((m, rest, kw))
+
+            def stop(_m, _a, _o):
+                raise StopForward
+
+            last = adapter.n_layers - 1
+            hs = [adapter.block(layer).register_forward_hook(grab_h),
+                  adapter.mlp_out(layer).register_forward_hook(grab_v0)]
+            hs += [adapter.block(i).register_forward_pre_hook(record, with_kwargs=True)
+                   for i in range(layer + 1, adapter.n_layers)]
+            hs.append(adapter.block(last).register_forward_hook(stop))
+            try:
+                base(**kwargs)
+            except StopForward:
+                pass
+            finally:
+                for h in hs:
+                    h.remove()
+        self.h_L, self.v0 = got["h"], got["v0"]
+        self.tgt_cols = batch.tgt_pos - s[:batch.R, None]    # scored positions in suffix coordinates
+
+    def _fresh_cache(self):
+        return copy.deepcopy(self.prefix_cache)
+
+    def _swap(self, x, old, new):
+        return new if (old is not None and x is old) else x
+
+    def __call__(self, delta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        b = self.b
+        h = self.h_L.clone()
+        h[:, 0] = h[:, 0] + delta                         # the fact token is suffix position 0 of every row
+        cache = self._fresh_cache() if self._setup_cache is not None else None
+        h_loss = h if self.loss_layer == self.layer else None
+        for block, args, kwargs in self.calls:
+            args = tuple(self._swap(a, self._setup_cache, cache) for a in args)
+            kwargs = {k: self._swap(v, self._setup_cache, cache) for k, v in kwargs.items()}
+            h = hidden_of(block(h, *args, **kwargs))
+            if block is self.adapter.block(self.loss_layer):
+                h_loss = h
+        rows = torch.arange(b.R, device=b.device)[:, None]
+        head = lambda x: self.adapter.lm_head(self.adapter.final_norm(x))  # noqa: E731
+        return head(h_loss[rows, self.tgt_cols]), head(h[b.kl_rows, 0])
