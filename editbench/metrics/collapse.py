@@ -51,7 +51,7 @@ class CollapseRule:
     lookback: int = 50
     min_history: int = 5
     sigma_floor_rel: float = 0.1
-    min_jump_rel: float = 0.25
+    min_jump_rel: float = 0.1
     tol_before: int = 10
     tol_after: int = 20
     es_window: int = 10

@@ -19,7 +19,8 @@ from typing import Callable, Sequence
 
 import torch
 
-from editbench.metrics.scoring import _pad_id, encode_pair, score_ids
+from editbench.editors.common import pad_token_id
+from editbench.metrics.scoring import encode_pair, score_ids
 
 HealthProbe = Callable[[torch.nn.Module, object], dict]
 
@@ -35,7 +36,7 @@ class PerplexityProbe:
     def __init__(self, tok, texts: Sequence[str], max_length: int = 128, batch_size: int = 8, key: str = "ppl"):
         self.key = key
         self.batch_size = batch_size
-        self.pad_id = _pad_id(tok)
+        self.pad_id = pad_token_id(tok)
         self.ids = [list(tok(t)["input_ids"])[:max_length] for t in texts]
         self.ids = [s for s in self.ids if len(s) >= 2]
         if not self.ids:
@@ -76,7 +77,7 @@ class RecallProbe:
             raise ValueError("RecallProbe needs equally many (at least one) prompts and answers")
         self.key = key
         self.batch_size = batch_size
-        self.pad_id = _pad_id(tok)
+        self.pad_id = pad_token_id(tok)
         self.encoded = [encode_pair(tok, p, a) for p, a in zip(prompts, answers)]
 
     def __call__(self, model, tok=None) -> dict[str, float]:

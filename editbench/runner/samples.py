@@ -17,13 +17,15 @@ from editbench.runner.sequential import SequentialConfig, run_sequential
 def run_samples(make_editor: Callable[[], Any], make_lm: Callable[[], Any], requests: Sequence[EditRequest],
                 config: SequentialConfig, samples: Sequence[int] = (0, 1, 2, 3), *,
                 make_health_probe: Callable[[Any], Any] | None = None, dataset: str | None = None,
-                title: str | None = None) -> dict:
+                title: str | None = None, per_sample_plots: bool = True) -> dict:
     """Run ``samples`` one after the other. ``make_lm()`` must return a freshly loaded, unedited model each time
     and ``make_editor()`` a fresh editor; ``make_health_probe(lm)`` (optional) builds the probe for that model.
+    ``config.plot`` draws the overlay (and, with ``per_sample_plots``, each sample's own figure too).
     Returns ``{"samples": [summary, ...], "plot": path}``."""
     summaries = []
     for s in samples:
-        cfg = dataclasses.replace(config, sample=s, out_dir=str(Path(config.out_dir) / f"sample_{s}"))
+        cfg = dataclasses.replace(config, sample=s, out_dir=str(Path(config.out_dir) / f"sample_{s}"),
+                                  plot=config.plot and per_sample_plots)
         lm = make_lm()
         probe = make_health_probe(lm) if make_health_probe is not None else None
         summaries.append(run_sequential(make_editor(), lm, requests, cfg, health_probe=probe, dataset=dataset))

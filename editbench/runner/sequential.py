@@ -32,7 +32,8 @@ from editbench.metrics.collapse import CollapseRule
 from editbench.metrics.counterfact import score_requests
 from editbench.metrics.distance import DistanceTracker
 from editbench.metrics.forgetting import ForgettingTracker, Windows
-from editbench.metrics.scoring import _pad_id, encode_pair, score_ids
+from editbench.editors.common import pad_token_id
+from editbench.metrics.scoring import encode_pair, score_ids
 from editbench.report.jsonl import JsonlWriter, jsonable
 from editbench.report.provenance import provenance
 from editbench.runner import state as ckpt
@@ -123,7 +124,7 @@ class _Run:
         self.stream, self.cfg, self.health_probe, self.dataset = stream, cfg, health_probe, dataset
         self.out = Path(cfg.out_dir)
         self.jsonl_path = self.out / "results.jsonl"
-        self.pad_id = _pad_id(self.tok)
+        self.pad_id = pad_token_id(self.tok)
         self.enc: dict[int, list] = {}          # stream index -> rewrite pairs (tokenized once per edit)
         self.distance = DistanceTracker()
         self.forget = ForgettingTracker()

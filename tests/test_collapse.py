@@ -1,0 +1,136 @@
+"""The catastrophic-forgetting (CF) point rule on synthetic runs (hypothesis): gradual noisy runs have none, a
+planted collapse is found where it was planted whatever the noise, and the phases are measured separately."""
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from editbench.metrics.collapse import CollapseRule, detect_collapse, distance_jumps, gradual_rate
+
+K = 10  # history checks every K edits, like the paper
+
+
+def synth(n: int, seed: int, collapse_at: int | None = None, *, shape: str = "linear", jump_rel: float = 3.0,
+          es_after: float = 0.2, forget_after: float = 0.85, recall_after: float = 0.1, heavy_tail: bool = False,
+          functional_collapse: bool = True):
+    """A sequential run's series: per-edit distance (gradual noisy drift, optionally one jump at ``collapse_at``
+    that adds ``jump_rel`` times the distance accumulated so far, and at least 20 typical increments) and ES (Bernoulli), checks every K edits of forgetting and recall."""
+    rng = random.Random(seed)
+    dist, d = [], 0.0
+    for i in range(1, n + 1):
+        base = 1e-4 if shape == "linear" else 1e-4 / math.sqrt(i)  # ROME-like sqrt growth for "sqrt"
+        noise = rng.lognormvariate(0, 0.5) if heavy_tail else rng.uniform(0.5, 1.5)
+        d += base * noise
+        if collapse_at is not None and i == collapse_at:
+            d += max(jump_rel * d, 20 * base) if jump_rel > 0 else 0.0
+        dist.append(d)
+    after = lambda i: collapse_at is not None and functional_collapse and i >= collapse_at  # noqa: E731
+    es = [float(rng.random() < (es_after if after(i) else 0.95)) for i in range(1, n + 1)]
+    forgetting, health = [], []
+    for c in range(K, n + 1, K):
+        f = forget_after if after(c) else 0.0008 * c
+        forgetting.append((c, min(1.0, max(0.0, f + rng.uniform(-0.03, 0.03)))))
+        h = recall_after if after(c) else 0.95 - 0.0003 * c
+        health.append((c, min(1.0, max(0.0, h + rng.uniform(-0.03, 0.03)))))
+    return dist, es, forgetting, health
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(n=st.integers(30, 400), seed=st.integers(0, 2**31 - 1), shape=st.sampled_from(["linear", "sqrt"]),
+       heavy=st.booleans())
+def test_gradual_noisy_run_has_no_cf_point(n, seed, shape, heavy):
+    dist, es, fg, hl = synth(n, seed, shape=shape, heavy_tail=heavy)
+    out = detect_collapse(dist, es, fg, hl, case_ids=[f"c{i}" for i in range(n)])
+    assert out["cf_edit"] is None
+    assert out["case_id"] is None and out["catastrophic"] is None
+    assert all(not j["confirmed"] for j in out["jumps"])
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), n=st.integers(80, 400), seed=st.integers(0, 2**31 - 1),
+       shape=st.sampled_from(["linear", "sqrt"]), heavy=st.booleans(), jump_rel=st.floats(0.15, 1000.0))
+def test_planted_collapse_is_found_where_planted(data, n, seed, shape, heavy, jump_rel):
+    at = data.draw(st.integers(12, n - 25), label="collapse_at")
+    dist, es, fg, hl = synth(n, seed, at, shape=shape, heavy_tail=heavy, jump_rel=jump_rel)
+    ids = [f"case{i + 1}" for i in range(n)]
+    out = detect_collapse(dist, es, fg, hl, case_ids=ids)
+    assert out["cf_edit"] == at  # the distance jump pins the edit exactly
+    assert out["case_id"] == f"case{at}"
+    assert out["signals"]["forgetting"]["collapsed"] and out["signals"]["health"]["collapsed"]
+    cat = out["catastrophic"]
+    assert cat["distance_ratio"] == pytest.approx(dist[at - 1] / dist[at - 2]) and cat["forgetting_change"] > 0.5 and cat["health_change"] < -0.5
+    assert out["gradual"]["until_edit"] == at
+
+
+@settings(max_examples=25, deadline=None)
+@given(seeds=st.lists(st.integers(0, 2**31 - 1), min_size=3, max_size=3, unique=True), at=st.integers(15, 150))
+def test_detection_is_invariant_to_the_noise_seed(seeds, at):
+    found = {detect_collapse(*synth(200, s, at))["cf_edit"] for s in seeds}
+    assert found == {at}
+
+
+def test_distance_jump_alone_is_not_a_cf_point():
+    """A weight jump that leaves efficacy, forgetting and health intact is reported but not confirmed."""
+    dist, es, fg, hl = synth(200, 1, 100, functional_collapse=False)
+    out = detect_collapse(dist, es, fg, hl)
+    assert out["cf_edit"] is None
+    assert [j["edit"] for j in out["jumps"]] == [100] and out["jumps"][0]["confirmed"] is False
+
+
+def test_functional_collapse_without_a_distance_jump_is_not_a_cf_point():
+    """The paper's CF point is a jump in weight distance; a functional drop alone (e.g. a gradual editor)
+    is gradual forgetting, not a catastrophic point."""
+    dist, es, fg, hl = synth(200, 2, 100, jump_rel=0.0)
+    assert detect_collapse(dist, es, fg, hl)["cf_edit"] is None
+
+
+def test_one_signal_is_not_enough_two_are():
+    dist, es, fg, hl = synth(200, 3, 100)
+    flat_es = [0.95] * 200
+    flat_fg = [(n, 0.0008 * n) for n, _ in fg]
+    assert detect_collapse(dist, flat_es, flat_fg, hl)["cf_edit"] is None            # health only
+    assert detect_collapse(dist, flat_es, fg, hl)["cf_edit"] == 100                  # forgetting + health
+    assert detect_collapse(dist, es, None, None)["cf_edit"] == 100                   # only ES available: 1 of 1
+    assert detect_collapse(dist, flat_es, None, None)["cf_edit"] is None
+
+
+def test_perplexity_health_rises_at_collapse():
+    dist, es, fg, _ = synth(200, 4, 90)
+    ppl = [(n, 20.0 if n < 90 else 5000.0) for n, _ in fg]
+    out = detect_collapse(dist, [0.95] * 200, [(n, 0.0) for n, _ in fg], ppl, health_lower_is_better=True)
+    assert out["cf_edit"] is None  # health alone
+    out = detect_collapse(dist, es, fg, ppl, health_lower_is_better=True)
+    assert out["cf_edit"] == 90 and out["signals"]["health"]["collapsed"]
+
+
+def test_batched_steps_report_the_batch():
+    """With batch editing a step is a batch: the CF point is the edit count after it, its case ids the batch's."""
+    n_steps, b, at = 60, 4, 30
+    dist, es, _, _ = synth(n_steps, 5, at)
+    steps = [b * (i + 1) for i in range(n_steps)]
+    fg = [(b * s, 0.001 * s if s < at else 0.9) for s in range(1, n_steps + 1)]
+    ids = [[f"c{b * i + j}" for j in range(b)] for i in range(n_steps)]
+    out = detect_collapse(dist, es, fg, None, case_ids=ids, steps=steps)
+    assert out["cf_edit"] == b * at and out["case_id"] == ids[at - 1]
+
+
+def test_regular_series_with_zero_mad_is_not_a_jump():
+    dist = [1e-4 * i for i in range(1, 101)]
+    dist[50:] = [d + 1e-6 for d in dist[50:]]  # a 1% wobble of one increment
+    assert distance_jumps(dist) == []
+
+
+def test_min_history_needed_before_a_jump_can_be_called():
+    rule = CollapseRule()
+    dist = [1e-4 * i for i in range(1, rule.min_history)] + [1.0] * 10
+    assert distance_jumps(dist, rule) == []
+
+
+def test_gradual_rate_is_the_slope_before_the_point():
+    pts = [(n, 0.002 * n) for n in range(10, 101, 10)] + [(n, 0.9) for n in range(110, 201, 10)]
+    assert gradual_rate(pts, until=101) == pytest.approx(0.002)
+    assert gradual_rate(pts[:1]) is None
