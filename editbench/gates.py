@@ -12,9 +12,16 @@ from typing import Any
 import yaml
 
 
+def _keys_to_str(obj):
+    # YAML reads a bare `null:` key (the null editor) as None; gates are keyed by names, so keep the name.
+    if isinstance(obj, dict):
+        return {("null" if k is None else str(k)): _keys_to_str(v) for k, v in obj.items()}
+    return obj
+
+
 def load_thresholds(path: str | Path) -> dict:
     with open(path) as fh:
-        return yaml.safe_load(fh) or {}
+        return _keys_to_str(yaml.safe_load(fh) or {})
 
 
 def _model_keys(model_id: str) -> list[str]:

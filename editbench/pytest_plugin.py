@@ -69,7 +69,9 @@ def _validate(config) -> None:
         known = registry.available()
         for name in names:
             if name not in known:
-                raise pytest.UsageError(f"--editor {name!r}: no such editor.{_did_you_mean(name, known)} "
+                close = registry.suggest(name)
+                hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+                raise pytest.UsageError(f"--editor {name!r}: no such editor.{hint} "
                                         f"Known: {', '.join(known)}")
     model = config.getoption("--model")
     if model != DEFAULT_MODEL:

@@ -18,3 +18,10 @@ def test_check_gates_reports_each_failure():
     assert any(f.startswith("ns = 0.300 > max 0.2") for f in fails)
     assert "ps: not measured" in fails
     assert check_gates({"es": 0.95}, {"es": {"min": 0.9}}) == []
+
+
+def test_bare_null_key_means_the_null_editor(tmp_path):
+    from editbench.gates import load_thresholds
+    p = tmp_path / "t.yaml"
+    p.write_text("single:\n  default:\n    null: {es: {max: 0.1}}\n")
+    assert gates_for(load_thresholds(p), "single", "m", "null") == {"es": {"max": 0.1}}

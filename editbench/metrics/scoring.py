@@ -18,6 +18,8 @@ from typing import Sequence
 
 import torch
 
+from editbench.editors.common import encode_prefix, encode_target, pad_token_id
+
 
 @dataclass
 class TargetScores:
@@ -35,18 +37,8 @@ class TargetScores:
 
 def encode_pair(tok, prefix: str, target: str) -> tuple[list[int], int]:
     """Ids of ``prefix + " " + target`` (ROME convention) and the number of prefix ids."""
-    p = tok(prefix)["input_ids"]
-    t = tok(" " + target.lstrip(" "), add_special_tokens=False)["input_ids"]
-    if len(t) == 0:
-        raise ValueError(f"target {target!r} tokenizes to nothing")
-    return list(p) + list(t), len(p)
-
-
-def _pad_id(tok) -> int:
-    for cand in (tok.pad_token_id, tok.eos_token_id, 0):
-        if cand is not None:
-            return int(cand)
-    return 0
+    p = encode_prefix(tok, prefix)
+    return p + encode_target(tok, target), len(p)
 
 
 def _base_and_head(model):
@@ -108,7 +100,7 @@ def score_targets(model, tok, prefixes: Sequence[str], targets: Sequence[str],
     if len(prefixes) != len(targets):
         raise ValueError(f"{len(prefixes)} prefixes but {len(targets)} targets")
     encoded = [encode_pair(tok, p, t) for p, t in zip(prefixes, targets)]
-    return score_ids(model, encoded, pad_id=_pad_id(tok), batch_size=batch_size)
+    return score_ids(model, encoded, pad_id=pad_token_id(tok), batch_size=batch_size)
 
 
 @torch.no_grad()
@@ -125,3 +117,6 @@ def score_targets_one_by_one(model, tok, prefixes: Sequence[str], targets: Seque
         correct.append(bool((logp.argmax(-1) == tgt).all()))
         ntok.append(len(seq) - k)
     return TargetScores(torch.tensor(nll), torch.tensor(correct), torch.tensor(ntok))
+
+
+_pad_id = pad_token_id  # kept for callers that imported the earlier private name
