@@ -1,0 +1,158 @@
+"""Step 3 of MEMIT: spread the residuals z - h_L over the edit layers with the covariance-weighted solve.
+
+For each edit layer l in R, ascending (i = 0, 1, ...):
+
+    K   = keys at layer l, one column per request (template-averaged; compute_ks.py)
+    Res = Z - H_L, H_L recomputed now, i.e. with layers before l already updated
+    resid = Res / (|R| - i)                        (this layer takes its share of what remains)
+    dW_l  = resid K^T (lambda C_l + K K^T)^-1        (float64; torch.linalg.solve, never an inverse)
+
+and dW_l is added to the MLP output matrix of layer l through the adapter (which handles GPT-2's Conv1D).
+C_l = E[k k^T] comes from :func:`editbench.models.stats.second_moments` unless given to the editor.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, Mapping, Sequence
+
+import torch
+
+from editbench.data.schema import EditRequest
+from editbench.editors.base import Editor, EditResult, restore, save_originals
+from editbench.editors.memit.compute_ks import keys_and_hidden
+from editbench.editors.memit.compute_z import compute_z
+from editbench.editors.memit.hparams import MEMITHParams
+from editbench.models.adapter import ModelAdapter
+
+
+def memit_delta(keys: torch.Tensor, resid: torch.Tensor, cov: torch.Tensor, lam: float) -> torch.Tensor:
+    """dW = resid K^T (lam C + K K^T)^-1 in float64, as an (out, in) = (d_model, d_mlp) matrix.
+
+    ``keys`` K is (d_mlp, n), ``resid`` (d_model, n), ``cov`` C (d_mlp, d_mlp). Since A = lam C + K K^T is
+    symmetric, dW = resid (A^-1 K)^T, and A^-1 K is one linear solve.
+    """
+    K, Rs, C = keys.double(), resid.double(), cov.double().to(keys.device)
+    adj_k = torch.linalg.solve(lam * C + K @ K.T, K)
+    return Rs @ adj_k.T
+
+
+def template_groups(flat: Sequence[str], spec: Sequence[Sequence[int]]) -> list[list[str]]:
+    """Split a flat template list ["{}", group 1..., group 2...] into groups by the (length, count) spec."""
+    sizes = [1] + [int(count) for _length, count in spec]
+    if len(flat) != sum(sizes) or flat[0] != "{}":
+        raise ValueError(f"expected '{{}}' then groups of {sizes[1:]} templates, got {len(flat)}: {list(flat)[:3]}...")
+    out, at = [], 0
+    for n in sizes:
+        out.append(list(flat[at:at + n]))
+        at += n
+    return out
+
+
+class MEMITEditor(Editor):
+    """MEMIT: batch edits spread over several MLP layers (Meng et al. 2022b).
+
+    Optional state, useful for tests and to skip work: ``covariances`` {layer: C} (else computed/cached through
+    :mod:`editbench.models.stats`), ``context_templates`` as groups ``[["{}"], [prefixed...], ...]`` (else
+    generated once per model with the seeded sampler of ROME), ``model_hash`` and ``stats_cache_dir`` for the
+    statistics cache. Templates and covariances computed here are kept per model object, so sequential edits
+    reuse the ones of the unedited model, like the reference code.
+    """
+
+    name = "memit"
+    hparams_class = MEMITHParams
+    supports_batch = True
+
+    def __init__(self, hparams: MEMITHParams | None = None, *, covariances: Mapping[int, torch.Tensor] | None = None,
+                 context_templates: Sequence[Sequence[str]] | None = None, model_hash: str | None = None,
+                 stats_cache_dir: str | None = None):
+        super().__init__(hparams)
+        self.covariances: dict[int, torch.Tensor] = dict(covariances or {})
+        self.context_templates = [list(g) for g in context_templates] if context_templates else None
+        self.model_hash = model_hash
+        self.stats_cache_dir = stats_cache_dir
+        self._model_id: int | None = None
+
+    # -- cached inputs ------------------------------------------------------------------------------------
+    def _bind(self, model: torch.nn.Module) -> None:
+        """Forget lazily computed templates/covariances when handed a different model object."""
+        if self._model_id is not None and self._model_id != id(model):
+            if getattr(self, "_generated_templates", False):
+                self.context_templates = None
+            for layer in getattr(self, "_computed_covs", set()):
+                self.covariances.pop(layer, None)
+        self._model_id = id(model)
+
+    def templates(self, model: torch.nn.Module, tok: Any) -> list[list[str]]:
+        if self.context_templates is None:
+            from editbench.editors.rome.templates import context_templates
+            hp = self.hparams
+            flat = context_templates(model, tok, seed=hp.seed, spec=hp.context_template_spec,
+                                     top_k=hp.context_template_top_k)
+            self.context_templates = template_groups(flat, hp.context_template_spec)
+            self._generated_templates = True
+        return self.context_templates
+
+    def covariance(self, model: torch.nn.Module, tok: Any, adapter: ModelAdapter) -> dict[int, torch.Tensor]:
+        missing = [l for l in self.hparams.layers if l not in self.covariances]
+        if missing:
+            from editbench.models.stats import second_moments
+            computed = second_moments(model, tok, adapter, missing, corpus=self.hparams.mom2_corpus,
+                                      n_samples=self.hparams.mom2_n_samples, model_hash=self.model_hash,
+                                      cache_dir=self.stats_cache_dir)
+            self.covariances.update(computed)
+            self._computed_covs = getattr(self, "_computed_covs", set()) | set(computed)
+        return {l: self.covariances[l] for l in self.hparams.layers}
+
+    # -- the edit -----------------------------------------------------------------------------------------
+    def apply(self, model: torch.nn.Module, tok: Any, requests: Sequence[EditRequest]) -> EditResult:
+        hp: MEMITHParams = self.hparams
+        requests = [r.validate() for r in requests]
+        if not requests:
+            raise ValueError("no requests")
+        adapter = ModelAdapter(model)
+        if hp.layers[-1] >= adapter.n_layers:
+            raise ValueError(f"MEMIT layers {hp.layers} out of range for a {adapter.n_layers}-layer model")
+        self._bind(model)
+        was_training = model.training
+        model.eval()
+        timing: dict[str, float] = {}
+        t_all = time.perf_counter()
+        names = [adapter.mlp_out_weight_name(l) for l in hp.layers]
+        originals = save_originals(model, names)
+        try:
+            t = time.perf_counter()
+            groups = self.templates(model, tok)
+            flat = [s for g in groups for s in g]
+            timing["templates_s"] = time.perf_counter() - t
+
+            t = time.perf_counter()
+            z_results = [compute_z(model, tok, adapter, req, flat, hp) for req in requests]
+            Z = torch.stack([zr.z for zr in z_results], dim=1)            # (d_model, n)
+            timing["z_s"] = time.perf_counter() - t
+
+            t = time.perf_counter()
+            covs = self.covariance(model, tok, adapter)
+            timing["cov_s"] = time.perf_counter() - t
+
+            t = time.perf_counter()
+            z_layer = hp.layers[-1]
+            delta_norm, z_error = {}, {}
+            for i, layer in enumerate(hp.layers):
+                K, H = keys_and_hidden(model, tok, adapter, requests, groups, layer, z_layer)
+                res = Z.to(H.device) - H.T                               # (d_model, n)
+                z_error[layer] = float(res.norm(dim=0).mean())
+                dW = memit_delta(K.T, res / (len(hp.layers) - i), covs[layer], hp.mom2_update_weight)
+                adapter.add_delta(layer, dW)
+                delta_norm[layer] = float(dW.norm())
+            timing["update_s"] = time.perf_counter() - t
+        except BaseException:
+            restore(model, originals)
+            raise
+        finally:
+            model.train(was_training)
+        timing["total_s"] = time.perf_counter() - t_all
+        stats = {"editor": self.name, "layers": list(hp.layers), "n_requests": len(requests),
+                 "delta_norm": delta_norm, "z_error": z_error,
+                 "z": [dict(case_id=r.case_id, **zr.stats()) for r, zr in zip(requests, z_results)],
+                 "timing": timing}
+        return EditResult(originals=originals, stats=stats)

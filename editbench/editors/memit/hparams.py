@@ -1,0 +1,68 @@
+"""MEMIT hyperparameters (Meng et al. 2022b, "Mass-Editing Memory in a Transformer").
+
+Defaults are the published GPT-2-XL values of the reference implementation (kmeng01/memit,
+``hparams/MEMIT/gpt2-xl.json``). Per-model presets live in ``editbench/editors/hparams/memit.yaml``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from editbench.editors.base import HParams
+
+
+def _tuple(x) -> tuple:
+    """YAML gives lists; a frozen dataclass wants hashable tuples (nested for the template spec)."""
+    if isinstance(x, (list, tuple)):
+        return tuple(_tuple(v) for v in x)
+    return x
+
+
+@dataclass(frozen=True)
+class MEMITHParams(HParams):
+    # --- where to write ---------------------------------------------------------------------------------
+    layers: tuple[int, ...] = (13, 14, 15, 16, 17)
+    """Edited layers R, ascending. The target z lives on the residual stream after the LAST of them."""
+
+    # --- the target z = h_L + delta (optimized like ROME's v*) -----------------------------------------------
+    v_num_grad_steps: int = 20
+    """Loop iterations of the delta optimization (the last one only evaluates: steps-1 Adam updates)."""
+    v_lr: float = 0.5
+    """Adam learning rate for delta."""
+    v_weight_decay: float = 0.5
+    """Weight of the decay term ``v_weight_decay * |delta| / |h_L|^2`` (the reference code's form)."""
+    clamp_norm_factor: float = 0.75
+    """After each step, |delta| is clamped to ``clamp_norm_factor * |h_L|``."""
+    kl_factor: float = 0.0625
+    """Weight of KL(P_delta || P_0) on "{subject} is a" at the subject's last token (essence drift)."""
+    early_stop_loss: float = 0.05
+    """Stop the delta optimization once the total loss is below this."""
+
+    # --- the update ------------------------------------------------------------------------------------------
+    mom2_update_weight: float = 20000.0
+    """lambda in  dW = R K^T (lambda C + K K^T)^-1 ; depends on the scale of C for the model at hand."""
+    mom2_n_samples: int = 100000
+    """Text samples for the key second moment C = E[k k^T] (reference: 100k Wikipedia texts)."""
+    mom2_corpus: str = "auto"
+    """Corpus id passed to :func:`editbench.models.stats.second_moment` ("auto" picks per model)."""
+
+    # --- context templates -----------------------------------------------------------------------------------
+    context_template_spec: tuple[tuple[int, int], ...] = ((10, 5),)
+    """(length in tokens, count) groups of model-generated prefixes, after the bare "{}" template.
+    MEMIT's reference uses one group of 5 prefixes of 10 tokens (ROME uses (5,10),(10,10))."""
+    context_template_top_k: int = 5
+    seed: int = 0
+    """Seed of the context-template sampling (the reference is unseeded)."""
+
+    # --- implementation switches (same result either way) ---------------------------------------------------
+    fast_z: bool = True
+    """Optimize delta by replaying only the blocks after L and the LM head at the scored positions (True),
+    or by a full forward pass with a hook adding delta (False; the straightforward reference path)."""
+
+    def __post_init__(self):
+        object.__setattr__(self, "layers", tuple(int(x) for x in _tuple(self.layers)))
+        object.__setattr__(self, "context_template_spec", _tuple(self.context_template_spec))
+        object.__setattr__(self, "mom2_update_weight", float(self.mom2_update_weight))
+        if not self.layers:
+            raise ValueError("MEMIT needs at least one edit layer")
+        if list(self.layers) != sorted(set(self.layers)):
+            raise ValueError(f"MEMIT layers must be strictly ascending, got {self.layers}")

@@ -1,0 +1,221 @@
+"""MEMIT: batch edits work, touch only the edit layers' MLP output matrices, restore exactly; the float64 solve,
+the template-averaged keys and the fast z path agree with straightforward computations.
+
+Test models are editbench.models.tiny's random models with their 2-D weights re-drawn at std 0.15. At the
+families' own 0.02 init the residual stream has norm ~0.2, where the reference decay term |delta| / |h|^2 swamps
+every other loss term and no edit can move the model; at 0.15 the residual norms are O(10) as in real LMs.
+Random weights have no learned route from the subject to later positions, so the rewrite prompts here end with
+the subject: the new target is then read from the edited position itself (through the blocks above it).
+Covariances are injected (C from random token sequences, full rank), templates are fixed strings.
+"""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from editbench.data.schema import EditRequest
+from editbench.editors.base import restore
+from editbench.editors.common import tokenize_prompt_target, target_argmax_correct, target_nll
+from editbench.editors.memit import MEMITEditor, MEMITHParams, memit_delta
+from editbench.editors.memit.apply import template_groups
+from editbench.editors.memit.compute_ks import keys_and_hidden
+from editbench.editors.memit.compute_z import compute_z
+from editbench.editors.memit.runner import Suffix, forward_until, hidden_of
+from editbench.models.adapter import ModelAdapter
+from editbench.models.tiny import build_tiny
+
+TEMPLATES = [["{}"], ["The city of Paris. {}", "I speak French. {}", "Because it was good. {}"]]
+REQUESTS = [
+    EditRequest("0", "The mother tongue of {}", "Danielle Darrieux", "German", "French"),
+    EditRequest("1", "The headquarters of {}", "Toyota", "Tokyo", "Japan"),
+    EditRequest("2", "The language of {}", "Thomas Edward", "Spanish", "English"),
+]
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny models run several times faster on one thread than on two contended cores."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def make_model(name: str, tie: bool = False):
+    model, tok = build_tiny(name)
+    if tie:  # like SmolLM2: the LM head *is* the input embedding
+        model.lm_head.weight = model.get_input_embeddings().weight
+        model.config.tie_word_embeddings = True
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.dim() == 2:
+                p.normal_(0.0, 0.15, generator=g)
+    return model, tok
+
+
+def covariances(model, layers) -> dict[int, torch.Tensor]:
+    """C = E[k k^T] of the MLP-out keys over random token sequences (2048 tokens >> d_mlp)."""
+    ad = ModelAdapter(model)
+    ids = torch.randint(0, model.config.vocab_size, (64, 32), generator=torch.Generator().manual_seed(1))
+    inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+    keys, _ = forward_until(model, inputs, inputs_of=[ad.mlp_out(l) for l in layers])
+    return {l: (k.flatten(0, 1).T @ k.flatten(0, 1) / k.shape[0] / k.shape[1]).float() for l, k in zip(layers, keys)}
+
+
+def rewrite_scores(model, tok, requests):
+    b = tokenize_prompt_target(tok, [r.rewrite_prompt for r in requests], [r.target_new for r in requests])
+    with torch.no_grad():
+        logits = model(**b.model_inputs()).logits
+    return target_nll(logits, b), target_argmax_correct(logits, b)
+
+
+def snapshot(model):
+    return {n: p.detach().clone() for n, p in model.named_parameters()}
+
+
+@pytest.mark.parametrize("name,tie", [("tiny-gpt2", False), ("tiny-llama", False), ("tiny-llama", True)],
+                         ids=["gpt2-tied", "llama", "llama-tied"])
+def test_batch_edit(name, tie):
+    model, tok = make_model(name, tie)
+    adapter = ModelAdapter(model)
+    if name == "tiny-gpt2" or tie:
+        assert adapter.tied_lm_head
+    editor = MEMITEditor.from_preset([name])
+    layers = editor.hparams.layers
+    editor.covariances = covariances(model, layers)
+    editor.context_templates = TEMPLATES
+    before = snapshot(model)
+    nll0, ok0 = rewrite_scores(model, tok, REQUESTS)
+    assert not ok0.any()
+
+    result = editor.apply(model, tok, REQUESTS)
+
+    nll1, ok1 = rewrite_scores(model, tok, REQUESTS)
+    assert (nll1 < nll0 - 1.0).all(), (nll0, nll1)
+    assert ok1.all(), (nll1, result.stats["z"])
+    # exactly the edit layers' MLP output matrices changed, and they are what EditResult saved
+    after = dict(model.named_parameters())
+    changed = {n for n in before if not torch.equal(before[n], after[n])}
+    expected = {adapter.mlp_out_weight_name(l) for l in layers}
+    assert changed == expected
+    assert set(result.originals) == expected
+    assert set(result.stats["delta_norm"]) == set(layers) and all(v > 0 for v in result.stats["delta_norm"].values())
+    # the residual z - h_L is recomputed after each layer is written, so it shrinks layer by layer
+    errs = [result.stats["z_error"][l] for l in layers]
+    assert all(a > b for a, b in zip(errs, errs[1:])), errs
+    # restore is byte-identical
+    restore(model, result.originals)
+    assert all(torch.equal(before[n], p) for n, p in model.named_parameters())
+
+
+def test_memit_delta_is_the_float64_formula():
+    g = torch.Generator().manual_seed(0)
+    d_out, d_in, n, lam = 5, 7, 3, 3.5
+    A = torch.randn(d_in, 2 * d_in, generator=g)
+    C = (A @ A.T / (2 * d_in)).float()
+    K = torch.randn(d_in, n, generator=g).float()
+    R = torch.randn(d_out, n, generator=g).float()
+    dW = memit_delta(K, R, C, lam)
+    assert dW.dtype == torch.float64 and dW.shape == (d_out, d_in)
+    Kd, Cd = K.double(), C.double()
+    direct = R.double() @ K.T.double() @ torch.linalg.inv(lam * Cd + Kd @ Kd.T)
+    torch.testing.assert_close(dW, direct, rtol=1e-10, atol=1e-12)
+    # the normal equations of  min |dW K - R|^2 + lam tr(dW C dW^T)
+    torch.testing.assert_close(dW @ (lam * Cd + Kd @ Kd.T), R.double() @ Kd.T, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["tiny-gpt2", "tiny-llama", "tiny-gptj", "tiny-neox"])
+def test_fast_z_equals_full_forward(name):
+    model, tok = make_model(name)
+    adapter = ModelAdapter(model)
+    hp = MEMITHParams(layers=(1, 2), clamp_norm_factor=4, v_num_grad_steps=8)
+    req = EditRequest("m", "The mother tongue of {} is", "Danielle Darrieux", "Autonomous University", "French")
+    flat = [t for g in TEMPLATES for t in g]
+    fast = compute_z(model, tok, adapter, req, flat, hp, fast=True)
+    slow = compute_z(model, tok, adapter, req, flat, hp, fast=False)
+    assert fast.iterations == slow.iterations == 8
+    assert fast.delta.norm() > 0
+    torch.testing.assert_close(fast.z, slow.z, rtol=1e-5, atol=1e-5)
+    assert abs(fast.nll_final - slow.nll_final) < 1e-4
+
+
+def test_suffix_replay_matches_model_logits():
+    """Blocks above L replayed on the captured h_L (Llama: rotary, GQA, right padding) give the model's logits."""
+    model, tok = make_model("tiny-llama")
+    adapter = ModelAdapter(model)
+    ids = torch.tensor([[1, 40, 41, 42, 43, 44], [1, 50, 51, 52, 0, 0]])
+    mask = torch.tensor([[1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 0, 0]])
+    with torch.no_grad():
+        full = model(input_ids=ids, attention_mask=mask).logits
+        suffix = Suffix(model, adapter, 1, {"input_ids": ids, "attention_mask": mask})
+        rows, cols = torch.tensor([0, 0, 1, 1]), torch.tensor([2, 5, 1, 3])
+        part = suffix.logits(suffix.h, rows, cols)
+    torch.testing.assert_close(part, full[rows, cols], rtol=1e-5, atol=1e-5)
+
+
+def test_keys_are_group_means_of_single_prompt_keys():
+    """K = mean over template groups of the group means, each key read on its prompt alone (no padding effect)."""
+    model, tok = make_model("tiny-llama")
+    adapter = ModelAdapter(model)
+    req = REQUESTS[0]
+    K, H = keys_and_hidden(model, tok, adapter, [REQUESTS[1], req], TEMPLATES, key_layer=1, z_layer=2)
+    from editbench.editors.common import encode_prefix, subject_last_token_index
+    singles = []
+    for tpl in [t for g in TEMPLATES for t in g]:
+        prompt_tpl = tpl.replace("{}", req.prompt)
+        ids = torch.tensor([encode_prefix(tok, prompt_tpl.replace("{}", req.subject))])
+        i = subject_last_token_index(tok, prompt_tpl, req.subject)
+        (k,), (h,) = forward_until(model, {"input_ids": ids, "attention_mask": torch.ones_like(ids)},
+                                   inputs_of=[adapter.mlp_out(1)], outputs_of=[adapter.block(2)])
+        singles.append((k[0, i], h[0, i]))
+    expected_k = 0.5 * singles[0][0] + 0.5 * torch.stack([k for k, _ in singles[1:]]).mean(0)
+    torch.testing.assert_close(K[1], expected_k, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(H[1], singles[0][1], rtol=1e-5, atol=1e-5)
+
+
+def test_hidden_of_never_indexes_a_tensor():
+    t = torch.randn(3, 4, 5)
+    assert hidden_of(t) is t
+    assert hidden_of((t, None)) is t
+
+
+def test_bad_layers_leave_model_untouched():
+    model, tok = make_model("tiny-gpt2")
+    before = snapshot(model)
+    editor = MEMITEditor(MEMITHParams(layers=(2, 9)), context_templates=TEMPLATES)
+    with pytest.raises(ValueError, match="out of range"):
+        editor.apply(model, tok, REQUESTS[:1])
+    assert all(torch.equal(before[n], p) for n, p in model.named_parameters())
+    with pytest.raises(ValueError, match="ascending"):
+        MEMITHParams(layers=(3, 2))
+
+
+def test_failure_midway_restores(monkeypatch):
+    """An error after the first layer was written puts the original weights back."""
+    model, tok = make_model("tiny-gpt2")
+    before = snapshot(model)
+    editor = MEMITEditor.from_preset(["tiny-gpt2"])
+    editor.context_templates = TEMPLATES
+    editor.covariances = {1: covariances(model, [1])[1]}  # layer 2 missing -> stats would be asked for it
+
+    def no_stats(*a, **k):
+        raise RuntimeError("no stats in this test")
+    monkeypatch.setattr(MEMITEditor, "covariance", lambda self, *a: no_stats())
+    with pytest.raises(RuntimeError, match="no stats"):
+        editor.apply(model, tok, REQUESTS[:1])
+    assert all(torch.equal(before[n], p) for n, p in model.named_parameters())
+
+
+def test_template_groups_and_presets():
+    flat = ["{}", "a. {}", "b. {}", "c. {}"]
+    assert template_groups(flat, ((10, 3),)) == [["{}"], ["a. {}", "b. {}", "c. {}"]]
+    with pytest.raises(ValueError):
+        template_groups(flat, ((10, 2),))
+    xl = MEMITEditor.from_preset(["gpt2-xl", "gpt2"]).hparams
+    assert xl.layers == (13, 14, 15, 16, 17) and xl.mom2_update_weight == 20000 and xl.clamp_norm_factor == 0.75
+    gj = MEMITEditor.from_preset(["gpt-j-6b", "gptj"]).hparams
+    assert gj.layers == (3, 4, 5, 6, 7, 8) and gj.mom2_update_weight == 15000 and gj.v_num_grad_steps == 25
+    sm = MEMITEditor.from_preset(["smollm2-135m", "llama"]).hparams
+    assert sm.layers == (2, 3, 4, 5, 6) and sm.mom2_update_weight == 1400
+    assert MEMITEditor.supports_batch and MEMITEditor.name == "memit"
