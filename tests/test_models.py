@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from editbench.editors.base import restore, save_originals
@@ -188,8 +188,10 @@ def test_tokenizer_words_and_fallback():
 @settings(max_examples=40, deadline=None)
 @given(st.text(max_size=40))
 def test_tokenizer_round_trips_any_text(text):
+    """Every string survives encode/decode (special-token strings like "<s>" are parsed as specials, as usual)."""
     for style in ("gpt", "llama"):
         tok = _TOKS.setdefault(style, build_tokenizer(style))
+        assume(not any(sp in text for sp in tok.all_special_tokens))
         assert tok.decode(tok(text)["input_ids"], skip_special_tokens=True) == text
 
 

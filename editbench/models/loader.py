@@ -165,7 +165,7 @@ def load_hub(name: str, device: str | torch.device = "cpu", dtype: torch.dtype =
     offline = _offline()
     try:
         model, tok = _from_pretrained(name, dtype, cache_dir=cache_dir, local_files_only=offline)
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError) as err:  # hub errors (not found, no connection) are OSErrors
         why = ("HF_HUB_OFFLINE is set, so only the local cache was searched" if offline
                else "the hub could not be reached or has no such model")
         hint = did_you_mean(name)

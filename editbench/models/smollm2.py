@@ -114,23 +114,27 @@ def convert(gguf: Path, out: Path) -> dict:
     return {"seconds": round(time.perf_counter() - t0, 1)}
 
 
+def _valid_cache(target: Path, source_sha: str) -> bool:
+    meta_path = target / "editbench-meta.json"
+    if not (meta_path.is_file() and (target / "model.safetensors").is_file()):
+        return False
+    return json.loads(meta_path.read_text()).get("source_sha256") == source_sha
+
+
 def ensure_converted(verbose: bool = True) -> Path:
     """The cached safetensors directory of SmolLM2-135M, converting the GGUF once if needed."""
     gguf = find_gguf()
     if gguf is None:
         raise _missing_error()
     target = converted_dir()
-    meta_path = target / "editbench-meta.json"
     source_sha = _sha256(gguf)
-    if meta_path.is_file():
-        meta = json.loads(meta_path.read_text())
-        if meta.get("source_sha256") == source_sha and (target / "model.safetensors").is_file():
-            return target
+    if _valid_cache(target, source_sha):
+        return target
     if verbose:
         print(f"editbench: converting {gguf} to float32 safetensors in {target} (one time)", file=sys.stderr)
     target.parent.mkdir(parents=True, exist_ok=True)
     # Convert into a sibling temp dir and rename it into place, so a crash or a concurrent process never leaves
-    # (or sees) a half-written cache.
+    # (or sees) a half-written cache; a valid cache another process finished meanwhile is never replaced.
     tmp = Path(tempfile.mkdtemp(prefix=f".{NAME}-", dir=target.parent))
     try:
         info = convert(gguf, tmp)
@@ -140,12 +144,16 @@ def ensure_converted(verbose: bool = True) -> Path:
                 "transformers": transformers.__version__, "convert_seconds": info["seconds"]}
         (tmp / "editbench-meta.json").write_text(json.dumps(meta, indent=1))
         os.chmod(tmp, 0o755)  # mkdtemp makes it private; the cache is an ordinary shared directory
-        if target.exists():
-            shutil.rmtree(target, ignore_errors=True)
+        if _valid_cache(target, source_sha):
+            return target
+        if target.exists():  # stale (other source): move it aside first, then delete it
+            stale = Path(tempfile.mkdtemp(prefix=f".{NAME}-stale-", dir=target.parent))
+            os.rename(target, stale / "old")
+            shutil.rmtree(stale, ignore_errors=True)
         try:
             os.rename(tmp, target)
-        except OSError:  # another process won the race; its conversion is as good as ours
-            if not (target / "editbench-meta.json").is_file():
+        except OSError:
+            if not _valid_cache(target, source_sha):
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
