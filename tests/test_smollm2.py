@@ -143,3 +143,42 @@ def test_second_load_uses_the_cache(monkeypatch):
     assert smollm2.ensure_converted() == smollm2.converted_dir()
     meta = (smollm2.converted_dir() / "editbench-meta.json").read_text()
     assert hashlib.sha256(GGUF.read_bytes()).hexdigest() in meta
+
+
+# -- the cache logic, with a fake GGUF and a fake converter (no package needed) ---------------------------------
+def _fake_setup(monkeypatch, tmp_path, other_process_wins=False):
+    monkeypatch.setenv("EDITBENCH_CACHE", str(tmp_path / "cache"))
+    fake = tmp_path / "fake.gguf"
+    fake.write_bytes(b"new weights")
+    monkeypatch.setattr(smollm2, "find_gguf", lambda: fake)
+
+    def convert(_gguf, out):
+        (out / "model.safetensors").write_text("ours")
+        if other_process_wins:  # a concurrent process finishes a valid cache while we convert
+            done = smollm2.converted_dir()
+            done.mkdir(parents=True)
+            (done / "model.safetensors").write_text("theirs")
+            sha = hashlib.sha256(b"new weights").hexdigest()
+            (done / "editbench-meta.json").write_text(f'{{"source_sha256": "{sha}"}}')
+        return {"seconds": 0.0}
+
+    monkeypatch.setattr(smollm2, "convert", convert)
+
+
+def test_stale_cache_is_replaced(monkeypatch, tmp_path):
+    _fake_setup(monkeypatch, tmp_path)
+    stale = smollm2.converted_dir()
+    stale.mkdir(parents=True)
+    (stale / "model.safetensors").write_text("old")
+    (stale / "editbench-meta.json").write_text('{"source_sha256": "of another file"}')
+    out = smollm2.ensure_converted(verbose=False)
+    assert (out / "model.safetensors").read_text() == "ours"
+    assert hashlib.sha256(b"new weights").hexdigest() in (out / "editbench-meta.json").read_text()
+    assert sorted(p.name for p in out.parent.iterdir()) == ["smollm2-135m"]  # no temp dirs left behind
+
+
+def test_a_valid_cache_finished_concurrently_is_kept(monkeypatch, tmp_path):
+    _fake_setup(monkeypatch, tmp_path, other_process_wins=True)
+    out = smollm2.ensure_converted(verbose=False)
+    assert (out / "model.safetensors").read_text() == "theirs"
+    assert sorted(p.name for p in out.parent.iterdir()) == ["smollm2-135m"]
