@@ -10,12 +10,15 @@ model predicts the new target:
 
 Adam (v_lr), at most ``v_num_grad_steps`` loop iterations (the last one only evaluates), stop once the loss is
 below ``early_stop_loss``; after each step |delta| is clamped to ``clamp_norm_factor * |h_L|``, where h_L is
-read on the bare ("{}") template. The loss is read through the final norm and the (possibly tied) LM head.
+read on the bare ("{}") template. The loss is read through the final norm and the (possibly tied) LM head at
+the last layer.
 
-Two equivalent ways to evaluate the loss (``hparams.fast_z``):
-* fast: the blocks up to L do not depend on delta, so they run once (:class:`~.runner.Suffix`); each step
-  replays only blocks L+1..N-1 and applies the LM head only at the scored positions;
-* slow: a full forward pass per step with a hook adding delta at block L (the reference code's way).
+The rows and the fast forward pass are ROME's (:mod:`editbench.editors.rome.forward`): adding delta to the
+residual after block L is what ROME's v* does too (an MLP output is added straight into the residual), so its
+``FastForward`` — prefix before the subject's last token run once into a KV cache, blocks up to L run once, each
+step replays only blocks L+1..N-1 on the suffix and applies the LM head at the scored positions — serves both.
+The slow path (``hparams.fast_z=False``) is the reference MEMIT's: a full forward pass per step with a hook
+adding delta to block L's output. Both give the same z (tested).
 """
 from __future__ import annotations
 
@@ -26,67 +29,25 @@ import torch
 import torch.nn.functional as F
 
 from editbench.data.schema import EditRequest
-from editbench.editors.common import (encode_prefix, encode_target, fill_template, pad_right, pad_token_id,
-                                      subject_last_token_index)
+from editbench.editors.common import pad_right, pad_token_id
 from editbench.editors.memit.hparams import MEMITHParams
-from editbench.editors.memit.runner import Suffix, add_at, adding_hook, forward_until
+from editbench.editors.memit.runner import adding_hook, forward_until
+from editbench.editors.rome.compute_v import build_batch
+from editbench.editors.rome.forward import FAST_FAMILIES, FastForward
 from editbench.models.adapter import ModelAdapter
 
-KL_PROMPT = "{} is a"
-
-
-@dataclass
-class ZBatch:
-    """All rows of one request's z optimization: rewrite prompts (one per template), then the KL prompt."""
-
-    inputs: dict[str, torch.Tensor]  # input_ids, attention_mask (right padded)
-    lookup: torch.Tensor             # (B,) subject's last token in each row
-    tgt_rows: torch.Tensor           # (n_rewrite*T,) row of each scored target token
-    tgt_cols: torch.Tensor           # position whose logits predict that token
-    tgt_ids: torch.Tensor            # the token
-    n_rewrite: int
-    n_target: int                    # T, tokens of " " + target_new
-
-    @property
-    def kl_rows(self) -> torch.Tensor:
-        return torch.arange(self.n_rewrite, self.inputs["input_ids"].shape[0])
-
-
-def build_z_batch(tok: Any, request: EditRequest, templates: Sequence[str]) -> ZBatch:
-    """Rows ``template.format(prompt) + " " + target[:-1]`` for each template, plus ``"{subject} is a"``.
-
-    ``templates[0]`` must be the bare "{}" template: h_L for the clamp and for z is read on it.
-    """
-    if templates[0] != "{}":
-        raise ValueError(f"the first context template must be the bare '{{}}', got {templates[0]!r}")
-    target = encode_target(tok, request.target_new.lstrip(" "))
-    seqs, lookup, rows, cols, ids = [], [], [], [], []
-    for r, tpl in enumerate(templates):
-        prompt_tpl = fill_template(tpl, request.prompt)[0]          # "<prefix>. {} is located in"
-        prefix = encode_prefix(tok, fill_template(prompt_tpl, request.subject)[0])
-        seqs.append(prefix + target[:-1])
-        lookup.append(subject_last_token_index(tok, prompt_tpl, request.subject))
-        for j, t in enumerate(target):
-            rows.append(r)
-            cols.append(len(prefix) - 1 + j)
-            ids.append(t)
-    seqs.append(encode_prefix(tok, fill_template(KL_PROMPT, request.subject)[0]))
-    lookup.append(subject_last_token_index(tok, KL_PROMPT, request.subject))
-    input_ids, attention_mask = pad_right(seqs, pad_token_id(tok))
-    as_long = lambda x: torch.tensor(x, dtype=torch.long)
-    return ZBatch({"input_ids": input_ids, "attention_mask": attention_mask}, as_long(lookup), as_long(rows),
-                  as_long(cols), as_long(ids), len(templates), len(target))
+Logits = tuple[torch.Tensor, torch.Tensor]  # (rewrite rows, target tokens, vocab), (KL rows, vocab)
 
 
 @dataclass
 class ZResult:
-    z: torch.Tensor          # (d_model,) float32 target residual at layer L
+    z: torch.Tensor          # (d_model,) target residual at layer L
     h_init: torch.Tensor     # (d_model,) h_L on the bare prompt before editing
     delta: torch.Tensor
-    nll_init: float          # mean target NLL over the rewrite prompts, before (delta = 0) ...
+    nll_init: float          # mean target NLL over the rewrite prompts at delta = 0 ...
     nll_final: float         # ... and at the last evaluated iteration
     loss_final: float
-    iterations: int          # loop iterations evaluated
+    iterations: int          # loop iterations evaluated (Adam steps = iterations - 1 unless stopped early)
 
     def stats(self) -> dict:
         return {"nll_init": self.nll_init, "nll_final": self.nll_final, "loss_final": self.loss_final,
@@ -94,41 +55,26 @@ class ZResult:
                 "h_norm": float(self.h_init.norm())}
 
 
-def _frozen_params(model: torch.nn.Module):
-    """Context manager: no parameter requires grad inside (only delta is optimized); restores the flags."""
-    class _Ctx:
-        def __enter__(self):
-            self.flags = [(p, p.requires_grad) for p in model.parameters()]
-            for p, _ in self.flags:
-                p.requires_grad_(False)
-
-        def __exit__(self, *exc):
-            for p, f in self.flags:
-                p.requires_grad_(f)
-    return _Ctx()
-
-
-def optimize_delta(logits_fn: Callable[[torch.Tensor], torch.Tensor], batch: ZBatch, h_init: torch.Tensor,
+def optimize_delta(logits_fn: Callable[[torch.Tensor], Logits], target: Sequence[int], h_init: torch.Tensor,
                    hp: MEMITHParams) -> ZResult:
-    """The delta loop; ``logits_fn(delta)`` returns logits at the target positions then at the KL positions."""
-    n_tgt = batch.tgt_ids.numel()
-    delta = torch.zeros_like(h_init, dtype=torch.float32, requires_grad=True)
+    """The delta loop. ``logits_fn(delta)`` gives the logits predicting each target token of each rewrite row
+    and the logits at the subject's last token of the KL rows."""
+    h0 = h_init.to(torch.promote_types(h_init.dtype, torch.float32))
+    tgt = torch.tensor(list(target), device=h0.device)
+    delta = torch.zeros_like(h0, requires_grad=True)
     opt = torch.optim.Adam([delta], lr=hp.v_lr)
-    max_norm = hp.clamp_norm_factor * h_init.float().norm()
-    kl_init = None
-    nll_init = None
+    max_norm = hp.clamp_norm_factor * h0.norm()
+    kl_init = nll_init = None
     for it in range(hp.v_num_grad_steps):
         opt.zero_grad()
-        logits = logits_fn(delta).float()
-        logp = F.log_softmax(logits[:n_tgt], dim=-1)
-        tok_lp = logp.gather(1, batch.tgt_ids[:, None]).squeeze(1)
-        nll_each = -tok_lp.view(batch.n_rewrite, batch.n_target).sum(1) / batch.n_target
-        nll = nll_each.mean()
-        kl_logp = F.log_softmax(logits[n_tgt:], dim=-1)
+        tgt_logits, kl_logits = logits_fn(delta)
+        logp = F.log_softmax(tgt_logits.to(h0.dtype), dim=-1)                    # (R, T, V)
+        nll = -logp.gather(2, tgt.expand(logp.shape[0], -1)[..., None]).squeeze(2).mean(1).mean()
+        kl_logp = F.log_softmax(kl_logits.to(h0.dtype), dim=-1)
         if kl_init is None:
             kl_init, nll_init = kl_logp.detach().clone(), nll.item()
         kl = hp.kl_factor * F.kl_div(kl_init, kl_logp, log_target=True, reduction="batchmean")
-        decay = hp.v_weight_decay * (delta.norm() / h_init.float().norm() ** 2)
+        decay = hp.v_weight_decay * (delta.norm() / h0.norm() ** 2)
         loss = nll + kl + decay
         if loss.item() < hp.early_stop_loss or it == hp.v_num_grad_steps - 1:
             break
@@ -138,40 +84,45 @@ def optimize_delta(logits_fn: Callable[[torch.Tensor], torch.Tensor], batch: ZBa
             if delta.norm() > max_norm:
                 delta.mul_(max_norm / delta.norm())
     delta = delta.detach()
-    return ZResult(h_init.float() + delta, h_init.float(), delta, nll_init, nll.item(), loss.item(), it + 1)
+    return ZResult(h0 + delta, h0, delta, nll_init, nll.item(), loss.item(), it + 1)
 
 
 def compute_z(model: torch.nn.Module, tok: Any, adapter: ModelAdapter, request: EditRequest,
               templates: Sequence[str], hp: MEMITHParams, layer: int | None = None,
               fast: bool | None = None) -> ZResult:
-    """z for one request at ``layer`` (default: the last edit layer) over the flat list ``templates``."""
+    """z for one request at ``layer`` (default: the last edit layer) over the flat list ``templates``
+    (``templates[0]`` must be the bare "{}": h_L is read there)."""
+    if templates[0] != "{}":
+        raise ValueError(f"the first context template must be the bare '{{}}', got {templates[0]!r}")
     layer = hp.layers[-1] if layer is None else layer
-    fast = hp.fast_z if fast is None else fast
-    batch = build_z_batch(tok, request, templates)
-    device = next(model.parameters()).device
-    inputs = {k: v.to(device) for k, v in batch.inputs.items()}
-    lk_rows = torch.arange(len(batch.lookup), device=device)
-    lk_cols = batch.lookup.to(device)
-    rows = torch.cat([batch.tgt_rows, batch.kl_rows]).to(device)
-    cols = torch.cat([batch.tgt_cols, batch.lookup[batch.n_rewrite:]]).to(device)
-    batch.tgt_ids = batch.tgt_ids.to(device)
-
-    with _frozen_params(model):
+    last = adapter.n_layers - 1
+    fast = (hp.fast_z if fast is None else fast) and adapter.model_type in FAST_FAMILIES
+    dev = next(model.parameters()).device
+    b, target = build_batch(tok, request, templates, "subject_last", dev)
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    for p, _ in flags:  # only delta is optimized: no parameter gradients
+        p.requires_grad_(False)
+    try:
         if fast:
-            suffix = Suffix(model, adapter, layer, inputs)
-            h_init = suffix.h[0, batch.lookup[0]].clone()
+            fwd = FastForward(model, adapter, layer, last, b, pad_token_id(tok))
+            h_init = fwd.h_L[0, 0]          # FastForward's suffix position 0 is each row's subject token
+            return optimize_delta(fwd, target, h_init, hp)
 
-            def logits_fn(delta):
-                return suffix.logits(add_at(suffix.h, lk_rows, lk_cols, delta), rows, cols)
-        else:
-            _, (h,) = forward_until(model, inputs, outputs_of=[adapter.block(layer)])
-            h_init = h[0, batch.lookup[0]].clone()
+        ids, mask = pad_right(b.seqs, pad_token_id(tok))
+        inputs = {"input_ids": ids.to(dev), "attention_mask": mask.to(dev)}
+        rows = torch.arange(len(b.seqs), device=dev)
+        _, (h,) = forward_until(model, inputs, outputs_of=[adapter.block(layer)])
+        h_init = h[0, b.s[0]]
 
-            def logits_fn(delta):
-                handle = adapter.block(layer).register_forward_hook(adding_hook(lk_rows, lk_cols, lambda: delta))
-                try:
-                    return model(**inputs, use_cache=False).logits[rows, cols]
-                finally:
-                    handle.remove()
+        def full_forward(delta: torch.Tensor) -> Logits:
+            handle = adapter.block(layer).register_forward_hook(adding_hook(rows, b.s, lambda: delta))
+            try:
+                logits = model(**inputs, use_cache=False).logits
+            finally:
+                handle.remove()
+            return logits[rows[:b.R, None], b.tgt_pos], logits[b.kl_rows, b.s[b.kl_rows]]
 
-        return optimize_delta(logits_fn, batch, h_init, hp)
+        return optimize_delta(full_forward, target, h_init, hp)
+    finally:
+        for p, f in flags:
+            p.requires_grad_(f)

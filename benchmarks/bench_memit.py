@@ -1,0 +1,103 @@
+"""Per-edit latency of MEMIT (fast and straightforward z paths) at batch sizes 1 and 10.
+
+    python benchmarks/bench_memit.py                                   # tiny-gpt2, batches 1 and 10
+    python benchmarks/bench_memit.py --model smollm2-135m --batches 1,10
+    python benchmarks/bench_memit.py --model smollm2-135m --batches 1 --no-slow
+
+Records are the first real CounterFact records of ../shared/data (EasyEdit format). Context templates and the
+covariances C_l are prepared once before any timing (C from the disk cache of editbench.models.stats, computed
+on first use). For each batch size the model is edited with the fast z path, restored, edited with the
+straightforward path (full forward pass per step, the reference code's way) on identical inputs, and restored;
+the script prints seconds per edit for both, the split into z optimization and layer updates, the relative
+difference of the two weight updates, and how many rewrite prompts prefer the new target after the edit.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from editbench.data.counterfact import parse_easyedit  # noqa: E402
+from editbench.data.registry import read_json_records  # noqa: E402
+from editbench.editors.base import restore  # noqa: E402
+from editbench.editors.common import tokenize_prompt_target, target_nll  # noqa: E402
+from editbench.editors.memit import MEMITEditor  # noqa: E402
+from editbench.models.loader import load_model  # noqa: E402
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "counterfact" / "counterfact-edit-1k.json"
+
+
+def efficacy(model, tok, requests) -> float:
+    """Fraction of rewrite prompts where the new target has lower NLL than the true one (ES)."""
+    prompts = [r.rewrite_prompt for r in requests]
+    b_new = tokenize_prompt_target(tok, prompts, [r.target_new for r in requests])
+    b_true = tokenize_prompt_target(tok, prompts, [r.target_true for r in requests])
+    with torch.no_grad():
+        nll_new = target_nll(model(**b_new.model_inputs()).logits, b_new)
+        nll_true = target_nll(model(**b_true.model_inputs()).logits, b_true)
+    return float((nll_new < nll_true).float().mean())
+
+
+def updates(adapter, originals, layers) -> torch.Tensor:
+    return torch.cat([(adapter.weight_out_in(l).detach() - (originals[adapter.mlp_out_weight_name(l)].T
+                       if adapter.conv1d else originals[adapter.mlp_out_weight_name(l)])).flatten() for l in layers])
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default="tiny-gpt2")
+    ap.add_argument("--batches", default="1,10", help="comma-separated batch sizes")
+    ap.add_argument("--data", default=str(DATA))
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--no-slow", action="store_true", help="skip the straightforward z path")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+
+    t0 = time.perf_counter()
+    lm = load_model(args.model)
+    print(f"model {args.model}: {lm.adapter.n_layers} layers, load {time.perf_counter() - t0:.1f}s, "
+          f"threads {torch.get_num_threads()}")
+    editor = MEMITEditor.from_preset(lm.preset_keys)
+    editor.model_hash = lm.model_hash
+    hp = editor.hparams
+    t0 = time.perf_counter()
+    editor.templates(lm.model, lm.tok)
+    t1 = time.perf_counter()
+    covs = editor.covariance(lm.model, lm.tok, lm.adapter)
+    print(f"layers {hp.layers}, lambda {hp.mom2_update_weight:g}: templates {t1 - t0:.1f}s, "
+          f"C ({hp.mom2_corpus}, {hp.mom2_n_samples} tokens) {time.perf_counter() - t1:.1f}s")
+    slow = MEMITEditor(hp.replace(fast_z=False), covariances=covs, context_templates=editor.context_templates)
+
+    sizes = [int(x) for x in args.batches.split(",")]
+    records = [parse_easyedit(r, i) for i, r in enumerate(read_json_records(args.data)[:max(sizes)])]
+    for n in sizes:
+        reqs = records[:n]
+        es_before = efficacy(lm.model, lm.tok, reqs)
+        res = editor.apply(lm.model, lm.tok, reqs)
+        es = efficacy(lm.model, lm.tok, reqs)
+        d_fast = updates(lm.adapter, res.originals, hp.layers)
+        restore(lm.model, res.originals)
+        t = res.stats["timing"]
+        msg = (f"batch {n:>3}: fast {t['total_s'] / n:.2f} s/edit (z {t['z_s']:.1f}s, updates {t['update_s']:.1f}s, "
+               f"total {t['total_s']:.1f}s); ES {es_before:.2f}"
+               f" -> {es:.2f}")
+        if not args.no_slow:
+            res_s = slow.apply(lm.model, lm.tok, reqs)
+            d_slow = updates(lm.adapter, res_s.originals, hp.layers)
+            restore(lm.model, res_s.originals)
+            ts = res_s.stats["timing"]
+            msg += (f"; straightforward {ts['total_s'] / n:.2f} s/edit (z {ts['z_s']:.1f}s), speedup "
+                    f"{ts['total_s'] / t['total_s']:.2f}x, |dW_fast - dW_slow| / |dW_slow| = "
+                    f"{float((d_fast - d_slow).norm() / d_slow.norm()):.2e}")
+        print(msg, flush=True)
+
+
+if __name__ == "__main__":
+    main()
