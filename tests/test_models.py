@@ -74,10 +74,15 @@ def test_state_hash_sees_one_ulp_and_restore_is_exact(tiny_gpt2):
     assert state_hash(model) != h0
     restore(model, originals)
     assert state_hash(model) == h0
+    other = state_hash(model, names=[a.mlp_out_weight_name(1)])
     a.add_delta(2, torch.ones(a.hidden_size, a.mlp_width))
     assert state_hash(model) != h0
+    assert state_hash(model, names=[a.mlp_out_weight_name(1)]) == other  # a subset hash sees only its subset
+    h_sub = state_hash(model, names=[name])
     restore(model, originals)
-    assert state_hash(model) == h0
+    assert state_hash(model) == h0 and state_hash(model, names=[name]) != h_sub
+    with pytest.raises(KeyError):
+        state_hash(model, names=["no.such.weight"])
 
 
 def test_state_hash_covers_buffers_and_other_dtypes():
