@@ -124,7 +124,7 @@ class TinySpec:
 TINY: dict[str, TinySpec] = {
     "tiny-gpt2": TinySpec("gpt2", "gpt", "random GPT-2 (Conv1D weights, tied LM head), 4 layers, d=32"),
     "tiny-gptj": TinySpec("gptj", "gpt", "random GPT-J (parallel attn+MLP, partial rotary), 4 layers, d=32"),
-    "tiny-neox": TinySpec("gpt_neox", "neox", "random GPT-NeoX (parallel residual, embed_out), 4 layers, d=32"),
+    "tiny-neox": TinySpec("gpt_neox", "neox", "random GPT-NeoX (parallel residual, untied head), 4 layers, d=32"),
     "tiny-llama": TinySpec("llama", "llama", "random Llama (SwiGLU, GQA, RMSNorm, untied), 4 layers, d=32"),
 }
 
@@ -142,7 +142,7 @@ def _config(model_type: str, tok):
     if model_type == "gptj":  # attention and MLP in parallel from one LayerNorm; rotary on 4 of 8 head dims
         return GPTJConfig(n_layer=N_LAYERS, n_embd=D_MODEL, n_head=N_HEADS, n_positions=N_POS, rotary_dim=4,
                           tie_word_embeddings=False, **ids)
-    if model_type == "gpt_neox":  # MLP width 4d = 128, parallel residual, separate embed_out
+    if model_type == "gpt_neox":  # MLP width 4d = 128, parallel residual, untied head
         return GPTNeoXConfig(num_hidden_layers=N_LAYERS, hidden_size=D_MODEL, num_attention_heads=N_HEADS,
                              intermediate_size=4 * D_MODEL, max_position_embeddings=N_POS, rotary_pct=0.25,
                              tie_word_embeddings=False, **ids)
