@@ -76,10 +76,12 @@ def _validate(config) -> None:
     model = config.getoption("--model")
     if model != DEFAULT_MODEL:
         from editbench.models.loader import builtin_models
-        if model not in builtin_models() and not Path(model).exists() and "/" not in model:
+        # A name close to a built-in is a typo; anything else may be a hub id (gpt2-xl, org/name) for the loader.
+        hint = _did_you_mean(model, builtin_models())
+        if model not in builtin_models() and not Path(model).exists() and "/" not in model and hint:
             raise pytest.UsageError(
                 f"--model {model!r}: not a built-in model, a directory or a hub id (org/name)."
-                f"{_did_you_mean(model, builtin_models())} Built-ins: {', '.join(builtin_models())}")
+                f"{hint} Built-ins: {', '.join(builtin_models())}")
     dataset = config.getoption("--dataset")
     if dataset is not None:
         from editbench.data import list_datasets
