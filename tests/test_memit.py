@@ -17,7 +17,7 @@ from editbench.data.schema import EditRequest
 from editbench.editors.base import restore
 from editbench.editors.common import tokenize_prompt_target, target_argmax_correct, target_nll
 from editbench.editors.memit import MEMITEditor, MEMITHParams, memit_delta
-from editbench.editors.memit.apply import template_groups
+from editbench.editors.memit.templates import memit_context_templates
 from editbench.editors.memit.compute_ks import keys_and_hidden
 from editbench.editors.memit.compute_z import compute_z
 from editbench.editors.memit.runner import forward_until, hidden_of
@@ -193,11 +193,20 @@ def test_failure_midway_restores(monkeypatch):
     assert all(torch.equal(before[n], p) for n, p in model.named_parameters())
 
 
-def test_template_groups_and_presets():
-    flat = ["{}", "a. {}", "b. {}", "c. {}"]
-    assert template_groups(flat, ((10, 3),)) == [["{}"], ["a. {}", "b. {}", "c. {}"]]
-    with pytest.raises(ValueError):
-        template_groups(flat, ((10, 2),))
+def test_context_templates_are_seeded_groups_after_opening_words():
+    model, tok = build_tiny("tiny-gpt2")
+    groups = memit_context_templates(model, tok, seed=3, spec=((6, 5),))
+    assert groups[0] == ["{}"] and len(groups) == 2 and len(groups[1]) == 5
+    for text, opening in zip(groups[1], ("The", "Therefore", "Because", "I", "You")):
+        assert text.startswith(opening) and text.endswith(". {}") and text.count("{}") == 1
+    other, _ = build_tiny("tiny-gpt2")  # same weights, another object: no cache hit, same samples
+    assert memit_context_templates(other, tok, seed=3, spec=((6, 5),)) == groups
+    assert memit_context_templates(other, tok, seed=4, spec=((6, 5),)) != groups
+    rome_style = memit_context_templates(model, tok, seed=3, spec=((4, 2), (6, 3)), openings=())
+    assert [len(g) for g in rome_style] == [1, 2, 3]
+
+
+def test_presets():
     xl = MEMITEditor.from_preset(["gpt2-xl", "gpt2"]).hparams
     assert xl.layers == (13, 14, 15, 16, 17) and xl.mom2_update_weight == 20000 and xl.clamp_norm_factor == 0.75
     gj = MEMITEditor.from_preset(["gpt-j-6b", "gptj"]).hparams

@@ -22,6 +22,7 @@ from editbench.editors.base import Editor, EditResult, restore, save_originals
 from editbench.editors.memit.compute_ks import keys_and_hidden
 from editbench.editors.memit.compute_z import compute_z
 from editbench.editors.memit.hparams import MEMITHParams
+from editbench.editors.memit.templates import memit_context_templates
 from editbench.models.adapter import ModelAdapter
 
 
@@ -36,24 +37,12 @@ def memit_delta(keys: torch.Tensor, resid: torch.Tensor, cov: torch.Tensor, lam:
     return Rs @ adj_k.T
 
 
-def template_groups(flat: Sequence[str], spec: Sequence[Sequence[int]]) -> list[list[str]]:
-    """Split a flat template list ["{}", group 1..., group 2...] into groups by the (length, count) spec."""
-    sizes = [1] + [int(count) for _length, count in spec]
-    if len(flat) != sum(sizes) or flat[0] != "{}":
-        raise ValueError(f"expected '{{}}' then groups of {sizes[1:]} templates, got {len(flat)}: {list(flat)[:3]}...")
-    out, at = [], 0
-    for n in sizes:
-        out.append(list(flat[at:at + n]))
-        at += n
-    return out
-
-
 class MEMITEditor(Editor):
     """MEMIT: batch edits spread over several MLP layers (Meng et al. 2022b).
 
     Optional state, useful for tests and to skip work: ``covariances`` {layer: C} (else computed/cached through
     :mod:`editbench.models.stats`), ``context_templates`` as groups ``[["{}"], [prefixed...], ...]`` (else
-    generated once per model with the seeded sampler of ROME), ``model_hash`` and ``stats_cache_dir`` for the
+    generated once per model by :func:`~.templates.memit_context_templates`), ``model_hash`` and ``stats_cache_dir`` for the
     statistics cache. Templates and covariances computed here are kept per model object, so sequential edits
     reuse the ones of the unedited model, like the reference code.
     """
@@ -84,11 +73,10 @@ class MEMITEditor(Editor):
 
     def templates(self, model: torch.nn.Module, tok: Any) -> list[list[str]]:
         if self.context_templates is None:
-            from editbench.editors.rome.templates import context_templates
             hp = self.hparams
-            flat = context_templates(model, tok, seed=hp.seed, spec=hp.context_template_spec,
-                                     top_k=hp.context_template_top_k)
-            self.context_templates = template_groups(flat, hp.context_template_spec)
+            self.context_templates = memit_context_templates(
+                model, tok, seed=hp.seed, spec=hp.context_template_spec, top_k=hp.context_template_top_k,
+                openings=hp.context_template_openings)
             self._generated_templates = True
         return self.context_templates
 

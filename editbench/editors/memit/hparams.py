@@ -49,6 +49,9 @@ class MEMITHParams(HParams):
     context_template_spec: tuple[tuple[int, int], ...] = ((10, 5),)
     """(length in tokens, count) groups of model-generated prefixes, after the bare "{}" template.
     MEMIT's reference uses one group of 5 prefixes of 10 tokens (ROME uses (5,10),(10,10))."""
+    context_template_openings: tuple[str, ...] = ("The", "Therefore", "Because", "I", "You")
+    """Opening words the reference MEMIT samples each prefix from (count // len(openings) each); empty: sample
+    from the start token as ROME does."""
     context_template_top_k: int = 5
     seed: int = 0
     """Seed of the context-template sampling (the reference is unseeded)."""
@@ -61,6 +64,7 @@ class MEMITHParams(HParams):
     def __post_init__(self):
         object.__setattr__(self, "layers", tuple(int(x) for x in _tuple(self.layers)))
         object.__setattr__(self, "context_template_spec", _tuple(self.context_template_spec))
+        object.__setattr__(self, "context_template_openings", _tuple(self.context_template_openings))
         object.__setattr__(self, "mom2_update_weight", float(self.mom2_update_weight))
         if not self.layers:
             raise ValueError("MEMIT needs at least one edit layer")
