@@ -1,0 +1,87 @@
+"""The training corpus of the fact world: biographies, question-answer lines, task blocks and filler.
+
+Facts are taught with *knowledge augmentation* (Allen-Zhu & Li, "Physics of Language Models 3.1"): each
+epoch every subject gets fresh biographies, each a random permutation of the subject's relations, each
+sentence rendered in a random *trained* template of that fact, with the full name written out in every
+sentence. Storing attributes on the name tokens (subject enrichment) is then the cheapest way to predict the
+objects -- the mechanism ROME/MEMIT edit -- rather than a late lookup tied to one sentence position.
+
+A held-out (subject, template) pair is never written: biographies only use ``Fact.trained_templates``, the
+question lines use the question template, and the task blocks are about people outside the world.
+
+Documents are plain strings of space-separated words; ``corpus_texts(world, epoch)`` is a pure function of
+its arguments (and of :class:`CorpusConfig`).
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from editbench.data.factworld import tasks as T
+from editbench.data.factworld.world import World
+
+F_NOUNS = ("dog cat river house garden road tree bird child window table book letter boat bridge market "
+           "song cloud forest lamp door field hill village").split()
+F_ADJS = "old small green quiet bright cold tall young empty narrow heavy soft".split()
+F_VT = "saw found opened carried painted followed crossed watched cleaned built".split()
+F_VI = "slept waited smiled rested fell ran".split()
+F_PREPS = "near under behind across beside".split()
+F_FRAMES = ("the {adj} {noun} {vt} the {noun}", "a {noun} {vi} {prep} the {adj} {noun}", "the {noun} {vi}",
+            "every {noun} {prep} the {noun} is {adj}", "the {noun} and the {noun} {vi} {prep} the {noun}",
+            "a {adj} {noun} {vt} a {adj} {noun}")
+
+
+def filler_sentence(rng: random.Random) -> str:
+    """One generic sentence from a tiny grammar (no final period)."""
+    frame = rng.choice(F_FRAMES)
+    for slot, pool in (("{adj}", F_ADJS), ("{noun}", F_NOUNS), ("{vt}", F_VT), ("{vi}", F_VI),
+                       ("{prep}", F_PREPS)):
+        while slot in frame:
+            frame = frame.replace(slot, rng.choice(pool), 1)
+    return frame
+
+
+def filler_words() -> list[str]:
+    return F_NOUNS + F_ADJS + F_VT + F_VI + F_PREPS + [w for f in F_FRAMES for w in f.split()] + ["."]
+
+
+@dataclass(frozen=True)
+class CorpusConfig:
+    """How much of each kind of document one epoch holds."""
+
+    bios_per_subject: int = 1  # fresh random biographies per subject per epoch
+    qa_prob: float = 0.25  # chance a biography ends with one question-answer line ("Where was X born? Paris .")
+    task_blocks: int = 16  # few-shot blocks per task per epoch
+    filler_docs: int = 30  # generic documents of 3-6 filler sentences per epoch
+
+
+def biography(world: World, subject: str, rng: random.Random, qa_prob: float = 0.25) -> str:
+    facts = world.facts_of(subject)
+    rng.shuffle(facts)
+    sents = [world.sentence(f, rng.choice(f.trained_templates(world))) for f in facts]
+    if rng.random() < qa_prob:
+        f = rng.choice(facts)
+        sents.append(f"{world.relation(f.relation).question.format(subject)} {f.object} .")
+    return " ".join(sents)
+
+
+def filler_doc(rng: random.Random) -> str:
+    return " ".join(filler_sentence(rng) + " ." for _ in range(rng.randint(3, 6)))
+
+
+def corpus_texts(world: World, epoch: int = 0, cfg: CorpusConfig = CorpusConfig(), facts: bool = True,
+                 filler: bool = True, tasks: bool = True) -> list[str]:
+    """The documents of one training epoch (shuffled). ``facts``/``filler``/``tasks`` select the kinds,
+    e.g. ``corpus_texts(w, filler=True, facts=False, tasks=False)`` is generic text only."""
+    rng = random.Random(f"corpus-{world.hash}-{epoch}")
+    docs: list[str] = []
+    if facts:
+        for _ in range(cfg.bios_per_subject):
+            docs += [biography(world, s, rng, cfg.qa_prob) for s in world.subjects]
+    if filler:
+        docs += [filler_doc(rng) for _ in range(cfg.filler_docs)]
+    if tasks:
+        for task in T.TASKS:
+            docs += T.training_blocks(world, task, cfg.task_blocks, seed=f"{epoch}")
+    rng.shuffle(docs)
+    return docs

@@ -1,0 +1,209 @@
+"""The embedded fact world: generator, corpus hygiene, tasks, CounterFact records, the shipped checkpoint and a
+quick build of the same recipe."""
+from __future__ import annotations
+
+import collections
+import json
+import re
+
+import pytest
+import torch
+
+from editbench.data.factworld import (EMBEDDED_DIR, RELATIONS, WorldConfig, corpus_texts, evaluate_recall,
+                                      evaluate_tasks, factworld_records, generate_world, load_world, tasks)
+from editbench.data.factworld.build import BARS
+from editbench.data.factworld.tokenizer import build_tokenizer
+
+# The default world's hash. If the generator changes on purpose, the shipped checkpoint must be rebuilt
+# (`editbench factworld build --out editbench/models/embedded/factworld`) and this constant updated.
+DEFAULT_WORLD_HASH = "71ad5b8cbf21c2af00a006b6386faf72ed511bcb0d9bcec04d3086fbb1faabcf"
+SHIPPED = (EMBEDDED_DIR / "config.json").is_file()
+
+
+@pytest.fixture(scope="module")
+def world():
+    return load_world()
+
+
+@pytest.fixture(scope="module")
+def tok(world):
+    return build_tokenizer(world)
+
+
+# ----------------------------------------------------------------------------------------- generator
+def test_generator_is_deterministic_and_hash_stable(world):
+    again = generate_world(WorldConfig())
+    assert again == world and again.hash == world.hash == DEFAULT_WORLD_HASH
+    other = generate_world(WorldConfig(seed=1))
+    assert other.hash != world.hash and other.subjects != world.subjects
+
+
+def test_world_meets_the_minimums(world):
+    assert len(world.subjects) >= 1000 and len(set(world.subjects)) == len(world.subjects)
+    assert len(world.relations) >= 8 and len(world.facts) == len(world.subjects) * len(world.relations)
+    parts = collections.Counter(p for s in world.subjects for p in s.split())
+    assert all(len(s.split()) == 3 for s in world.subjects)
+    assert min(parts.values()) >= 10  # every name word is shared by many subjects
+    pairs = collections.Counter(tuple(s.split()[1:]) for s in world.subjects)
+    assert sum(c > 1 for c in pairs.values()) > 100  # the last two words alone often do not identify a subject
+    for r in world.relations:
+        assert len(r.templates) >= 3 and all(t.count("{}") == 1 for t in r.templates)
+        assert r.question.count("{}") == 1 and r.question.endswith("?")
+        assert len(set(r.objects)) >= 10
+    held = collections.Counter((f.relation, f.heldout) for f in world.facts)
+    assert len(held) == sum(len(r.templates) for r in world.relations)  # the held-out index varies by fact
+
+
+def test_every_object_and_name_word_is_one_token(world, tok):
+    for r in RELATIONS:
+        for o in r.objects:
+            ids = tok(" " + o, add_special_tokens=False)["input_ids"]
+            assert len(ids) == 1 and ids[0] != tok.unk_token_id
+            # ROME convention: " " + target tokenized alone gives the ids it has inside a sentence
+            sent = tok(f"{r.templates[0].format(world.subjects[0])} {o} .", add_special_tokens=False)["input_ids"]
+            assert sent[-2] == ids[0]
+    assert len(tok(world.subjects[0], add_special_tokens=False)["input_ids"]) == 3
+
+
+def test_heldout_pairs_never_in_the_corpus(world, tok):
+    text = "\n".join(corpus_texts(world, 0) + corpus_texts(world, 7))
+    # every held-out prompt contains its subject's name: look at each occurrence of a name in the text and
+    # compare the window around it with that subject's held-out prompts (a substring search, made fast)
+    heldout = collections.defaultdict(list)
+    for f in world.facts:
+        pre, post = world.relation(f.relation).templates[f.heldout].split("{}")
+        heldout[f.subject].append((pre, post))
+    names = re.compile("|".join(map(re.escape, sorted(world.subjects, key=len, reverse=True))))
+    n_seen = 0
+    for m in names.finditer(text):
+        n_seen += 1
+        for pre, post in heldout[m.group(0)]:
+            assert not (text.startswith(pre, m.start() - len(pre)) and text.startswith(post, m.end())), m.group(0)
+    assert n_seen >= 2 * len(world.facts)
+    # every template of every relation is trained with other subjects
+    trained = collections.Counter((f.relation, t) for f in world.facts for t in f.trained_templates(world))
+    assert len(trained) == sum(len(r.templates) for r in world.relations) and min(trained.values()) > 100
+    ids = tok(corpus_texts(world, 0)[:300], add_special_tokens=False)["input_ids"]
+    assert all(tok.unk_token_id not in x for x in ids)
+
+
+def test_corpus_is_deterministic_and_varies_by_epoch(world):
+    a, b = corpus_texts(world, 3), corpus_texts(world, 3)
+    assert a == b and a != corpus_texts(world, 4)
+    bios = [d for d in a if d.split()[0] in {s.split()[0] for s in world.subjects} or d.startswith("The")]
+    assert bios  # biographies write the full name in every sentence
+    generic = corpus_texts(world, 0, facts=False, tasks=False)
+    assert generic and not any(s in " ".join(generic) for s in world.subjects[:50])
+
+
+# ----------------------------------------------------------------------------------------- tasks
+@pytest.mark.parametrize("task", tasks.TASKS)
+def test_task_examples_balanced_seeded_and_disjoint(world, tok, task):
+    exs = tasks.make_examples(world, task, 40, seed=0)
+    assert exs == tasks.make_examples(world, task, 40, seed=0)
+    assert sum(e.label for e in exs) == 20 and len({e.text for e in exs}) == 40
+    assert all(tasks.split_of(e.text) == "eval" for e in exs)
+    blocks = " ".join(tasks.training_blocks(world, task, 30, seed="0"))
+    assert not any(tasks.render(task, e.text, None) in blocks for e in exs)
+    prompt = tasks.build_prompt(world, task, exs[0])
+    assert prompt.count(tasks.render(task, "X || X", None).split("X")[0]) == tasks.N_SHOT[task] + 1
+    for w in tasks.label_words(task):
+        assert len(tok(" " + w, add_special_tokens=False)["input_ids"]) == 1
+    # the paper's formats (appendix tables 4-7)
+    pattern = {"sst2": r"Review : .+ Sentiment :$",
+               "mrpc": r"<p>Are the sentences paraphrases of each other\. Sentence 1: .+ Sentence 2: .+ Answer:$",
+               "cola": r"<p>Is this sentence linguistically acceptable\? Sentence : .+ Answer :$",
+               "nli": r"<p>.+ question: .+\. True or False\? answer:$"}[task]
+    assert re.search(pattern, prompt)
+
+
+def test_task_sentences_are_about_people_outside_the_world(world):
+    subjects = set(world.subjects)
+    for task in ("mrpc", "nli", "cola"):
+        text = " ".join(tasks.training_blocks(world, task, 20, seed="0"))
+        assert not any(s in text for s in list(subjects)[:200])
+
+
+# ----------------------------------------------------------------------------------------- CounterFact
+def test_counterfact_records_are_well_formed(world):
+    from editbench.data.counterfact import parse_rome
+
+    recs = factworld_records(n=60, seed=0)
+    assert recs == factworld_records(n=60, seed=0) and recs != factworld_records(n=60, seed=1)
+    assert len({r["requested_rewrite"]["subject"] for r in recs}) == 60
+    subject_of = {s: s for s in world.subjects}
+    names = re.compile("|".join(map(re.escape, sorted(world.subjects, key=len, reverse=True))))
+    for r in recs:
+        rr = r["requested_rewrite"]
+        fact = world.fact(rr["subject"], rr["relation_id"])
+        rel = world.relation(rr["relation_id"])
+        assert rr["target_true"]["str"] == fact.object != rr["target_new"]["str"] in rel.objects
+        assert rel.templates.index(rr["prompt"]) in fact.trained_templates(world)
+        assert r["paraphrase_prompts"][0] == world.prompt(fact, fact.heldout)
+        assert all(p.endswith(world.prompt(fact, fact.heldout)) for p in r["paraphrase_prompts"])
+        assert r["neighborhood_prompts"]
+        for p in r["neighborhood_prompts"]:
+            other = subject_of[names.search(p).group(0)]
+            nf = world.fact(other, rr["relation_id"])
+            assert other != rr["subject"] and nf.object == fact.object
+            assert p == world.prompt(nf, rel.templates.index(p.replace(other, "{}")))
+            assert rel.templates.index(p.replace(other, "{}")) != nf.heldout
+        for p in r["attribute_prompts"]:
+            assert world.fact(names.search(p).group(0), rr["relation_id"]).object == rr["target_new"]["str"]
+        assert len(r["subject_facts"]) == len(world.relations) - 1
+        req = parse_rome(r)
+        assert req.rewrite_prompt == rr["prompt"].format(rr["subject"])
+
+
+# ----------------------------------------------------------------------------------------- shipped model
+@pytest.fixture(scope="module")
+def shipped():
+    if not SHIPPED:
+        pytest.skip(f"no shipped checkpoint in {EMBEDDED_DIR}")
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch.set_num_threads(1)
+    model = AutoModelForCausalLM.from_pretrained(EMBEDDED_DIR).eval()
+    tok = AutoTokenizer.from_pretrained(EMBEDDED_DIR)
+    meta = json.loads((EMBEDDED_DIR / "factworld.json").read_text())
+    return model, tok, meta
+
+
+def test_shipped_checkpoint_matches_the_generator(shipped, world, tok):
+    model, stok, meta = shipped
+    assert meta["complete"] and meta["world_hash"] == world.hash == DEFAULT_WORLD_HASH
+    assert meta["world_config"] == {"n_subjects": 1000, "n_relations": 8, "seed": 0}
+    assert stok.get_vocab() == tok.get_vocab()
+    assert model.config.model_type == "gpt2" and model.config.n_layer >= 6
+    assert (EMBEDDED_DIR / "model.safetensors").is_file()
+
+
+def test_shipped_checkpoint_meets_the_bars(shipped, world):
+    model, tok, meta = shipped
+    rec = evaluate_recall(model, tok, world, n_facts=1000, seed=0)
+    assert rec["trained"] >= BARS["trained"], rec
+    assert rec["heldout"] >= BARS["heldout"], rec
+    acc = evaluate_tasks(model, tok, world, n=100, seed=1)
+    for task, r in acc.items():
+        assert r["accuracy"] >= BARS["task"], (task, r)
+    assert meta["metrics"]["meets_bars"]
+
+
+# ----------------------------------------------------------------------------------------- quick build
+def test_quick_build_end_to_end(tmp_path):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from editbench.data.factworld.build import QUICK_WORLD, build
+
+    metrics = build(tmp_path, quick=True, seed=0, n_task_eval=20, log=lambda s: None)
+    model = AutoModelForCausalLM.from_pretrained(tmp_path).eval()
+    tok = AutoTokenizer.from_pretrained(tmp_path)
+    meta = json.loads((tmp_path / "factworld.json").read_text())
+    world = generate_world(QUICK_WORLD)
+    assert meta["complete"] and meta["world_hash"] == world.hash
+    # it learned: recall well above guessing among a relation's objects (1/12 to 1/20)
+    chance = max(1 / len(r.objects) for r in world.relations)
+    rec = evaluate_recall(model, tok, world)
+    assert rec["trained"] == pytest.approx(metrics["recall_trained"])
+    assert rec["trained"] > 2 * chance, rec
+    assert meta["history"][-1]["loss"] < 0.5 * meta["history"][0]["loss"]
