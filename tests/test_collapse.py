@@ -18,7 +18,8 @@ def synth(n: int, seed: int, collapse_at: int | None = None, *, shape: str = "li
           es_after: float = 0.2, forget_after: float = 0.85, recall_after: float = 0.1, heavy_tail: bool = False,
           functional_collapse: bool = True):
     """A sequential run's series: per-edit distance (gradual noisy drift, optionally one jump at ``collapse_at``
-    that adds ``jump_rel`` times the distance accumulated so far, and at least 20 typical increments) and ES (Bernoulli), checks every K edits of forgetting and recall."""
+    that adds ``jump_rel`` times the distance accumulated so far, and at least 20 typical increments) and ES
+    (Bernoulli), checks every K edits of forgetting and recall."""
     rng = random.Random(seed)
     dist, d = [], 0.0
     for i in range(1, n + 1):
@@ -62,7 +63,8 @@ def test_planted_collapse_is_found_where_planted(data, n, seed, shape, heavy, ju
     assert out["case_id"] == f"case{at}"
     assert out["signals"]["forgetting"]["collapsed"] and out["signals"]["health"]["collapsed"]
     cat = out["catastrophic"]
-    assert cat["distance_ratio"] == pytest.approx(dist[at - 1] / dist[at - 2]) and cat["forgetting_change"] > 0.5 and cat["health_change"] < -0.5
+    assert cat["distance_ratio"] == pytest.approx(dist[at - 1] / dist[at - 2])
+    assert cat["forgetting_change"] > 0.5 and cat["health_change"] < -0.5
     assert out["gradual"]["until_edit"] == at
 
 

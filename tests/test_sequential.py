@@ -92,7 +92,8 @@ def test_distance_is_frobenius_over_numel():
     with torch.no_grad():
         lin.weight.add_(1.0)
     m = tr.measure(lin)
-    assert m["weight"]["fro"] == pytest.approx(math.sqrt(32)) and m["total"]["dist"] == pytest.approx(m["weight"]["dist"])
+    assert m["weight"]["fro"] == pytest.approx(math.sqrt(32))
+    assert m["total"]["dist"] == pytest.approx(m["weight"]["dist"])
 
 
 def test_streams_are_seeded_subject_unique_and_published_orders_are_restricted(pool):

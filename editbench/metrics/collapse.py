@@ -31,6 +31,13 @@ A signal is *available* at n when it has values on both sides. The first edit th
 point; its case id is the *disabling edit* (for a batch, all of the batch's case ids). A jump that is not
 confirmed is reported among ``jumps`` with ``confirmed: False``.
 
+With batch editing the series are per *step* (one batch) and n is the edit count after the batch. The
+sequential runner passes the argmax-based "now" forgetting fraction (the paper's curves use argmax
+correctness), its health key, and widens ``tol_before``/``tol_after`` to at least the check interval, so a
+check always falls on each side. Defaults: a jump must be ≥ 8 robust sigmas and ≥ 10% of the distance so far;
+it must coincide with ≥ 2 of: ES window −0.3, forgetting +0.2, health −20%. A gradual editor (FT-C) whose
+distance never jumps has no CF point however much it forgets — that is gradual forgetting, by definition.
+
 **Phases.** Before the CF point (or over the whole run without one) the *gradual* forgetting rate is the least-
 squares slope of forgetting against the edit count, per edit (the summary also gives it per 100 edits). At the
 point, the *catastrophic* jump is the change of each signal across it and the distance ratio D_n / D_{n−1}.
@@ -84,7 +91,8 @@ def distance_jumps(distance: Sequence[float], rule: CollapseRule = CollapseRule(
         zn = (inc[i] - m) / sigma
         prev = distance[i - 1] if i > 0 else 0.0
         if zn >= rule.z and inc[i] >= rule.min_jump_rel * prev:
-            jumps.append({"edit": steps[i], "step": i, "z": zn, "increment": inc[i], "before": prev, "after": distance[i],
+            jumps.append({"edit": steps[i], "step": i, "z": zn, "increment": inc[i], "before": prev,
+                          "after": distance[i],
                           "ratio": distance[i] / prev if prev > 0 else math.inf})
     return jumps
 

@@ -8,8 +8,8 @@ being edited, normalized by the number of neurons in the layer". Its authors' co
 
 i.e. the Frobenius norm divided by the number of *entries* of the matrix. We follow the code — it is what
 produced the published numbers (Table 2: 8.2e-7 for a normal GPT-J ROME edit, 3.3e-4 for a disabling one) —
-and also record the raw Frobenius norm ``fro`` and the relative drift ``rel = ‖W − W₀‖_F / ‖W₀‖_F``, so any
-other normalization (e.g. by the number of rows or columns) can be derived from a run's records.
+and also record the raw Frobenius norm ``fro`` and the relative drift ``rel = ‖W − W₀‖_F / ‖W₀‖_F``, so
+any other normalization (e.g. by the number of rows or columns) can be derived from a run's records.
 
 A :class:`DistanceTracker` keeps a float32 copy of each edited parameter's original value (taken from the
 ``originals`` an editor returns, the first time a parameter is touched) and measures all of them after every
@@ -34,7 +34,7 @@ def layer_label(name: str) -> str:
 
 @torch.no_grad()
 def weight_distance(current: torch.Tensor, original: torch.Tensor) -> dict[str, float]:
-    """``fro`` = ‖W − W₀‖_F, ``dist`` = fro / numel (the seed paper's normalization), ``rel`` = fro / ‖W₀‖_F."""
+    """``fro`` = ‖W − W₀‖_F, ``dist`` = fro / numel (the seed paper's code), ``rel`` = fro / ‖W₀‖_F."""
     diff = current.detach().float().cpu() - original.detach().float().cpu()
     fro = float(torch.linalg.vector_norm(diff))
     w0 = float(torch.linalg.vector_norm(original.detach().float()))

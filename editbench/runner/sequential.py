@@ -28,6 +28,7 @@ import torch
 from tqdm.auto import tqdm
 
 from editbench.data.schema import EditRequest
+from editbench.editors.base import restore
 from editbench.metrics.collapse import CollapseRule
 from editbench.metrics.counterfact import score_requests
 from editbench.metrics.distance import DistanceTracker
@@ -78,8 +79,13 @@ class SequentialConfig:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    def experiment(self) -> dict:
+        """The config without the invocation flags (``RESUME_FREE``): what a run's results depend on; written to
+        the results header and compared on resume."""
+        return {k: v for k, v in jsonable(self.to_dict()).items() if k not in RESUME_FREE}
 
-# Fields that may differ between a run and its resumption.
+
+# Invocation flags: they may differ between a run and its resumption and do not change its results.
 RESUME_FREE = ("resume", "progress", "plot")
 
 
@@ -146,7 +152,7 @@ class _Run:
                               dataset=self.dataset, record_ids=[r.case_id for r in self.stream], seed=cfg.seed,
                               device=str(next(self.model.parameters()).device))
             created = prov.pop("created", None)
-            self.writer.write({"type": "run", "config": cfg.to_dict(), "provenance": prov,
+            self.writer.write({"type": "run", "config": cfg.experiment(), "provenance": prov,
                                "stream": [r.case_id for r in self.stream], "timing": {"created": created}})
             if self.health_probe is not None:
                 self.check(0, history=False, health=True)
@@ -155,8 +161,7 @@ class _Run:
 
     def _resume(self, path: Path) -> None:
         st = ckpt.read_state(path)
-        ours = {k: v for k, v in jsonable(self.cfg.to_dict()).items() if k not in RESUME_FREE}
-        theirs = {k: v for k, v in st["config"].items() if k not in RESUME_FREE}
+        ours, theirs = self.cfg.experiment(), {k: v for k, v in st["config"].items() if k not in RESUME_FREE}
         if ours != theirs:
             diff = sorted(k for k in set(ours) | set(theirs) if ours.get(k) != theirs.get(k))
             raise ValueError(f"cannot resume {self.out}: the config differs in {diff}")
@@ -168,6 +173,8 @@ class _Run:
                 raise ValueError(f"cannot resume {self.out}: parameter {name} of the model passed in is not the "
                                  "unedited original the run started from (pass a freshly loaded model)")
         self.distance.track_from_model(self.model, st["params"])
+        if st["position"] > 0:
+            self._warm_up()
         ckpt.load_checkpoint(path, self.model, self.editor)
         self.position, self.batch_index = st["position"], st["batch_index"]
         self.forget = ForgettingTracker.from_state(st["forgetting"])
@@ -176,10 +183,26 @@ class _Run:
         self.writer = JsonlWriter(self.jsonl_path, truncate_to=st["jsonl_offset"])
         ckpt.set_rng_state(st["rng"])  # last: nothing above may draw random numbers after it
 
+    def _warm_up(self) -> None:
+        """Replay the run's first edit on the unedited model, then undo it exactly.
+
+        Editors cache things computed from the model at their first edit (ROME/MEMIT: context templates sampled
+        from the model, the key second moment C; caches keyed by the model object). In the uninterrupted run
+        that first edit saw the unedited model; after a resume the first edit would see the checkpoint's edited
+        weights and compute different caches. Replaying edit 1 — with the RNG seeded as at the start of a run —
+        and restoring the originals it returns rebuilds the same caches; the editor state and RNG states are
+        then overwritten from the checkpoint."""
+        _seed_all(self.cfg.seed, self.cfg.sample)
+        try:
+            result = self.editor.apply(self.model, self.tok, self.stream[:self.cfg.batch_size])
+        except Exception:  # the first edit failed in the original run too; nothing was cached by it
+            return
+        restore(self.model, result.originals)
+
     def save(self) -> None:
         names = self.distance.names
         state = {"batch_index": self.batch_index, "jsonl_offset": self.writer.tell(),
-                 "config": self.cfg.to_dict(), "stream": [r.case_id for r in self.stream],
+                 "config": self.cfg.experiment(), "stream": [r.case_id for r in self.stream],
                  "originals_sha": {n: ckpt.tensor_sha(self.distance.originals[n]) for n in names},
                  "forgetting": self.forget.state(), "windows": self.windows.state(),
                  "last_check": self.last_check, "last_check_n": self.last_check_n}
