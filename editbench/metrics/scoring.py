@@ -62,20 +62,18 @@ def score_ids(model, encoded: Sequence[tuple[list[int], int]], pad_id: int = 0,
     order = sorted(range(n), key=lambda i: len(encoded[i][0]))
     for start in range(0, n, batch_size):
         idx = order[start:start + batch_size]
-        lens = [len(encoded[i][0]) for i in idx]
-        width = max(lens)
-        ids = torch.full((len(idx), width), pad_id, dtype=torch.long)
-        mask = torch.zeros((len(idx), width), dtype=torch.long)
-        rows, pos, tgt, owner = [], [], [], []
+        seqs = [encoded[i][0] for i in idx]
+        width = max(len(s) for s in seqs)
+        # Collate with list arithmetic and one tensor() call per batch: per-row tensor ops cost more than the
+        # forward pass of a small model (see benchmarks/bench_history.py).
+        ids = torch.tensor([list(s) + [pad_id] * (width - len(s)) for s in seqs], dtype=torch.long)
+        mask = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in seqs], dtype=torch.long)
+        rows, pos, tgt = [], [], []
         for r, i in enumerate(idx):
             seq, k = encoded[i]
-            ids[r, :len(seq)] = torch.tensor(seq)
-            mask[r, :len(seq)] = 1
-            for j in range(k, len(seq)):
-                rows.append(r)
-                pos.append(j - 1)
-                tgt.append(seq[j])
-                owner.append(r)
+            rows += [r] * (len(seq) - k)
+            pos += range(k - 1, len(seq) - 1)
+            tgt += seq[k:]
         out = base(input_ids=ids.to(device), attention_mask=mask.to(device))
         hidden = out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
         h = hidden[torch.tensor(rows, device=device), torch.tensor(pos, device=device)]
@@ -83,13 +81,13 @@ def score_ids(model, encoded: Sequence[tuple[list[int], int]], pad_id: int = 0,
         tgt_t = torch.tensor(tgt, device=device)
         tok_nll = -logp.gather(1, tgt_t[:, None]).squeeze(1).cpu()
         tok_ok = (logp.argmax(-1) == tgt_t).cpu()
-        owner_t = torch.tensor(owner)
+        owner_t = torch.tensor(rows)
         sums = torch.zeros(len(idx)).index_add_(0, owner_t, tok_nll)
         oks = torch.zeros(len(idx), dtype=torch.long).index_add_(0, owner_t, tok_ok.long())
         counts = torch.bincount(owner_t, minlength=len(idx))
-        for r, i in enumerate(idx):
-            nll[i] = sums[r] / counts[r]
-            correct[i] = bool(oks[r] == counts[r])
+        idx_t = torch.tensor(idx)
+        nll[idx_t] = sums / counts
+        correct[idx_t] = oks == counts
     return TargetScores(nll, correct, ntok)
 
 
