@@ -19,7 +19,7 @@ from editbench.editors.common import tokenize_prompt_target, target_argmax_corre
 from editbench.editors.memit import MEMITEditor, MEMITHParams, memit_delta
 from editbench.editors.memit.templates import memit_context_templates
 from editbench.editors.memit.compute_ks import keys_and_hidden
-from editbench.editors.memit.compute_z import compute_z
+from editbench.editors.memit.compute_z import compute_z, compute_zs
 from editbench.editors.memit.runner import forward_until, hidden_of
 from editbench.models.adapter import ModelAdapter
 from editbench.models.tiny import build_tiny
@@ -138,6 +138,25 @@ def test_fast_z_equals_full_forward(name):
     assert fast.delta.norm() > 0
     torch.testing.assert_close(fast.z, slow.z, rtol=1e-5, atol=1e-5)
     assert abs(fast.nll_final - slow.nll_final) < 1e-4
+
+
+def test_joint_z_equals_one_request_at_a_time():
+    """All requests share one forward pass per step; a request that stops early is frozen, so each z equals the
+    one its own loop would give (here two requests run all 25 iterations and one stops after 5)."""
+    model, tok = make_model("tiny-llama")
+    adapter = ModelAdapter(model)
+    hp = MEMITHParams(layers=(1, 2), clamp_norm_factor=4, v_num_grad_steps=25, early_stop_loss=6.5)
+    reqs = [EditRequest("0", "The mother tongue of {} is", "Danielle Darrieux", "German French", "French"),
+            EditRequest("1", "{} is headquartered in", "Toyota", "Tokyo", "Japan"),
+            EditRequest("2", "{} plays the", "Thomas Edward", "guitar", "piano")]
+    flat = ["{}", "The city of Paris. {}", "I speak French. {}"]
+    alone = [compute_z(model, tok, adapter, r, flat, hp) for r in reqs]
+    assert [z.iterations for z in alone] == [25, 25, 5]
+    for fast in (True, False):
+        joint = compute_zs(model, tok, adapter, reqs, flat, hp, fast=fast)
+        for j, a in zip(joint, alone):
+            assert j.iterations == a.iterations
+            torch.testing.assert_close(j.z, a.z, rtol=1e-5, atol=2e-5)
 
 
 def test_keys_are_group_means_of_single_prompt_keys():

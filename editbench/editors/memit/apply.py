@@ -20,7 +20,7 @@ import torch
 from editbench.data.schema import EditRequest
 from editbench.editors.base import Editor, EditResult, restore, save_originals
 from editbench.editors.memit.compute_ks import keys_and_hidden
-from editbench.editors.memit.compute_z import compute_z
+from editbench.editors.memit.compute_z import compute_zs
 from editbench.editors.memit.hparams import MEMITHParams
 from editbench.editors.memit.templates import memit_context_templates
 from editbench.models.adapter import ModelAdapter
@@ -114,7 +114,7 @@ class MEMITEditor(Editor):
             timing["templates_s"] = time.perf_counter() - t
 
             t = time.perf_counter()
-            z_results = [compute_z(model, tok, adapter, req, flat, hp) for req in requests]
+            z_results = compute_zs(model, tok, adapter, requests, flat, hp)
             Z = torch.stack([zr.z for zr in z_results], dim=1)            # (d_model, n)
             timing["z_s"] = time.perf_counter() - t
 

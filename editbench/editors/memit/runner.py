@@ -56,10 +56,10 @@ def forward_until(model: torch.nn.Module, inputs: dict, *, inputs_of: Sequence[t
 
 
 def add_at(h: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
-    """``h`` (batch, seq, d) with ``delta`` added at positions (rows[i], cols[i]): out of place, differentiable."""
-    point = torch.zeros(h.shape[:2], dtype=h.dtype, device=h.device)
-    point[rows, cols] = 1.0
-    return h + point.unsqueeze(-1) * delta.to(h.dtype)
+    """``h`` (batch, seq, d) with ``delta[i]`` added at position (rows[i], cols[i]); ``delta`` is (len(rows), d),
+    or (d,) for one vector everywhere. Out of place and differentiable with respect to ``delta``."""
+    d = delta.to(h.dtype).expand(len(rows), h.shape[-1])
+    return h + torch.zeros_like(h).index_put((rows, cols), d)
 
 
 def adding_hook(rows: torch.Tensor, cols: torch.Tensor, delta_fn: Callable[[], torch.Tensor]):
