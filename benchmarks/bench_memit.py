@@ -3,6 +3,11 @@
     python benchmarks/bench_memit.py                                   # tiny-gpt2, batches 1 and 10
     python benchmarks/bench_memit.py --model smollm2-135m --batches 1,10
     python benchmarks/bench_memit.py --model smollm2-135m --batches 1 --no-slow
+    python benchmarks/bench_memit.py --model smollm2-135m --sweep-lambda 1400,15000 --records 20
+
+``--sweep-lambda`` measures single edits instead of latency: z of the N records is optimized once (z does not
+depend on lambda, and one request's z does not depend on the others'), then for every lambda each record alone
+is written into the layers, scored (ES/PS/NS and magnitudes, editbench.metrics.counterfact) and restored.
 
 Records are the first real CounterFact records of ../shared/data (EasyEdit format). Context templates and the
 covariances C_l are prepared once before any timing (C from the disk cache of editbench.models.stats, computed
@@ -28,7 +33,9 @@ from editbench.data.counterfact import parse_easyedit  # noqa: E402
 from editbench.data.registry import read_json_records  # noqa: E402
 from editbench.editors.base import restore  # noqa: E402
 from editbench.editors.common import tokenize_prompt_target, target_nll  # noqa: E402
-from editbench.editors.memit import MEMITEditor  # noqa: E402
+from editbench.editors.memit import MEMITEditor, spread_updates  # noqa: E402
+from editbench.editors.memit.compute_z import compute_zs  # noqa: E402
+from editbench.metrics.counterfact import aggregate, score_requests  # noqa: E402
 from editbench.models.loader import load_model  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "counterfact" / "counterfact-edit-1k.json"
@@ -57,6 +64,9 @@ def main(argv=None) -> None:
     ap.add_argument("--data", default=str(DATA))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-slow", action="store_true", help="skip the straightforward z path")
+    ap.add_argument("--sweep-lambda", default="", help="comma-separated lambdas: single-edit scores per lambda")
+    ap.add_argument("--records", type=int, default=20, help="records for --sweep-lambda")
+    ap.add_argument("--layers", default="", help="override the preset's edit layers, e.g. 2,3,4,5,6")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
 
@@ -64,7 +74,8 @@ def main(argv=None) -> None:
     lm = load_model(args.model)
     print(f"model {args.model}: {lm.adapter.n_layers} layers, load {time.perf_counter() - t0:.1f}s, "
           f"threads {torch.get_num_threads()}")
-    editor = MEMITEditor.from_preset(lm.preset_keys)
+    overrides = {"layers": tuple(int(x) for x in args.layers.split(","))} if args.layers else {}
+    editor = MEMITEditor.from_preset(lm.preset_keys, **overrides)
     editor.model_hash = lm.model_hash
     hp = editor.hparams
     t0 = time.perf_counter()
@@ -73,6 +84,8 @@ def main(argv=None) -> None:
     covs = editor.covariance(lm.model, lm.tok, lm.adapter)
     print(f"layers {hp.layers}, lambda {hp.mom2_update_weight:g}: templates {t1 - t0:.1f}s, "
           f"C ({hp.mom2_corpus}, {hp.mom2_n_samples} tokens) {time.perf_counter() - t1:.1f}s")
+    if args.sweep_lambda:
+        return sweep(lm, editor, [float(x) for x in args.sweep_lambda.split(",")], args.data, args.records)
     slow = MEMITEditor(hp.replace(fast_z=False), covariances=covs, context_templates=editor.context_templates)
 
     sizes = [int(x) for x in args.batches.split(",")]
@@ -97,6 +110,32 @@ def main(argv=None) -> None:
                     f"{ts['total_s'] / t['total_s']:.2f}x, |dW_fast - dW_slow| / |dW_slow| = "
                     f"{float((d_fast - d_slow).norm() / d_slow.norm()):.2e}")
         print(msg, flush=True)
+
+
+def sweep(lm, editor, lambdas, data, n_records) -> None:
+    hp = editor.hparams
+    groups = editor.templates(lm.model, lm.tok)
+    covs = editor.covariance(lm.model, lm.tok, lm.adapter)
+    records = [parse_easyedit(r, i) for i, r in enumerate(read_json_records(data)[:n_records])]
+    show = lambda m: "  ".join(f"{k} {m[k]:.3f}" for k in ("es", "ps", "ns", "em", "pm", "nm") if m.get(k) is not None)  # noqa: E731
+    print(f"unedited       {show(aggregate(score_requests(lm.model, lm.tok, records)))}", flush=True)
+    t0 = time.perf_counter()
+    zs = compute_zs(lm.model, lm.tok, lm.adapter, records, [t for g in groups for t in g], hp)
+    print(f"z for {len(records)} records in one batch: {time.perf_counter() - t0:.1f}s; "
+          f"mean z NLL {sum(z.nll_init for z in zs) / len(zs):.2f} -> {sum(z.nll_final for z in zs) / len(zs):.2f}",
+          flush=True)
+    for lam in lambdas:
+        hpl = hp.replace(mom2_update_weight=lam)
+        per, norms = [], []
+        for req, z in zip(records, zs):
+            originals = {n: p.detach().clone() for n, p in lm.model.named_parameters()
+                         if n in {lm.adapter.mlp_out_weight_name(l) for l in hp.layers}}
+            dn, _ = spread_updates(lm.model, lm.tok, lm.adapter, [req], groups, z.z[:, None], covs, hpl)
+            per += score_requests(lm.model, lm.tok, [req])
+            norms.append(sum(dn.values()) / len(dn))
+            restore(lm.model, originals)
+        print(f"lambda {lam:>8g}  {show(aggregate(per))}  mean |dW| per layer {sum(norms) / len(norms):.3f}",
+              flush=True)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ Modules, one step each: :mod:`.hparams` (the config), :mod:`.compute_z` (target 
 float64 solve; :class:`MEMITEditor`), :mod:`.runner` (generic: stop a forward early, replay the blocks above a
 layer).
 """
-from editbench.editors.memit.apply import MEMITEditor, memit_delta
+from editbench.editors.memit.apply import MEMITEditor, memit_delta, spread_updates
 from editbench.editors.memit.hparams import MEMITHParams
 
-__all__ = ["MEMITEditor", "MEMITHParams", "memit_delta"]
+__all__ = ["MEMITEditor", "MEMITHParams", "memit_delta", "spread_updates"]

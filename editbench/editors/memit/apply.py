@@ -37,6 +37,25 @@ def memit_delta(keys: torch.Tensor, resid: torch.Tensor, cov: torch.Tensor, lam:
     return Rs @ adj_k.T
 
 
+def spread_updates(model: torch.nn.Module, tok: Any, adapter: ModelAdapter, requests: Sequence[EditRequest],
+                   groups: Sequence[Sequence[str]], Z: torch.Tensor, covs: Mapping[int, torch.Tensor],
+                   hp: MEMITHParams) -> tuple[dict[int, float], dict[int, float]]:
+    """Write the targets ``Z`` (d_model, n) into the edit layers, lowest first (edits ``model`` in place).
+
+    Returns per layer the Frobenius norm of dW and the mean |z - h_L| measured just before that layer's update.
+    """
+    z_layer = hp.layers[-1]
+    delta_norm, z_error = {}, {}
+    for i, layer in enumerate(hp.layers):
+        K, H = keys_and_hidden(model, tok, adapter, requests, groups, layer, z_layer)
+        res = Z.to(H.device) - H.T                               # (d_model, n), after the layers below
+        z_error[layer] = float(res.norm(dim=0).mean())
+        dW = memit_delta(K.T, res / (len(hp.layers) - i), covs[layer], hp.mom2_update_weight)
+        adapter.add_delta(layer, dW)
+        delta_norm[layer] = float(dW.norm())
+    return delta_norm, z_error
+
+
 class MEMITEditor(Editor):
     """MEMIT: batch edits spread over several MLP layers (Meng et al. 2022b).
 
@@ -123,15 +142,7 @@ class MEMITEditor(Editor):
             timing["cov_s"] = time.perf_counter() - t
 
             t = time.perf_counter()
-            z_layer = hp.layers[-1]
-            delta_norm, z_error = {}, {}
-            for i, layer in enumerate(hp.layers):
-                K, H = keys_and_hidden(model, tok, adapter, requests, groups, layer, z_layer)
-                res = Z.to(H.device) - H.T                               # (d_model, n)
-                z_error[layer] = float(res.norm(dim=0).mean())
-                dW = memit_delta(K.T, res / (len(hp.layers) - i), covs[layer], hp.mom2_update_weight)
-                adapter.add_delta(layer, dW)
-                delta_norm[layer] = float(dW.norm())
+            delta_norm, z_error = spread_updates(model, tok, adapter, requests, groups, Z, covs, hp)
             timing["update_s"] = time.perf_counter() - t
         except BaseException:
             restore(model, originals)
