@@ -90,7 +90,7 @@ def bench(model_name: str = "tiny-gpt2", n_edits: int = 500, batch_size: int = 6
     tokenize_s = time.perf_counter() - t
     batches = [(i.to(device), m.to(device)) for i, m in padded_batches(encoded, pad, batch_size)]
 
-    res = {"model": model_name, "device": str(device), "threads": torch.get_num_threads(), "n_pairs": len(encoded),
+    res = {"model": model_name, "dataset": dataset, "device": str(device), "threads": torch.get_num_threads(), "n_pairs": len(encoded),
            "n_tokens": sum(len(s) for s, _ in encoded), "batch_size": batch_size, "tokenize_once_s": tokenize_s}
     res.update({f"{k}_s": v for k, v in timed({
         "batched": lambda: score_ids(model, encoded, pad_id=pad, batch_size=batch_size),
@@ -124,16 +124,17 @@ def main(argv=None) -> dict:
     ap.add_argument("--n-edits", type=int, default=500, help="edits in the history (2 pairs each)")
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--dataset", default="counterfact-1k")
+    ap.add_argument("--dataset", default=None, help="default: factworld for --model factworld, else counterfact-1k")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--one-by-one-max", type=int, default=400, help="pairs timed one at a time (then scaled)")
     ap.add_argument("--json", action="store_true", help="print the result as JSON only")
     a = ap.parse_args(argv)
-    res = bench(a.model, a.n_edits, a.batch_size, a.repeats, a.dataset, a.threads, a.one_by_one_max)
+    dataset = a.dataset or ("factworld" if a.model == "factworld" else "counterfact-1k")
+    res = bench(a.model, a.n_edits, a.batch_size, a.repeats, dataset, a.threads, a.one_by_one_max)
     if a.json:
         print(json.dumps(res, indent=1))
         return res
-    print(f"{res['model']} on {res['device']} ({res['threads']} threads): {res['n_pairs']} pairs, "
+    print(f"{res['model']} ({res['dataset']}) on {res['device']} ({res['threads']} threads): {res['n_pairs']} pairs, "
           f"{res['n_tokens']} tokens, batch {res['batch_size']}")
     for key in ("batched_s", "bare_trunk_s", "bare_full_s", "ids_batch1_s", "one_by_one_s"):
         print(f"  {key:<14} {res[key]:9.4f} s")
