@@ -26,19 +26,27 @@ _CACHE: "weakref.WeakKeyDictionary[torch.nn.Module, dict]" = weakref.WeakKeyDict
 
 
 @torch.no_grad()
-def sample_after(model: torch.nn.Module, tok: Any, opening: str, n: int, length: int, top_k: int,
+def sample_after(model: torch.nn.Module, tok: Any, openings: Sequence[str], n: int, length: int, top_k: int,
                  generator: torch.Generator) -> list[str]:
-    """``n`` texts continuing ``opening`` by top-k sampling until they are ``length`` tokens long (the opening's
-    tokens, BOS included where the tokenizer adds one, count towards the length)."""
+    """``n`` texts per opening, continued by top-k sampling until ``length`` tokens long (the opening's tokens,
+    BOS included where the tokenizer adds one, count towards the length); openings of equal token length are
+    sampled together in one batch. Texts come back opening by opening."""
     dev = next(model.parameters()).device
-    ids = torch.tensor([encode_prefix(tok, opening)] * n, dtype=torch.long, device=dev)
-    while ids.shape[1] < length:
-        logits = model(input_ids=ids, use_cache=False).logits[:, -1, :].float()
-        top_p, top_i = torch.softmax(logits, dim=-1).topk(top_k, dim=-1)
-        choice = torch.multinomial((top_p / top_p.sum(-1, keepdim=True)).cpu(), 1, generator=generator).to(dev)
-        ids = torch.cat([ids, top_i.gather(1, choice)], dim=1)
-    texts = tok.batch_decode(ids.tolist(), skip_special_tokens=True)
-    return [unicodedata.normalize("NFKD", t).replace("\n\n", " ").replace("<|endoftext|>", "") for t in texts]
+    encoded = [encode_prefix(tok, o) for o in openings]
+    out: dict[int, list[str]] = {}
+    for size in sorted({len(e) for e in encoded}):
+        which = [i for i, e in enumerate(encoded) if len(e) == size]
+        ids = torch.tensor([encoded[i] for i in which for _ in range(n)], dtype=torch.long, device=dev)
+        while ids.shape[1] < length:
+            logits = model(input_ids=ids, use_cache=False).logits[:, -1, :].float()
+            top_p, top_i = torch.softmax(logits, dim=-1).topk(top_k, dim=-1)
+            choice = torch.multinomial((top_p / top_p.sum(-1, keepdim=True)).cpu(), 1, generator=generator)
+            ids = torch.cat([ids, top_i.gather(1, choice.to(dev))], dim=1)
+        texts = tok.batch_decode(ids.tolist(), skip_special_tokens=True)
+        for j, i in enumerate(which):
+            out[i] = [unicodedata.normalize("NFKD", t).replace("\n\n", " ").replace("<|endoftext|>", "")
+                      for t in texts[j * n:(j + 1) * n]]
+    return [t for i in range(len(openings)) for t in out[i]]
 
 
 def memit_context_templates(model: torch.nn.Module, tok: Any, *, seed: int,
@@ -64,9 +72,7 @@ def memit_context_templates(model: torch.nn.Module, tok: Any, *, seed: int,
             try:
                 groups = [["{}"]]
                 for length, count in spec:
-                    texts = []
-                    for opening in openings:
-                        texts += sample_after(model, tok, opening, count // len(openings), length, top_k, gen)
+                    texts = sample_after(model, tok, openings, count // len(openings), length, top_k, gen)
                     groups.append([t.replace("{", " ").replace("}", " ") + ". {}" for t in texts])
             finally:
                 model.train(was_training)
