@@ -11,9 +11,11 @@ import torch
 from editbench.data import load_edit_orders, load_records
 from editbench.data.schema import EditRequest
 from editbench.editors.base import EditResult, Editor
+from editbench.editors.ft import FTEditor
+from editbench.editors.ft.hparams import FTHyperParams
 from editbench.metrics.distance import DistanceTracker, layer_label, weight_distance
 from editbench.metrics.forgetting import ForgettingTracker, Windows, trailing_mean
-from editbench.metrics.health import PerplexityProbe, RecallProbe, combine, lower_is_better
+from editbench.metrics.health import AgreementProbe, PerplexityProbe, RecallProbe, combine, lower_is_better
 from editbench.metrics.scoring import score_targets_one_by_one
 from editbench.models.loader import load_model
 from editbench.registry import create
@@ -139,6 +141,8 @@ def test_health_probes():
     both = combine(PerplexityProbe(lm.tok, TEXTS), rec)(lm.model, lm.tok)
     assert set(both) == {"ppl", "recall"} and both["recall"] in (0.0, 1.0)
     assert lower_is_better("ppl") and lower_is_better("wiki_ppl") and not lower_is_better("recall")
+    agree = AgreementProbe(lm.model, lm.tok, ["The capital of France is", "He was born in", "The mother tongue of"])
+    assert agree(lm.model, lm.tok) == {"agreement": 1.0}  # the unedited model agrees with itself
 
 
 # -- the runner -------------------------------------------------------------------------------------------------
@@ -237,3 +241,41 @@ def test_samples_overlay(pool, tmp_path):
     assert "plot" not in out["samples"][0]["paths"] and (tmp_path / "run" / "sequential.png").exists()
     edits = [r for r in read_jsonl(out["samples"][0]["paths"]["jsonl"]) if r["type"] == "edit"]
     assert set(edits[0]["immediate"]) == {"es", "es_correct"}  # without "immediate": the rewrite prompt only
+
+
+class Disabling(FTEditor):
+    """FT-C (L-inf 2e-3) that turns one chosen request into a disabling edit: after fine-tuning it adds a
+    rank-one update 30× the norm of the edited weight — a stand-in for ROME's disabling edits (paper Table 2)."""
+    name = "ft-c-disabling"
+
+    def __init__(self, bad_case: str | None):
+        super().__init__(FTHyperParams(layers=(1,), lr=0.05, num_steps=10, norm_constraint=2e-3))
+        self.bad_case = bad_case
+
+    def apply(self, model, tok, requests):
+        res = super().apply(model, tok, requests)
+        if any(r.case_id == self.bad_case for r in requests):
+            w = dict(model.named_parameters())["transformer.h.1.mlp.c_proj.weight"]
+            g = torch.Generator().manual_seed(0)
+            u, v = torch.randn(w.shape[0], generator=g), torch.randn(w.shape[1], generator=g)
+            with torch.no_grad():
+                w.add_(torch.outer(u, v) * (30 * w.norm() / (u.norm() * v.norm())))
+        return res
+
+
+def test_planted_disabling_edit_is_found_in_a_real_run(pool, tmp_path):
+    """End to end on a real (tiny) model: the runner's distance, ES, forgetting and health series locate the
+    disabling edit and name its case id; the same stream without it has no CF point."""
+    stream = make_stream(pool, n_edits=20)
+    bad = stream[11].case_id  # edit 12
+    found = []
+    for name, bad_case in (("planted", bad), ("control", None)):
+        lm = fresh()
+        probe = AgreementProbe(lm.model, lm.tok, [r.rewrite_prompt for r in pool[150:200]])
+        c = cfg(tmp_path, n_edits=20, history_every=2, out_dir=str(tmp_path / name))
+        found.append(run_sequential(Disabling(bad_case), lm, pool, c, health_probe=probe))
+    planted, control = found
+    assert planted["cf_edit"] == 12 and planted["cf_case_id"] == bad
+    assert planted["collapse"]["signals"]["health"]["collapsed"] and planted["catastrophic"]["distance_ratio"] > 5
+    assert planted["health_key"] == "agreement"
+    assert control["cf_edit"] is None and control["collapse"]["jumps"] == []

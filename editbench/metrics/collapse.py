@@ -22,7 +22,8 @@ A distance jump at n is the **CF point** when at least ``min_signals`` of the av
 - **efficacy**: mean ES of the ``es_window`` edits from n on, minus mean ES of the ``es_window`` edits before
   n, ≤ −``es_drop``;
 - **forgetting**: the forgetting fraction at the first check at or after n (within ``tol_after``) minus the
-  last check before n (within ``tol_before``, or 0 if none) ≥ ``forget_rise``;
+  last check before n (within ``tol_before``, or 0 if none) ≥ ``forget_rise`` (checks where fewer than
+  ``min_learned`` edits had been learned are skipped: 1 of 1 forgotten is not a collapse);
 - **health**: the same before/after comparison of the health signal falls by ≥ ``health_drop`` (relative:
   (before − after)/|before|; for lower-is-better signals like perplexity, a rise by a factor ≥
   1/(1 − health_drop)).
@@ -66,6 +67,7 @@ class CollapseRule:
     forget_rise: float = 0.2
     health_drop: float = 0.2
     min_signals: int = 2
+    min_learned: int = 5
 
 
 def _mean(xs: Sequence[float]) -> float | None:

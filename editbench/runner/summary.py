@@ -97,7 +97,9 @@ def summarize(jsonl_path: str | Path, cfg: Any = None, wall_s: float | None = No
     rule = rule.__class__(**{**rule.__dict__, "tol_before": max(rule.tol_before, every),
                              "tol_after": max(rule.tol_after, every)})
     s = load_series(records, conf.get("health_key"))
-    forgetting = [(n, f.get(COLLAPSE_FORGET_KEY)) for n, f in s["forgetting"]]
+    learned = COLLAPSE_FORGET_KEY.replace("forget", "learned").rsplit("_", 1)[0]  # forget_argmax_now -> learned_argmax
+    forgetting = [(n, f.get(COLLAPSE_FORGET_KEY) if (f.get(learned) or 0) >= rule.min_learned else None)
+                  for n, f in s["forgetting"]]
     hk = s["health_key"]
     collapse = detect_collapse(s["step_distance"], s["step_es"], forgetting, s["health"],
                                health_lower_is_better=bool(hk and lower_is_better(hk)),
