@@ -37,7 +37,8 @@ def templated_prompts(templates: Sequence[str], request: EditRequest) -> list[st
 @torch.no_grad()
 def keys_at(model: torch.nn.Module, tok: Any, adapter: ModelAdapter, layer: int, prompt_templates: Sequence[str],
             subject: str, fact_token: str = "subject_last") -> torch.Tensor:
-    """Keys (n_prompts, d_mlp), float32 (float64 for a float64 model), at the fact token of each prompt template filled with ``subject``."""
+    """Keys (n_prompts, d_mlp) at the fact token of each prompt template filled with ``subject``; float32
+    (float64 for a float64 model)."""
     seqs = [encode_prefix(tok, fill_template(p, subject)[0]) for p in prompt_templates]
     idx = [lookup_index(tok, p, subject, fact_token) for p in prompt_templates]
     ids, mask = pad_right(seqs, pad_token_id(tok))

@@ -10,6 +10,10 @@ The rows are ``template(prompt) + target[:-1]`` (teacher forcing) and the KL pro
 runs ``v_num_grad_steps`` iterations, stops when the loss < ``early_stop_loss``, never steps on the last
 iteration, and after each Adam step projects δ into the ball ‖δ‖ ≤ clamp_norm_factor·‖v₀‖. v₀ is the MLP output
 at the fact token of the bare prompt. The forward passes come from :mod:`.forward` (fast or slow: same result).
+
+Weight decay: ALGORITHMS.md writes ‖δ‖²/‖v₀‖²; the reference code (kmeng01/rome and scalable-model-editing
+rebuilding-rome, ``compute_v.py``) computes ``torch.norm(delta) / torch.norm(target_init) ** 2``, i.e. ‖δ‖/‖v₀‖².
+The published numbers come from that code, so we follow it.
 """
 from __future__ import annotations
 
@@ -22,7 +26,7 @@ import torch.nn.functional as F
 from editbench.data.schema import EditRequest
 from editbench.editors.common import encode_prefix, encode_target, fill_template, pad_token_id
 from editbench.editors.rome.compute_k import lookup_index, templated_prompts
-from editbench.editors.rome.forward import FastForward, SlowForward, _Batch
+from editbench.editors.rome.forward import FAST_FAMILIES, FastForward, SlowForward, _Batch
 from editbench.editors.rome.hparams import ROMEHParams
 from editbench.models.adapter import ModelAdapter
 
@@ -44,10 +48,12 @@ class VResult:
     kls: list[float] = field(default_factory=list)
     target_prob: list[float] = field(default_factory=list)
     steps: int = 0  # Adam steps taken
+    path: str = "fast"  # which forward pass ran: "fast" or "slow"
 
     def stats(self) -> dict:
         return {"v_loss": self.losses, "v_nll": self.nlls, "v_kl": self.kls, "v_target_prob": self.target_prob,
-                "v_steps": self.steps, "v0_norm": float(self.v0.norm()), "delta_v_norm": float(self.delta.norm())}
+                "v_steps": self.steps, "v_path": self.path, "v0_norm": float(self.v0.norm()),
+                "delta_v_norm": float(self.delta.norm())}
 
 
 def build_batch(tok: Any, request: EditRequest, templates: Sequence[str], fact_token: str,
@@ -68,13 +74,15 @@ def build_batch(tok: Any, request: EditRequest, templates: Sequence[str], fact_t
 
 def compute_v(model: torch.nn.Module, tok: Any, adapter: ModelAdapter, request: EditRequest, hp: ROMEHParams,
               templates: Sequence[str], fast: bool | None = None) -> VResult:
-    """Optimise δ; ``fast`` overrides ``hp.fast`` (the slow path is the straightforward reference loop)."""
+    """Optimise δ; ``fast`` overrides ``hp.fast`` (the slow path is the straightforward reference loop).
+
+    Model types outside :data:`~editbench.editors.rome.forward.FAST_FAMILIES` always take the slow path."""
     layer = hp.layer
     last = adapter.n_layers - 1
     loss_layer = max(last if hp.v_loss_layer is None else hp.v_loss_layer, layer)
     dev = next(model.parameters()).device
     batch, target = build_batch(tok, request, templates, hp.fact_token, dev)
-    use_fast = hp.fast if fast is None else fast
+    use_fast = (hp.fast if fast is None else fast) and adapter.model_type in FAST_FAMILIES  # else: not validated
     Fwd = FastForward if use_fast else SlowForward
     fwd = Fwd(model, adapter, layer, loss_layer, batch, pad_token_id(tok))
     v0 = _at_least_f32(fwd.v0)
@@ -82,7 +90,7 @@ def compute_v(model: torch.nn.Module, tok: Any, adapter: ModelAdapter, request: 
 
     delta = torch.zeros(adapter.hidden_size, device=dev, dtype=v0.dtype, requires_grad=True)
     opt = torch.optim.Adam([delta], lr=hp.v_lr)
-    res = VResult(v_star=v0, v0=v0, delta=delta.detach())
+    res = VResult(v_star=v0, v0=v0, delta=delta.detach(), path="fast" if use_fast else "slow")
     kl_init = None
     max_norm = hp.clamp_norm_factor * v0.norm()
     params = list(model.parameters())
