@@ -223,6 +223,11 @@ def second_moments(model: torch.nn.Module, tok: Any, adapter: ModelAdapter, laye
     return {l: out[l] for l in layers}
 
 
-def second_moment(model: torch.nn.Module, tok: Any, adapter: ModelAdapter, layer: int, **kwargs: Any) -> torch.Tensor:
-    """C = E[k kᵀ] of one layer's MLP keys; see :func:`second_moments` for the keyword arguments."""
-    return second_moments(model, tok, adapter, [layer], **kwargs)[layer]
+def second_moment(model: torch.nn.Module, tok: Any, adapter: ModelAdapter, layer: int, *, corpus: str = "auto",
+                  n_samples: int = 100_000, model_hash: str | None = None,
+                  cache_dir: str | os.PathLike | None = None, batch_size: int = 8, max_length: int = 256,
+                  progress: bool = True, texts: Iterable[str] | None = None) -> torch.Tensor:
+    """C = E[k kᵀ] (float32, (d_mlp, d_mlp)) of one layer's MLP keys; see :func:`second_moments`."""
+    return second_moments(model, tok, adapter, [layer], corpus=corpus, n_samples=n_samples, model_hash=model_hash,
+                          cache_dir=cache_dir, batch_size=batch_size, max_length=max_length, progress=progress,
+                          texts=texts)[layer]
