@@ -12,9 +12,10 @@ and also record the raw Frobenius norm ``fro`` and the relative drift ``rel = �
 any other normalization (e.g. by the number of rows or columns) can be derived from a run's records.
 
 A :class:`DistanceTracker` keeps a float32 copy of each edited parameter's original value (taken from the
-``originals`` an editor returns, the first time a parameter is touched) and measures all of them after every
-edit: a later edit to layer A can move the distance of layer B only if it touches B, but measuring all is cheap
-(one subtraction per edited matrix) and catches editors that touch more than they report.
+``originals`` an editor returns, the first time a parameter is touched; on the device the editor saved it on,
+so a GPU run does not copy matrices to the host after every edit) and measures all of them after every edit:
+a later edit to layer A can move the distance of layer B only if it touches B, but measuring all is cheap (one
+subtraction per edited matrix) and catches editors that touch more than they report.
 """
 from __future__ import annotations
 
@@ -33,11 +34,11 @@ def layer_label(name: str) -> str:
 
 
 @torch.no_grad()
-def weight_distance(current: torch.Tensor, original: torch.Tensor) -> dict[str, float]:
+def weight_distance(current: torch.Tensor, original: torch.Tensor, w0_norm: float | None = None) -> dict[str, float]:
     """``fro`` = ‖W − W₀‖_F, ``dist`` = fro / numel (the seed paper's code), ``rel`` = fro / ‖W₀‖_F."""
-    diff = current.detach().float().cpu() - original.detach().float().cpu()
-    fro = float(torch.linalg.vector_norm(diff))
-    w0 = float(torch.linalg.vector_norm(original.detach().float()))
+    original = original.detach().to(current.device, torch.float32)
+    fro = float(torch.linalg.vector_norm(current.detach().float() - original))
+    w0 = float(torch.linalg.vector_norm(original)) if w0_norm is None else w0_norm
     return {"fro": fro, "dist": fro / original.numel(), "rel": fro / w0 if w0 > 0 else float("nan")}
 
 
@@ -46,6 +47,7 @@ class DistanceTracker:
 
     def __init__(self):
         self.originals: dict[str, torch.Tensor] = {}
+        self.norms: dict[str, float] = {}  # ‖W₀‖_F of each
 
     @property
     def names(self) -> list[str]:
@@ -56,7 +58,8 @@ class DistanceTracker:
         new = []
         for name, value in originals.items():
             if name not in self.originals:
-                self.originals[name] = value.detach().float().cpu().clone()
+                self.originals[name] = value.detach().to(torch.float32, copy=True)
+                self.norms[name] = float(torch.linalg.vector_norm(self.originals[name]))
                 new.append(name)
         return new
 
@@ -73,11 +76,11 @@ class DistanceTracker:
         out: dict[str, dict[str, float]] = {}
         sq, numel, sq0 = 0.0, 0, 0.0
         for name in self.names:
-            d = weight_distance(params[name], self.originals[name])
+            d = weight_distance(params[name], self.originals[name], self.norms[name])
             out[name] = d
             sq += d["fro"] ** 2
             numel += self.originals[name].numel()
-            sq0 += float(torch.linalg.vector_norm(self.originals[name])) ** 2
+            sq0 += self.norms[name] ** 2
         if out:
             fro = sq ** 0.5
             out["total"] = {"fro": fro, "dist": fro / numel, "rel": fro / sq0 ** 0.5 if sq0 > 0 else float("nan")}

@@ -133,6 +133,7 @@ class _Run:
         self.pad_id = pad_token_id(self.tok)
         self.enc: dict[int, list] = {}          # stream index -> rewrite pairs (tokenized once per edit)
         self.distance = DistanceTracker()
+        self.orig_sha: dict[str, str] = {}      # parameter -> SHA-256 of its original value (resume check)
         self.forget = ForgettingTracker()
         self.windows = Windows(cfg.windows)
         self.position = 0
@@ -173,6 +174,7 @@ class _Run:
                 raise ValueError(f"cannot resume {self.out}: parameter {name} of the model passed in is not the "
                                  "unedited original the run started from (pass a freshly loaded model)")
         self.distance.track_from_model(self.model, st["params"])
+        self.orig_sha = dict(st["originals_sha"])
         if st["position"] > 0:
             self._warm_up()
         ckpt.load_checkpoint(path, self.model, self.editor)
@@ -203,7 +205,7 @@ class _Run:
         names = self.distance.names
         state = {"batch_index": self.batch_index, "jsonl_offset": self.writer.tell(),
                  "config": self.cfg.experiment(), "stream": [r.case_id for r in self.stream],
-                 "originals_sha": {n: ckpt.tensor_sha(self.distance.originals[n]) for n in names},
+                 "originals_sha": {n: self.orig_sha[n] for n in names},
                  "forgetting": self.forget.state(), "windows": self.windows.state(),
                  "last_check": self.last_check, "last_check_n": self.last_check_n}
         ckpt.save_checkpoint(self.out, self.position, self.model, names, self.editor, state)
@@ -219,7 +221,8 @@ class _Run:
         error = None
         try:
             result = self.editor.apply(self.model, self.tok, batch)
-            self.distance.track(result.originals)
+            for name in self.distance.track(result.originals):  # first touch: fingerprint the original
+                self.orig_sha[name] = ckpt.tensor_sha(result.originals[name])
             stats, stat_times = _split_stats(result.stats)
         except Exception as e:  # a failing edit is a result, not the end of the run
             error, stats, stat_times = f"{type(e).__name__}: {e}", {}, {}
