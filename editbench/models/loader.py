@@ -136,6 +136,8 @@ def _offline() -> bool:
 def _finish(model, tok, model_id: str, model_hash: str, preset_keys: list[str], device, dtype) -> LoadedModel:
     model = model.to(device=device, dtype=dtype).eval()
     model.requires_grad_(False)
+    model.editbench_model_hash = model_hash  # lets editors key cached statistics by the loaded model's identity
+    model.editbench_model_id = model_id      # (editbench.models.stats.model_fingerprint, data.corpora "auto")
     keys = list(dict.fromkeys([*preset_keys, model.config.model_type]))  # de-duplicated, order kept
     return LoadedModel(model=model, tok=tok, model_id=model_id, model_hash=model_hash,
                        adapter=ModelAdapter(model), preset_keys=keys)
