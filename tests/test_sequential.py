@@ -231,6 +231,8 @@ def test_resume_refuses_other_config_or_edited_model(pool, tmp_path):
         run_sequential(ft(), lm, pool, SequentialConfig(**{**c.to_dict(), "resume": True, "collapse": c.collapse}))
     with pytest.raises(ValueError, match="unknown schedule"):
         SequentialConfig(schedules=("immediate", "periodic"))
+    with pytest.raises(ValueError, match="does not support batch"):
+        run_sequential(Flaky(), lm, pool, cfg(tmp_path, batch_size=2))
 
 
 def test_samples_overlay(pool, tmp_path):

@@ -43,12 +43,15 @@ from editbench.runner.schedule import SCHEDULES, batches, crossed, make_stream
 
 @dataclass(frozen=True)
 class SequentialConfig:
-    """One sequential run. ``n_edits`` None = the whole (subject-unique) stream; ``order`` "seeded" |
+    """One sequential run. ``n_edits`` None = the whole (subject-unique) stream; ``batch_size`` b requests per
+    ``editor.apply`` (b > 1: batches applied in sequence, for batch editors like MEMIT); ``order`` "seeded" |
     "published" | "given" with ``seed``/``sample`` (see :func:`editbench.runner.schedule.make_stream`);
     ``schedules`` any of "immediate", "history", "final"; ``history_every`` k (paper 10); ``health_every``
     (None = same as k); ``windows`` for the moving averages (paper 5 and 50); ``checkpoint_every`` (None/0 =
     never); ``health_key`` the health value collapse detection watches (None = "recall" if the probe gives it,
-    else "ppl", else its first key); ``forget_at`` the edit counts the summary reports forgetting at."""
+    else "ppl", else its first key); ``forget_at`` the edit counts the summary reports forgetting at;
+    ``score_batch_size`` the scorer's batch size; ``collapse`` the CF-point rule
+    (:class:`~editbench.metrics.collapse.CollapseRule`); ``progress`` the tqdm bar; ``plot`` the PNG figure."""
 
     n_edits: int | None = None
     batch_size: int = 1
@@ -84,6 +87,9 @@ class SequentialConfig:
         the results header and compared on resume."""
         return {k: v for k, v in jsonable(self.to_dict()).items() if k not in RESUME_FREE}
 
+
+# Per-edit metrics that get moving windows (``<metric>_w<size>`` in every edit record).
+WINDOWED = ("es", "ps", "ns", "em", "pm", "nm", "es_correct", "ps_correct", "ns_correct")
 
 # Invocation flags: they may differ between a run and its resumption and do not change its results.
 RESUME_FREE = ("resume", "progress", "plot")
@@ -247,7 +253,7 @@ class _Run:
             if error is not None:
                 okp = oka = False
             self.forget.add(i + 1, req.case_id, okp, oka)
-            self.windows.push({k: m.get(k) for k in ("es", "ps", "ns", "es_correct", "ps_correct", "ns_correct")})
+            self.windows.push({k: m.get(k) for k in WINDOWED})
             rec = {"type": "edit", "n": i + 1, "batch": self.batch_index, "case_id": req.case_id,
                    "subject": req.subject, "target_new": req.target_new, "target_true": req.target_true,
                    "immediate": m, "ok": {"prob": bool(okp), "argmax": bool(oka)}, "windows": self.windows.means(),
@@ -304,6 +310,9 @@ def run_sequential(editor, lm, requests: Sequence[EditRequest], config: Sequenti
     from editbench.runner.summary import summarize
 
     cfg = config
+    if cfg.batch_size > 1 and not getattr(editor, "supports_batch", False):
+        raise ValueError(f"batch_size={cfg.batch_size} but editor {getattr(editor, 'name', editor)!r} does not "
+                         "support batch edits")
     stream = make_stream(requests, cfg.order, cfg.seed, cfg.sample, cfg.n_edits)
     run = _Run(editor, lm, stream, cfg, health_probe, dataset)
     run.start()
