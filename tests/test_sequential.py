@@ -141,6 +141,11 @@ def test_health_probes():
     both = combine(PerplexityProbe(lm.tok, TEXTS), rec)(lm.model, lm.tok)
     assert set(both) == {"ppl", "recall"} and both["recall"] in (0.0, 1.0)
     assert lower_is_better("ppl") and lower_is_better("wiki_ppl") and not lower_is_better("recall")
+    pool = load_records("counterfact-1k", n=30)
+    unedited = RecallProbe.unedited(lm.tok, pool, pool[:20], n=5)
+    assert len(unedited.encoded) == 5 and unedited(lm.model, lm.tok)["recall"] in [i / 5 for i in range(6)]
+    with pytest.raises(ValueError, match="no unedited facts"):
+        RecallProbe.unedited(lm.tok, pool, pool)
     agree = AgreementProbe(lm.model, lm.tok, ["The capital of France is", "He was born in", "The mother tongue of"])
     assert agree(lm.model, lm.tok) == {"agreement": 1.0}  # the unedited model agrees with itself
 

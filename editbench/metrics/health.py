@@ -86,6 +86,19 @@ class RecallProbe:
         s = score_ids(model, self.encoded, pad_id=self.pad_id, batch_size=self.batch_size)
         return {self.key: float(s.correct.float().mean())}
 
+    @classmethod
+    def unedited(cls, tok, pool: Sequence, stream: Sequence, n: int = 200, seed: int = 0,
+                 key: str = "recall") -> "RecallProbe":
+        """Recall of ``target_true`` after the rewrite prompt for a seeded sample of ``n`` requests of ``pool``
+        whose subjects ``stream`` never edits (the unedited facts of a run)."""
+        import random
+        edited = {r.subject.strip() for r in stream}
+        free = [r for r in pool if r.target_true is not None and r.subject.strip() not in edited]
+        if not free:
+            raise ValueError("every subject of the pool is edited: no unedited facts to probe")
+        pick = random.Random(f"recall-probe:{seed}").sample(free, min(n, len(free)))
+        return cls(tok, [r.rewrite_prompt for r in pick], [r.target_true for r in pick], key=key)
+
 
 class AgreementProbe:
     """Share of fixed prompts whose greedy next token is still the one the *unedited* model predicted.
