@@ -27,15 +27,6 @@ TEXTS = ["The capital of France is Paris and the capital of Germany is Berlin ."
          "He was born in London and works for the BBC as a journalist ."]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models run ~10x faster on one thread than on two contended ones (thread sync dominates)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def pool():
     return load_records("counterfact-1k", n=200)
