@@ -50,6 +50,12 @@ def pytest_addoption(parser):
     g.addoption("--device", default="cpu", help="torch device: cpu (default), cuda, cuda:1, ...")
     g.addoption("--reports-dir", default="reports", metavar="DIR",
                 help="where the session's result JSON is written (default ./reports).")
+    g.addoption("--n-edits", type=int, default=None, metavar="N",
+                help="sequential suite: edits per run (default: the suite's CPU-sized default).")
+    g.addoption("--samples", type=int, default=1, metavar="S",
+                help="sequential suite: number of edit orders ('samples') per editor (default 1; paper: 4).")
+    g.addoption("--resume", action="store_true",
+                help="sequential suite: continue killed runs from their last checkpoint in --reports-dir.")
     g.addoption("--thresholds", default=None, metavar="YAML",
                 help="gates file (default: suites/thresholds.yaml under the rootdir).")
     g.addoption("--hparam", action="append", default=[], metavar="EDITOR.KEY=VALUE",
@@ -130,6 +136,9 @@ def pytest_generate_tests(metafunc):
     if "editor_name" in metafunc.fixturenames:
         names = selected_editors(metafunc.config)
         metafunc.parametrize("editor_name", names, ids=names, scope="session")
+    if "eb_sample" in metafunc.fixturenames:
+        samples = list(range(metafunc.config.getoption("--samples")))
+        metafunc.parametrize("eb_sample", samples, ids=[f"sample{s}" for s in samples])
 
 
 def _hparam_overrides(config, editor_name: str) -> dict:
@@ -179,9 +188,9 @@ def eb_load_records(request, eb_dataset_name, eb_seed):
     return load
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def editor(request, editor_name, eb_model, eb_seed):
-    """The editor under test, built from its preset for the model plus ``--hparam`` overrides."""
+    """A fresh editor under test (per test: editors may keep state), from its preset + ``--hparam`` overrides."""
     from editbench import registry
     overrides = _hparam_overrides(request.config, editor_name)
     ed = registry.create(editor_name, model_keys=eb_model.preset_keys, **overrides)
