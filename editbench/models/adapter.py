@@ -21,14 +21,17 @@ class _Family:
     lm_head: str
     embed: str
     conv1d: bool = False  # weights stored (in, out)
+    attn: str = "self_attn"  # relative to a block: the attention module (its output enters the residual stream)
 
 
 FAMILIES: dict[str, _Family] = {
-    "gpt2": _Family("transformer.h", "mlp.c_fc", "mlp.c_proj", "transformer.ln_f", "lm_head", "transformer.wte", True),
-    "gptj": _Family("transformer.h", "mlp.fc_in", "mlp.fc_out", "transformer.ln_f", "lm_head", "transformer.wte"),
+    "gpt2": _Family("transformer.h", "mlp.c_fc", "mlp.c_proj", "transformer.ln_f", "lm_head", "transformer.wte", True,
+                    attn="attn"),
+    "gptj": _Family("transformer.h", "mlp.fc_in", "mlp.fc_out", "transformer.ln_f", "lm_head", "transformer.wte",
+                    attn="attn"),
     # GPT-NeoX's head is "lm_head" since transformers 5 ("embed_out" before); the properties below ask the model.
     "gpt_neox": _Family("gpt_neox.layers", "mlp.dense_h_to_4h", "mlp.dense_4h_to_h", "gpt_neox.final_layer_norm",
-                        "lm_head", "gpt_neox.embed_in"),
+                        "lm_head", "gpt_neox.embed_in", attn="attention"),
     "llama": _Family("model.layers", "mlp.up_proj", "mlp.down_proj", "model.norm", "lm_head", "model.embed_tokens"),
 }
 for _alias in ("qwen2", "mistral", "qwen3", "olmo", "gemma"):
@@ -69,8 +72,15 @@ class ModelAdapter:
         """Parameter name of the edited MLP output matrix, as in ``model.named_parameters()``."""
         return f"{self.mlp_out_name(layer)}.weight"
 
+    def attn_name(self, layer: int) -> str:
+        return f"{self.block_name(layer)}.{self.family.attn}"
+
     def block(self, layer: int) -> torch.nn.Module:
         return _get(self.model, self.block_name(layer))
+
+    def attn(self, layer: int) -> torch.nn.Module:
+        """The attention module of ``layer`` (causal tracing restores its output)."""
+        return _get(self.model, self.attn_name(layer))
 
     def mlp_in(self, layer: int) -> torch.nn.Module:
         return _get(self.model, self.mlp_in_name(layer))
