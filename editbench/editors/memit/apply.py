@@ -24,6 +24,7 @@ from editbench.editors.memit.compute_z import compute_zs
 from editbench.editors.memit.hparams import MEMITHParams
 from editbench.editors.memit.templates import memit_context_templates
 from editbench.models.adapter import ModelAdapter
+from editbench.models.stats import second_moments
 
 
 def memit_delta(keys: torch.Tensor, resid: torch.Tensor, cov: torch.Tensor, lam: float) -> torch.Tensor:
@@ -61,9 +62,9 @@ class MEMITEditor(Editor):
 
     Optional state, useful for tests and to skip work: ``covariances`` {layer: C} (else computed/cached through
     :mod:`editbench.models.stats`), ``context_templates`` as groups ``[["{}"], [prefixed...], ...]`` (else
-    generated once per model by :func:`~.templates.memit_context_templates`), ``model_hash`` and ``stats_cache_dir`` for the
-    statistics cache. Templates and covariances computed here are kept per model object, so sequential edits
-    reuse the ones of the unedited model, like the reference code.
+    generated once per model by :func:`~.templates.memit_context_templates`), ``model_hash`` and
+    ``stats_cache_dir`` for the statistics cache. Templates and covariances computed here are kept per model
+    object, so sequential edits reuse the ones of the unedited model, like the reference code.
     """
 
     name = "memit"
@@ -79,15 +80,18 @@ class MEMITEditor(Editor):
         self.model_hash = model_hash
         self.stats_cache_dir = stats_cache_dir
         self._model_id: int | None = None
+        self._generated_templates = False     # True: self.context_templates came from the model, not the caller
+        self._computed_covs: set[int] = set()  # layers whose C came from the stats module, not the caller
 
     # -- cached inputs ------------------------------------------------------------------------------------
     def _bind(self, model: torch.nn.Module) -> None:
         """Forget lazily computed templates/covariances when handed a different model object."""
         if self._model_id is not None and self._model_id != id(model):
-            if getattr(self, "_generated_templates", False):
-                self.context_templates = None
-            for layer in getattr(self, "_computed_covs", set()):
+            if self._generated_templates:
+                self.context_templates, self._generated_templates = None, False
+            for layer in self._computed_covs:
                 self.covariances.pop(layer, None)
+            self._computed_covs = set()
         self._model_id = id(model)
 
     def templates(self, model: torch.nn.Module, tok: Any) -> list[list[str]]:
@@ -102,12 +106,11 @@ class MEMITEditor(Editor):
     def covariance(self, model: torch.nn.Module, tok: Any, adapter: ModelAdapter) -> dict[int, torch.Tensor]:
         missing = [l for l in self.hparams.layers if l not in self.covariances]
         if missing:
-            from editbench.models.stats import second_moments
             computed = second_moments(model, tok, adapter, missing, corpus=self.hparams.mom2_corpus,
                                       n_samples=self.hparams.mom2_n_samples, model_hash=self.model_hash,
                                       cache_dir=self.stats_cache_dir)
             self.covariances.update(computed)
-            self._computed_covs = getattr(self, "_computed_covs", set()) | set(computed)
+            self._computed_covs |= set(computed)
         return {l: self.covariances[l] for l in self.hparams.layers}
 
     # -- the edit -----------------------------------------------------------------------------------------
