@@ -5,6 +5,8 @@
                                       build the embedded fact-world model from its seeded generator
     editbench stats --model M --layers 2 3 4 [--corpus auto] [--n-samples N]
                                       precompute and cache MLP key second-moment statistics (ROME/MEMIT)
+    editbench trace --model M [--dataset known_1000|factworld|PATH] [--n 20] [--kind mlp|hidden|attn|all]
+                                      causal tracing: where the model stores subject facts; suggests layers
 
 The suites themselves run under pytest:  pytest suites -m single --editor ft-c
 """
@@ -49,6 +51,11 @@ def _cmd_stats(args) -> int:
     return 0
 
 
+def _cmd_trace(args) -> int:
+    from editbench.trace.cli import run
+    return run(args) or 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="editbench", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -69,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--n-samples", type=int, default=100_000)
     st.add_argument("--device", default="cpu")
     st.set_defaults(func=_cmd_stats)
+    from editbench.trace.cli import add_arguments as _trace_arguments  # argparse only: no torch import
+    tr = sub.add_parser("trace", help="causal tracing: where the model stores subject facts (ROME/MEMIT layers)")
+    _trace_arguments(tr).set_defaults(func=_cmd_trace)
     return p
 
 
