@@ -3,6 +3,8 @@
     editbench ls                      editors (built-in + plugins, with import errors), models, datasets
     editbench factworld build --out DIR [--quick] [--seed N]
                                       build the embedded fact-world model from its seeded generator
+    editbench sequential --editor memit [--model factworld] [--n-edits 100] [--samples 2] [--resume]
+                                      a sequential run outside pytest (same runner as the suite)
     editbench stats --model M --layers 2 3 4 [--corpus auto] [--n-samples N]
                                       precompute and cache MLP key second-moment statistics (ROME/MEMIT)
     editbench trace --model M [--dataset known_1000|factworld|PATH] [--n 20] [--kind mlp|hidden|attn|all]
@@ -56,6 +58,30 @@ def _cmd_trace(args) -> int:
     return run(args) or 0
 
 
+def _cmd_sequential(args) -> int:
+    import json
+
+    import yaml
+
+    from editbench import registry
+    from editbench.models.loader import load_model
+    from editbench.runner.experiment import run_experiment
+
+    keys = load_model(args.model).preset_keys if args.model else []
+    overrides = {k: yaml.safe_load(v) for k, v in (h.split("=", 1) for h in args.hparam)}
+    for sample in range(args.samples):
+        editor = registry.create(args.editor, model_keys=keys, **overrides)
+        summary, errors = run_experiment(editor, args.model, args.dataset, n_edits=args.n_edits, sample=sample,
+                                         seed=args.seed, out_root=args.out, resume=args.resume, device=args.device,
+                                         batch_size=args.batch_size, history_every=args.history_every)
+        keep = ("editor", "model_id", "sample", "n_edits", "cf_edit", "cf_case_id", "forgetting_at",
+                "gradual_forget_rate_per_100", "health_first", "health_last", "paths")
+        print(json.dumps({k: summary.get(k) for k in keep}, indent=2, default=str))
+        if errors:
+            print(f"{len(errors)} malformed record(s) skipped, e.g. {errors[0]}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="editbench", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -69,6 +95,24 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--quick", action="store_true", help="small world, few epochs: a smoke build (~1-2 min)")
     b.add_argument("--seed", type=int, default=0)
     b.set_defaults(func=_cmd_factworld)
+    sq = sub.add_parser("sequential", help="a sequential editing run (edits accumulate): forgetting, distance, CF point",
+                        description="Edits one fact at a time (or --batch-size at a time) on one model, re-scores "
+                                    "the edit history every --history-every edits, tracks weight distance and model "
+                                    "health, detects the catastrophic-forgetting point; writes results.jsonl, "
+                                    "summary.json and a PNG under OUT/runs/sequential/EDITOR/MODEL/sample_S/.")
+    sq.add_argument("--editor", required=True)
+    sq.add_argument("--model", default="factworld")
+    sq.add_argument("--dataset", default="factworld", help="dataset name or JSON path")
+    sq.add_argument("--n-edits", type=int, default=100)
+    sq.add_argument("--samples", type=int, default=1, help="number of edit orders (paper: 4)")
+    sq.add_argument("--batch-size", type=int, default=1, help="requests per editor.apply (batch editors)")
+    sq.add_argument("--history-every", type=int, default=10, help="re-score all earlier edits every k edits")
+    sq.add_argument("--seed", type=int, default=0)
+    sq.add_argument("--out", default="reports")
+    sq.add_argument("--resume", action="store_true", help="continue killed runs from their last checkpoint")
+    sq.add_argument("--device", default="cpu")
+    sq.add_argument("--hparam", action="append", default=[], metavar="KEY=VALUE")
+    sq.set_defaults(func=_cmd_sequential)
     st = sub.add_parser("stats", help="precompute cached second-moment statistics of MLP keys")
     st.add_argument("--model", default="factworld")
     st.add_argument("--layers", type=int, nargs="+", required=True)
