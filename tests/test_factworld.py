@@ -201,9 +201,12 @@ def test_quick_build_end_to_end(tmp_path):
     meta = json.loads((tmp_path / "factworld.json").read_text())
     world = generate_world(QUICK_WORLD)
     assert meta["complete"] and meta["world_hash"] == world.hash
-    # it learned: recall well above guessing among a relation's objects (1/12 to 1/20)
-    chance = max(1 / len(r.objects) for r in world.relations)
+    # it learned something (not the bars): the loss fell by more than half, the next word after a fact
+    # prompt is mostly an object of the right relation (12-20 of ~400 words), and facts are recalled well
+    # above guessing among a relation's objects (measured: trained 0.26, held-out 0.21, type 0.68)
     rec = evaluate_recall(model, tok, world)
     assert rec["trained"] == pytest.approx(metrics["recall_trained"])
-    assert rec["trained"] > 2 * chance, rec
+    chance = max(1 / len(r.objects) for r in world.relations)
+    assert rec["trained"] > 2 * chance and rec["heldout"] > 1.5 * chance, rec
+    assert rec["type_accuracy"] > 0.5, rec
     assert meta["history"][-1]["loss"] < 0.5 * meta["history"][0]["loss"]

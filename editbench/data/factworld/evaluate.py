@@ -2,7 +2,8 @@
 
 Recall: a (subject, template) pair is recalled when the fact's one-token object is the argmax of the next-
 token distribution after the prompt. *Trained* pairs are the templates the corpus wrote the fact in;
-*held-out* pairs are each fact's held-out template (never in the corpus).
+*held-out* pairs are each fact's held-out template (never in the corpus). ``type_accuracy``: the argmax is
+one of the relation's objects (the model knows what kind of answer the prompt asks for).
 Tasks: the few-shot prompt (fixed demonstrations + query) is right; ``accuracy`` compares the logits of the
 two label words, ``strict_accuracy`` asks that the right label word be the argmax over the whole vocabulary.
 """
@@ -46,6 +47,7 @@ def evaluate_recall(model, tok, world: World, n_facts: int | None = None, seed: 
     if n_facts is not None and n_facts < len(facts):
         facts = random.Random(f"recall-{seed}").sample(facts, n_facts)
     prompts, targets, kinds, rels = [], [], [], []
+    pools = {r.id: torch.tensor([_token_id(tok, o) for o in r.objects]) for r in world.relations}
     for f in facts:
         for t in range(len(world.relation(f.relation).templates)):
             prompts.append(world.prompt(f, t))
@@ -55,6 +57,8 @@ def evaluate_recall(model, tok, world: World, n_facts: int | None = None, seed: 
     pred = next_token_logits(model, tok, prompts).argmax(-1)
     hit = (pred == torch.tensor(targets)).tolist()
     res: dict = {"n_facts": len(facts)}
+    # the argmax is *some* object of the right relation (learned long before the facts themselves)
+    res["type_accuracy"] = _mean([bool((pools[r] == p).any()) for p, r in zip(pred.tolist(), rels)])
     for kind in ("trained", "heldout"):
         sel = [h for h, k in zip(hit, kinds) if k == kind]
         res[kind] = sum(sel) / len(sel)

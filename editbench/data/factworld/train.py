@@ -27,11 +27,11 @@ class TrainConfig:
     n_embd: int = 96
     n_head: int = 4
     n_positions: int = 512
-    tokens_per_batch: int = 4096  # rows x width per optimizer step (rows are whole documents)
-    epochs: int = 90
+    tokens_per_batch: int = 1536  # rows x width per optimizer step (rows are whole documents)
+    epochs: int = 200
     lr: float = 5e-3
     min_lr_frac: float = 0.05
-    warmup_steps: int = 100
+    warmup_steps: int = 200
     weight_decay: float = 0.01
     betas: tuple[float, float] = (0.9, 0.98)
     grad_clip: float = 1.0
@@ -85,13 +85,15 @@ def lr_at(step: int, total: int, cfg: TrainConfig) -> float:
 
 
 def train(world: World, tok, cfg: TrainConfig, on_epoch: Callable[[int, GPT2LMHeadModel, dict], None] | None = None,
-          log: Callable[[str], None] = print) -> tuple[GPT2LMHeadModel, dict]:
+          log: Callable[[str], None] = print, device: str = "cpu") -> tuple[GPT2LMHeadModel, dict]:
     """Train a fresh model; ``on_epoch(epoch, model, stats)`` is called after every epoch (for evaluation
-    and logging). Returns the model (eval mode) and training statistics."""
+    and logging). Returns the model (eval mode, on ``device``) and training statistics. The data order and
+    initialization depend only on ``cfg`` (the initialization is drawn on the CPU), so a GPU build follows the
+    same recipe (results differ only by floating-point nondeterminism)."""
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
-    model = GPT2LMHeadModel(model_config(cfg, len(tok), tok.eos_token_id))
+    model = GPT2LMHeadModel(model_config(cfg, len(tok), tok.eos_token_id)).to(device)
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
@@ -108,6 +110,7 @@ def train(world: World, tok, cfg: TrainConfig, on_epoch: Callable[[int, GPT2LMHe
         model.train()
         losses = []
         for x in batches:
+            x = x.to(device)
             labels = x.masked_fill(x == tok.pad_token_id, -100)
             for g in opt.param_groups:
                 g["lr"] = lr_at(step, total, cfg)
