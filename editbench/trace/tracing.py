@@ -58,8 +58,8 @@ def trace_fact(lm, fact: Any, kind: str = "mlp", window: int = 10, n_samples: in
     low = float(p[0])
     return {
         "case_id": fact.case_id, "prompt": fact.prompt, "subject": fact.subject, "answer": fact.answer,
-        "kind": kind, "window": window, "n_samples": n_samples, "seed": seed, "noise_std": sigma,
-        "tokens": [lm.tok.decode([i]) for i in enc.ids], "subject_range": list(enc.subject),
+        "kind": kind, "window": window if kind != "hidden" else 1, "n_samples": n_samples, "seed": seed,
+        "noise_std": sigma, "tokens": [lm.tok.decode([i]) for i in enc.ids], "subject_range": list(enc.subject),
         "answer_id": enc.answer_id, "known": int(probs.argmax()) == enc.answer_id,
         "p_clean": float(probs[enc.answer_id]), "p_corrupted": low, "positions": pos,
         "effect": (p[1:].view(len(pos), L) - low).tolist(),
