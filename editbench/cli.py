@@ -38,7 +38,7 @@ def _cmd_ls(args) -> int:
 
 def _cmd_factworld(args) -> int:
     from editbench.data.factworld import build
-    argv = ["--out", args.out, "--seed", str(args.seed)] + (["--quick"] if args.quick else [])
+    argv = ["--out", args.out, "--seed", str(args.seed), "--device", args.device] + (["--quick"] if args.quick else [])
     return build.main(argv) or 0
 
 
@@ -94,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--out", required=True, help="output directory (HF format + factworld.json)")
     b.add_argument("--quick", action="store_true", help="small world, few epochs: a smoke build (~1-2 min)")
     b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--device", default="cpu", help="cpu or cuda (a GPU trains the full world in minutes)")
     b.set_defaults(func=_cmd_factworld)
     sq = sub.add_parser("sequential", help="a sequential editing run (edits accumulate): forgetting, distance, CF point",
                         description="Edits one fact at a time (or --batch-size at a time) on one model, re-scores "

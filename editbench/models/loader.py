@@ -204,6 +204,19 @@ def _load_factworld(device, dtype) -> LoadedModel:
         raise ModelLoadError(
             f"the embedded fact-world checkpoint is missing ({path} has no config.json). It ships with editbench; "
             "in a source checkout build it with `editbench factworld build` (see README).")
+    meta_path = path / "factworld.json"
+    if meta_path.is_file():
+        import json
+        import warnings
+
+        meta = json.loads(meta_path.read_text())
+        if not meta.get("complete") or not (meta.get("metrics") or {}).get("meets_bars", False):
+            last = (meta.get("history") or [{}])[-1]
+            warnings.warn(
+                f"the shipped fact-world checkpoint is a partial build that does not meet its recall bars "
+                f"(epoch {last.get('epoch')}: recall trained {last.get('trained')}, held-out {last.get('heldout')}); "
+                "edit metrics on it say nothing about the editors. Rebuild with `editbench factworld build`.",
+                UserWarning, stacklevel=3)
     return load_dir(path, model_id="factworld", preset_keys=["factworld"], device=device, dtype=dtype)
 
 
