@@ -4,7 +4,7 @@ Top row: for one fact, one heatmap per kind — prompt tokens (subject tokens st
 effect p_restored − p_corrupted (ROME's colours: hidden purple, MLP green, attention red). Bottom row: per-layer
 average effect over the traced facts, normalised by the average total effect (raw when the noise did not
 lower p on average, as in random models), at the subject's last token and at
-the last prompt token, one curve per kind.
+the last prompt token, one curve per kind. As in ROME's heatmaps, effects ≤ 0 are white.
 """
 from __future__ import annotations
 
@@ -39,12 +39,12 @@ def plot_trace(path: str | Path, layer_traces: dict[str, dict], grids: dict[str,
             s0, s1 = g["subject_range"]
             labels = [repr(g["tokens"][p])[1:-1] + ("*" if s0 <= p < s1 else "") for p in g["positions"]]
             im = ax.imshow(eff, aspect="auto", cmap=CMAPS.get(kind, "viridis"), interpolation="nearest",
-                           vmin=min(0.0, min(min(r) for r in eff)))
+                           vmin=0.0, vmax=max(1e-12, max(max(r) for r in eff)))  # <= 0 is white (as ROME)
             ax.set_yticks(range(len(labels)), labels, fontsize=7)
             ax.set_xlabel(f"layer (window {g['window']})" if kind != "hidden" else "layer")
             ax.set_title(f"{TITLES.get(kind, kind)}\np(' {g['answer']}') clean {g['p_clean']:.3f}, "
                          f"corrupted {g['p_corrupted']:.3f}", fontsize=8)
-            fig.colorbar(im, ax=ax, shrink=0.8).set_label("indirect effect", fontsize=7)
+            fig.colorbar(im, ax=ax, shrink=0.8, extend="min").set_label("indirect effect", fontsize=7)
         row = 1
     if layer_traces:
         for c, (where, label) in enumerate((("subject_last", "subject's last token"),
