@@ -9,7 +9,7 @@ from editbench.editors.common import encode_prefix, subject_last_token_index
 from editbench.models.loader import load_model
 from editbench.trace import (TraceFact, encode_fact, restored_probs, subject_token_range, suggest_layers,
                              trace_fact, trace_layers, window_layers)
-from editbench.trace.core import clean_run, make_noise
+from editbench.trace.core import clean_run, make_noise, range_by_decoding
 
 FACT = TraceFact("The mother tongue of Danielle Darrieux is", "Danielle Darrieux", "French", "dd")
 FAMILIES = ["tiny-gpt2", "tiny-gptj", "tiny-neox", "tiny-llama"]
@@ -124,6 +124,7 @@ def test_subject_range_matches_the_editors_subject_position(models):
             assert s1 - 1 == subject_last_token_index(lm.tok, template, subj)
             ids = encode_prefix(lm.tok, prompt)
             assert subj in lm.tok.decode(ids[s0:s1]) and subj not in lm.tok.decode(ids[s0 + 1:s1])
+            assert range_by_decoding(lm.tok, ids, subj) == (s0, s1)  # the slow-tokenizer path agrees
 
 
 def test_window_is_romes():

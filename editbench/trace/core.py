@@ -77,12 +77,30 @@ def subject_token_range(tok: Any, prompt: str, subject: str) -> tuple[int, int]:
         enc = tok(prompt, return_offsets_mapping=True, return_special_tokens_mask=True)
         spans = zip(enc["offset_mapping"][:n_keep], enc["special_tokens_mask"][:n_keep])
         hit = [i for i, ((a, b), sp) in enumerate(spans) if not sp and b > a and a < s1 and b > s0]
-    else:  # ROME's rule: the token count of the text up to the subject's start / end
-        first = len(encode_prefix(tok, prompt[:s0])) if s0 > 0 else n_keep - len(tok(prompt, add_special_tokens=False)["input_ids"])
-        hit = list(range(first, len(encode_prefix(tok, prompt[:s1]))))
+    else:
+        return range_by_decoding(tok, encode_prefix(tok, prompt), subject)
     if not hit:
         raise ValueError(f"no token of {prompt!r} covers the subject {subject!r}")
     return hit[0], hit[-1] + 1
+
+
+def range_by_decoding(tok: Any, ids: Sequence[int], subject: str) -> tuple[int, int]:
+    """ROME's ``find_token_range`` (for tokenizers without character offsets): decode token by token, find the
+    subject in the concatenation, return the tokens whose decoded characters overlap it."""
+    pieces = [tok.decode([i]) for i in ids]
+    at = "".join(pieces).find(subject)
+    if at < 0:
+        raise ValueError(f"subject {subject!r} not found in the decoded tokens {pieces!r}")
+    start = end = None
+    loc = 0
+    for i, piece in enumerate(pieces):
+        loc += len(piece)
+        if start is None and loc > at:
+            start = i
+        if end is None and loc >= at + len(subject):
+            end = i + 1
+            break
+    return start, end
 
 
 @dataclass
