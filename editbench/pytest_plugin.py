@@ -10,7 +10,6 @@ once, at session finish, to ``<reports dir>/editbench-<UTC time>.json`` plus a t
 """
 from __future__ import annotations
 
-import difflib
 import json
 import time
 from datetime import datetime, timezone
@@ -62,8 +61,8 @@ def pytest_addoption(parser):
                 help="override one editor hyperparameter, e.g. --hparam rome.layer=3 (value parsed as YAML).")
 
 
-def _did_you_mean(name: str, choices) -> str:
-    close = difflib.get_close_matches(name, list(choices), n=3, cutoff=0.5)
+def _hint(close: list[str]) -> str:
+    """Format the suggestions of the owning module (registry / loader / data registry)."""
     return f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
 
 
@@ -75,26 +74,24 @@ def _validate(config) -> None:
         known = registry.available()
         for name in names:
             if name not in known:
-                close = registry.suggest(name)
-                hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-                raise pytest.UsageError(f"--editor {name!r}: no such editor.{hint} "
+                raise pytest.UsageError(f"--editor {name!r}: no such editor.{_hint(registry.suggest(name))} "
                                         f"Known: {', '.join(known)}")
     model = config.getoption("--model")
     if model != DEFAULT_MODEL:
-        from editbench.models.loader import builtin_models
+        from editbench.models.loader import builtin_models, did_you_mean
         # A name close to a built-in is a typo; anything else may be a hub id (gpt2-xl, org/name) for the loader.
-        hint = _did_you_mean(model, builtin_models())
+        hint = _hint(did_you_mean(model))
         if model not in builtin_models() and not Path(model).exists() and "/" not in model and hint:
             raise pytest.UsageError(
                 f"--model {model!r}: not a built-in model, a directory or a hub id (org/name)."
                 f"{hint} Built-ins: {', '.join(builtin_models())}")
     dataset = config.getoption("--dataset")
     if dataset is not None:
-        from editbench.data import list_datasets
+        from editbench.data import UnknownDatasetError, list_datasets
         if dataset not in list_datasets() and not Path(dataset).exists():
             raise pytest.UsageError(
                 f"--dataset {dataset!r}: not a dataset name or an existing file."
-                f"{_did_you_mean(dataset, list_datasets())} Names: {', '.join(list_datasets())}")
+                f"{_hint(UnknownDatasetError(dataset).suggestions)} Names: {', '.join(list_datasets())}")
     device = config.getoption("--device")
     if device.startswith("cuda"):
         import torch

@@ -116,5 +116,3 @@ def score_targets_one_by_one(model, tok, prefixes: Sequence[str], targets: Seque
         ntok.append(len(seq) - k)
     return TargetScores(torch.tensor(nll), torch.tensor(correct), torch.tensor(ntok))
 
-
-_pad_id = pad_token_id  # kept for callers that imported the earlier private name
