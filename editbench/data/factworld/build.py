@@ -42,15 +42,20 @@ def _save(model, tok, out: Path, meta: dict) -> None:
 
 
 def build(out_dir, quick: bool = False, seed: int = 0, epochs: int | None = None, eval_every: int = 5,
-          n_task_eval: int = 200, device: str = "cpu", log=print) -> dict:
+          n_task_eval: int = 200, device: str = "cpu", log=print, max_time_s: float | None = None,
+          overrides: dict | None = None) -> dict:
     """Build a fact-world model into ``out_dir``; returns the metrics (also stored in factworld.json).
-    A checkpoint is saved at every periodic evaluation (``"complete": false``) and at the end."""
+    A checkpoint is saved at every periodic evaluation (``"complete": false``) and at the end.
+    ``overrides`` replaces :class:`TrainConfig` fields (e.g. ``{"n_embd": 128}``); ``max_time_s`` fits the
+    epoch count into a wall-clock budget (see :func:`train`). Both are recorded in factworld.json."""
     t_start = time.time()
     out = Path(out_dir)
     wcfg = dataclasses.replace(QUICK_WORLD if quick else FULL_WORLD, seed=seed)
     tcfg = dataclasses.replace(QUICK_TRAIN if quick else FULL_TRAIN, seed=seed)
     if epochs is not None:
         tcfg = dataclasses.replace(tcfg, epochs=epochs)
+    if overrides:
+        tcfg = dataclasses.replace(tcfg, **overrides)
     world = generate_world(wcfg)
     tok = build_tokenizer(world)
     log(f"[build] world {world.hash[:12]}: {len(world.subjects)} subjects x {len(world.relations)} relations "
@@ -58,21 +63,23 @@ def build(out_dir, quick: bool = False, seed: int = 0, epochs: int | None = None
     meta = {
         "world_hash": world.hash, "world_config": dataclasses.asdict(wcfg), "train_config": dataclasses.asdict(tcfg),
         "seed": seed, "quick": quick, "complete": False, "history": [], "device": device,
+        "max_time_s": max_time_s, "overrides": overrides or {},
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__,
                      "python": platform.python_version()},
     }
 
     def on_epoch(epoch, model, stats):
-        if epoch % eval_every and epoch != tcfg.epochs:
+        last = epoch == stats["epochs"]
+        if epoch % eval_every and not last:
             return
         rec = evaluate_recall(model, tok, world, n_facts=min(400, len(world.facts)), seed=1)
         entry = {**stats, "trained": round(rec["trained"], 4), "heldout": round(rec["heldout"], 4)}
         meta["history"].append(entry)
         log(f"[build] epoch {epoch}: sample recall trained {rec['trained']:.3f} heldout {rec['heldout']:.3f}")
-        if epoch != tcfg.epochs:
+        if not last:
             _save(model, tok, out, {**meta, "build_time_s": round(time.time() - t_start, 1)})
 
-    model, tstats = train(world, tok, tcfg, on_epoch=on_epoch, log=log, device=device)
+    model, tstats = train(world, tok, tcfg, on_epoch=on_epoch, log=log, device=device, max_time_s=max_time_s)
     t_eval = time.time()
     recall = evaluate_recall(model, tok, world)
     task_acc = evaluate_tasks(model, tok, world, n=n_task_eval, seed=0)
@@ -81,7 +88,7 @@ def build(out_dir, quick: bool = False, seed: int = 0, epochs: int | None = None
         "recall_trained_by_relation": recall["trained_by_relation"],
         "recall_heldout_by_relation": recall["heldout_by_relation"],
         "tasks": task_acc, "n_facts": recall["n_facts"], "eval_time_s": round(time.time() - t_eval, 1),
-        "train_tokens": tstats["tokens"], "train_steps": tstats["steps"], "train_time_s": tstats["train_time_s"],
+        "train_tokens": tstats["tokens"], "train_steps": tstats["steps"], "train_epochs": tstats["epochs"], "train_time_s": tstats["train_time_s"],
         "n_params": sum(p.numel() for p in model.parameters()),
     }
     metrics["meets_bars"] = (metrics["recall_trained"] >= BARS["trained"] and metrics["recall_heldout"]
@@ -104,9 +111,22 @@ def main(argv=None) -> int:
     ap.add_argument("--epochs", type=int, default=None, help="override the recipe's epoch count")
     ap.add_argument("--eval-every", type=int, default=5, help="epochs between sample evaluations/checkpoints")
     ap.add_argument("--device", default="cpu", help="cpu (default) or cuda: the same recipe, much faster")
+    ap.add_argument("--max-minutes", type=float, default=None,
+                    help="fit the epoch count into this wall-clock budget (measured after 3 epochs)")
+    ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                    help="override a TrainConfig field, e.g. --set n_embd=128 --set lr=3e-3 (repeatable)")
     a = ap.parse_args(argv)
+    fields = {f.name: f.type for f in dataclasses.fields(TrainConfig)}
+    overrides = {}
+    for item in a.set:
+        key, _, val = item.partition("=")
+        if key not in fields or key in ("corpus", "betas"):
+            ap.error(f"--set {item}: not a TrainConfig field; choose from "
+                     + ", ".join(k for k in fields if k not in ("corpus", "betas")))
+        overrides[key] = float(val) if fields[key] in (float, "float") else int(val)
     metrics = build(a.out, quick=a.quick, seed=a.seed, epochs=a.epochs, eval_every=a.eval_every,
-                    n_task_eval=40 if a.quick else 200, device=a.device, log=lambda s: print(s, flush=True))
+                    n_task_eval=40 if a.quick else 200, device=a.device, log=lambda s: print(s, flush=True),
+                    max_time_s=None if a.max_minutes is None else 60 * a.max_minutes, overrides=overrides)
     return 0 if metrics["meets_bars"] or a.quick else 1
 
 

@@ -29,7 +29,7 @@ def next_token_logits(model, tok, prompts: list[str], batch_size: int = 256) -> 
         for j, e in enumerate(enc):
             x[j, :len(e)] = torch.tensor(e)
         logits = model(input_ids=x.to(dev), attention_mask=(x != tok.pad_token_id).long().to(dev)).logits
-        out.append(logits[torch.arange(len(enc)), (lens - 1).to(dev)].float().cpu())
+        out.append(logits[torch.arange(len(enc), device=dev), (lens - 1).to(dev)].float().cpu())
     return torch.cat(out)
 
 

@@ -85,9 +85,15 @@ def lr_at(step: int, total: int, cfg: TrainConfig) -> float:
 
 
 def train(world: World, tok, cfg: TrainConfig, on_epoch: Callable[[int, GPT2LMHeadModel, dict], None] | None = None,
-          log: Callable[[str], None] = print, device: str = "cpu") -> tuple[GPT2LMHeadModel, dict]:
+          log: Callable[[str], None] = print, device: str = "cpu",
+          max_time_s: float | None = None) -> tuple[GPT2LMHeadModel, dict]:
     """Train a fresh model; ``on_epoch(epoch, model, stats)`` is called after every epoch (for evaluation
-    and logging). Returns the model (eval mode, on ``device``) and training statistics. The data order and
+    and logging). Returns the model (eval mode, on ``device``) and training statistics.
+
+    ``max_time_s`` fits the run into a wall-clock budget: after the first epoch the epoch count becomes
+    ``min(cfg.epochs, budget / time of that epoch)`` and the cosine schedule is laid over the new total (the
+    warmup is unchanged). The epochs actually run are in ``stats["epochs"]``; with no budget the run is a pure
+    function of ``cfg``. The data order and
     initialization depend only on ``cfg`` (the initialization is drawn on the CPU), so a GPU build follows the
     same recipe (results differ only by floating-point nondeterminism)."""
     torch.set_num_threads(cfg.threads)
@@ -105,7 +111,9 @@ def train(world: World, tok, cfg: TrainConfig, on_epoch: Callable[[int, GPT2LMHe
     log(f"[train] {sum(p.numel() for p in model.parameters()):,} params, {n_tok:,} tokens/epoch in "
         f"{steps_per_epoch} steps, {cfg.epochs} epochs, {total} steps")
     step, t0, stats = 0, time.time(), {"tokens": 0}
-    for epoch in range(cfg.epochs):
+    n_epochs = cfg.epochs
+    epoch = 0
+    while epoch < n_epochs:
         batches = first if epoch == 0 else epoch_batches(world, tok, cfg, epoch)
         model.train()
         losses = []
@@ -127,9 +135,19 @@ def train(world: World, tok, cfg: TrainConfig, on_epoch: Callable[[int, GPT2LMHe
         model.eval()
         ep = {"epoch": epoch + 1, "loss": sum(losses) / len(losses), "step": step,
               "elapsed_s": round(time.time() - t0, 1), "lr": lr_at(step - 1, total, cfg)}
-        log(f"[train] epoch {epoch + 1}/{cfg.epochs} loss {ep['loss']:.4f} lr {ep['lr']:.2e} "
+        if epoch == 0:
+            t_first = time.time()
+        if max_time_s is not None and epoch == min(2, n_epochs - 1):
+            # epochs 2-3 time the steady state (the first pays one-off costs such as CUDA start-up)
+            per_epoch = 1.1 * ((time.time() - t_first) / epoch if epoch else time.time() - t0)
+            n_epochs = max(epoch + 1, min(cfg.epochs, int((max_time_s - (time.time() - t0)) / per_epoch) + epoch + 1))
+            total = steps_per_epoch * n_epochs
+            log(f"[train] time budget {max_time_s:.0f}s at {per_epoch:.2f}s/epoch: {n_epochs} epochs")
+            ep["lr"] = lr_at(step - 1, total, cfg)
+        log(f"[train] epoch {epoch + 1}/{n_epochs} loss {ep['loss']:.4f} lr {ep['lr']:.2e} "
             f"{ep['elapsed_s']:.0f}s")
         if on_epoch is not None:
-            on_epoch(epoch + 1, model, ep)
-    stats.update(steps=step, train_time_s=round(time.time() - t0, 1))
+            on_epoch(epoch + 1, model, {**ep, "epochs": n_epochs})
+        epoch += 1
+    stats.update(epochs=n_epochs, steps=step, train_time_s=round(time.time() - t0, 1))
     return model, stats
