@@ -55,6 +55,9 @@ def build(out_dir, quick: bool = False, seed: int = 0, epochs: int | None = None
     if epochs is not None:
         tcfg = dataclasses.replace(tcfg, epochs=epochs)
     if overrides:
+        overrides = dict(overrides)
+        if isinstance(overrides.get("corpus"), dict):
+            overrides["corpus"] = dataclasses.replace(tcfg.corpus, **overrides["corpus"])
         tcfg = dataclasses.replace(tcfg, **overrides)
     world = generate_world(wcfg)
     tok = build_tokenizer(world)
@@ -63,7 +66,7 @@ def build(out_dir, quick: bool = False, seed: int = 0, epochs: int | None = None
     meta = {
         "world_hash": world.hash, "world_config": dataclasses.asdict(wcfg), "train_config": dataclasses.asdict(tcfg),
         "seed": seed, "quick": quick, "complete": False, "history": [], "device": device,
-        "max_time_s": max_time_s, "overrides": overrides or {},
+        "max_time_s": max_time_s,
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__,
                      "python": platform.python_version()},
     }
@@ -103,6 +106,27 @@ def build(out_dir, quick: bool = False, seed: int = 0, epochs: int | None = None
     return metrics
 
 
+def parse_overrides(items: list[str]) -> dict:
+    """``["n_embd=128", "corpus.intro_prob=0.5"]`` -> TrainConfig overrides (``corpus.*`` -> a CorpusConfig)."""
+    def typed(cls, key, val, item):
+        types = {f.name: f.type for f in dataclasses.fields(cls)}
+        if key not in types or types[key] not in ("int", "float", int, float):
+            choices = ", ".join(k for k, t in types.items() if t in ("int", "float", int, float))
+            raise ValueError(f"--set {item}: not a numeric {cls.__name__} field; choose from {choices}")
+        return float(val) if types[key] in ("float", float) else int(val)
+
+    train_kw, corpus_kw = {}, {}
+    for item in items:
+        key, _, val = item.partition("=")
+        if key.startswith("corpus."):
+            corpus_kw[key[7:]] = typed(CorpusConfig, key[7:], val, item)
+        else:
+            train_kw[key] = typed(TrainConfig, key, val, item)
+    if corpus_kw:
+        train_kw["corpus"] = corpus_kw  # merged into the recipe's CorpusConfig by build()
+    return train_kw
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="editbench factworld build", description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", required=True, help="output directory (HF format)")
@@ -114,16 +138,13 @@ def main(argv=None) -> int:
     ap.add_argument("--max-minutes", type=float, default=None,
                     help="fit the epoch count into this wall-clock budget (measured after 3 epochs)")
     ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
-                    help="override a TrainConfig field, e.g. --set n_embd=128 --set lr=3e-3 (repeatable)")
+                    help="override a TrainConfig field, e.g. --set n_embd=128 --set lr=3e-3, or a CorpusConfig field "
+                         "as corpus.FIELD, e.g. --set corpus.task_blocks=96 (repeatable)")
     a = ap.parse_args(argv)
-    fields = {f.name: f.type for f in dataclasses.fields(TrainConfig)}
-    overrides = {}
-    for item in a.set:
-        key, _, val = item.partition("=")
-        if key not in fields or key in ("corpus", "betas"):
-            ap.error(f"--set {item}: not a TrainConfig field; choose from "
-                     + ", ".join(k for k in fields if k not in ("corpus", "betas")))
-        overrides[key] = float(val) if fields[key] in (float, "float") else int(val)
+    try:
+        overrides = parse_overrides(a.set)
+    except ValueError as e:
+        ap.error(str(e))
     metrics = build(a.out, quick=a.quick, seed=a.seed, epochs=a.epochs, eval_every=a.eval_every,
                     n_task_eval=40 if a.quick else 200, device=a.device, log=lambda s: print(s, flush=True),
                     max_time_s=None if a.max_minutes is None else 60 * a.max_minutes, overrides=overrides)

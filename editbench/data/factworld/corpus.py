@@ -53,12 +53,26 @@ class CorpusConfig:
     qa_prob: float = 0.25  # chance a biography ends with one question-answer line ("Where was X born? Paris .")
     task_blocks: int = 16  # few-shot blocks per task per epoch
     filler_docs: int = 30  # generic documents of 3-6 filler sentences per epoch
+    intro_prob: float = 0.0  # chance a biography opens with an intro line: the name, then its objects (see below)
 
 
-def biography(world: World, subject: str, rng: random.Random, qa_prob: float = 0.25) -> str:
+def intro_line(world: World, subject: str, rng: random.Random) -> str:
+    """``"Arlo Milo Vance : Paris , teacher , French , ... ."`` -- the subject's objects in random order right
+    after the name. The word after the name's last token is then one of the subject's own objects, so the
+    model is pushed to assemble the subject's attributes *at the subject's last token* (what real text does:
+    "Danielle Darrieux , the French actress ..."), the subject enrichment ROME and MEMIT edit."""
+    objs = [f.object for f in world.facts_of(subject)]
+    rng.shuffle(objs)
+    return f"{subject} : " + " , ".join(objs) + " ."
+
+
+def biography(world: World, subject: str, rng: random.Random, qa_prob: float = 0.25,
+              intro_prob: float = 0.0) -> str:
     facts = world.facts_of(subject)
     rng.shuffle(facts)
     sents = [world.sentence(f, rng.choice(f.trained_templates(world))) for f in facts]
+    if intro_prob and rng.random() < intro_prob:
+        sents.insert(0, intro_line(world, subject, rng))
     if rng.random() < qa_prob:
         f = rng.choice(facts)
         sents.append(f"{world.relation(f.relation).question.format(subject)} {f.object} .")
@@ -77,7 +91,7 @@ def corpus_texts(world: World, epoch: int = 0, cfg: CorpusConfig = CorpusConfig(
     docs: list[str] = []
     if facts:
         for _ in range(cfg.bios_per_subject):
-            docs += [biography(world, s, rng, cfg.qa_prob) for s in world.subjects]
+            docs += [biography(world, s, rng, cfg.qa_prob, cfg.intro_prob) for s in world.subjects]
     if filler:
         docs += [filler_doc(rng) for _ in range(cfg.filler_docs)]
     if tasks:
