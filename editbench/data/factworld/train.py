@@ -24,12 +24,12 @@ class TrainConfig:
     """Model shape and optimization. Defaults are the shipped recipe."""
 
     n_layer: int = 8
-    n_embd: int = 96
+    n_embd: int = 128
     n_head: int = 4
     n_positions: int = 512
-    tokens_per_batch: int = 1536  # rows x width per optimizer step (rows are whole documents)
-    epochs: int = 200
-    lr: float = 5e-3
+    tokens_per_batch: int = 16384  # rows x width per optimizer step (rows are whole documents)
+    epochs: int = 905
+    lr: float = 1e-2
     min_lr_frac: float = 0.05
     warmup_steps: int = 200
     weight_decay: float = 0.01
