@@ -9,7 +9,7 @@ detected automatically (:mod:`editbench.metrics.collapse`). Results: ``<reports>
 Gates (suites/thresholds.yaml, suite ``sequential``): ``no_cf_before`` (no CF point before that many edits),
 ``forgetting_max`` (argmax forgetting at the end), ``es_window_min`` (the 50-edit ES window at the end).
 
-    pytest suites -m sequential --editor memit                  # the fact world, default --n-edits
+    pytest suites -m sequential --editor memit                  # SmolLM2, default --n-edits (the README main job)
     pytest suites -m sequential --editor rome --n-edits 1000 --samples 4
 """
 import pytest

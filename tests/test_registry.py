@@ -122,3 +122,13 @@ def test_unreadable_entry_points_do_not_hide_builtins(monkeypatch):
         assert "ft-c" in loaded and any("corrupt metadata" in m for m in errors.values())
     finally:
         registry.refresh()
+
+
+def test_numeric_hyperparameters_given_as_strings_are_coerced():
+    # YAML (the --hparam parser) reads "1e-3" as a string; the editor must get a float, or a clear error.
+    from editbench import registry
+    ed = registry.create("ft-c", [], norm_constraint="1e-3", num_steps="5")
+    assert ed.hparams.norm_constraint == 1e-3 and isinstance(ed.hparams.norm_constraint, float)
+    assert ed.hparams.num_steps == 5 and isinstance(ed.hparams.num_steps, int)
+    with pytest.raises(TypeError, match="norm_constraint must be a number"):
+        registry.create("ft-c", [], norm_constraint="tiny")

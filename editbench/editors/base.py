@@ -85,6 +85,17 @@ def load_preset(editor_name: str, model_keys: Sequence[str]) -> dict:
     return merged
 
 
+def _coerce(editor: str, key: str, value: Any, annotation: Any) -> Any:
+    """YAML reads ``1e-3`` (no dot) as a string: turn strings into the field's number type, with a clear error."""
+    kind = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
+    if isinstance(value, str) and kind.split("|")[0].strip() in ("float", "int"):
+        try:
+            return float(value) if kind.startswith("float") else int(value)
+        except ValueError:
+            raise TypeError(f"{editor}: hyperparameter {key} must be a number, got {value!r}") from None
+    return value
+
+
 class Editor(ABC):
     """Base class of all editors. Subclasses set ``name``, ``hparams_class`` and implement :meth:`apply`."""
 
@@ -101,11 +112,11 @@ class Editor(ABC):
         """Build the editor with the preset for the model (most specific key first), then ``overrides``."""
         values = load_preset(cls.preset_name or cls.name, list(model_keys))
         values.update(overrides)
-        known = {f.name for f in dataclasses.fields(cls.hparams_class)}
-        unknown = set(values) - known
+        types = {f.name: f.type for f in dataclasses.fields(cls.hparams_class)}
+        unknown = set(values) - set(types)
         if unknown:
-            raise TypeError(f"{cls.name}: unknown hyperparameter(s) {sorted(unknown)}; known: {sorted(known)}")
-        return cls(cls.hparams_class(**values))
+            raise TypeError(f"{cls.name}: unknown hyperparameter(s) {sorted(unknown)}; known: {sorted(types)}")
+        return cls(cls.hparams_class(**{k: _coerce(cls.name, k, v, types[k]) for k, v in values.items()}))
 
     @abstractmethod
     def apply(self, model: torch.nn.Module, tok: Any, requests: Sequence[EditRequest]) -> EditResult:
