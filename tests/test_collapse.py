@@ -136,3 +136,35 @@ def test_gradual_rate_is_the_slope_before_the_point():
     pts = [(n, 0.002 * n) for n in range(10, 101, 10)] + [(n, 0.9) for n in range(110, 201, 10)]
     assert gradual_rate(pts, until=101) == pytest.approx(0.002)
     assert gradual_rate(pts[:1]) is None
+
+
+def test_health_alone_confirms_a_jump_when_edits_never_worked():
+    # Measured on the fact world (ROME at published hparams never flips its facts): ES ~0 from the start, the
+    # layer's distance goes 1.5 -> 11 -> 143 and perplexity 6 -> 202 -> 127,000. Efficacy cannot collapse (it was
+    # never up) and no edit was learned (no forgetting signal), so the health collapse decides.
+    dist = [0.1 * i for i in range(1, 26)] + [2.5 + 140.0] + [142.6 + 0.01 * i for i in range(1, 25)]
+    es = [0.0] * 50
+    health = [(0, 5.8), (10, 6.3), (20, 6.6), (30, 127000.0), (40, 160000.0), (50, 161000.0)]
+    # (the runner drops forgetting checks with fewer than min_learned learned edits: none here)
+    out = detect_collapse(dist, es, forgetting=[], health=health,
+                          health_lower_is_better=True, rule=CollapseRule(tol_before=10, tol_after=10))
+    assert out["cf_edit"] == 26
+    assert out["signals"]["efficacy"]["available"] is False and out["signals"]["health"]["collapsed"]
+    # the same jump without a health collapse is not confirmed
+    calm = [(e, 6.0) for e, _ in health]
+    out = detect_collapse(dist, es, health=calm, health_lower_is_better=True,
+                          rule=CollapseRule(tol_before=10, tol_after=10))
+    assert out["cf_edit"] is None and out["jumps"] and not out["jumps"][0]["confirmed"]
+
+
+def test_efficacy_that_was_up_still_needs_a_second_signal():
+    dist = [0.1 * i for i in range(1, 26)] + [2.5 + 140.0] + [142.6 + 0.01 * i for i in range(1, 25)]
+    es = [1.0] * 25 + [0.0] * 25
+    calm = [(e, 6.0) for e in range(0, 51, 10)]
+    out = detect_collapse(dist, es, health=calm, health_lower_is_better=True,
+                          rule=CollapseRule(tol_before=10, tol_after=10))
+    assert out["cf_edit"] is None  # efficacy alone (of two live signals) is not enough
+    bad = [(0, 6.0), (10, 6.0), (20, 6.0), (30, 900.0), (40, 900.0), (50, 900.0)]
+    out = detect_collapse(dist, es, health=bad, health_lower_is_better=True,
+                          rule=CollapseRule(tol_before=10, tol_after=10))
+    assert out["cf_edit"] == 26

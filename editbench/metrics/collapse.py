@@ -28,7 +28,10 @@ A distance jump at n is the **CF point** when at least ``min_signals`` of the av
   (before − after)/|before|; for lower-is-better signals like perplexity, a rise by a factor ≥
   1/(1 − health_drop)).
 
-A signal is *available* at n when it has values on both sides. The first edit that satisfies the rule is the CF
+A signal is *available* at n when it has values on both sides *and room to collapse*: efficacy only when the
+ES window before n is at least ``es_min_before`` (0.5: an editor that was not working cannot stop working), forgetting
+only when the fraction before n is at most 1 − ``forget_rise``. So when edits never worked, a distance jump
+with a collapse of health alone is the CF point (the model broke, e.g. perplexity 6 → 10⁵). The first edit that satisfies the rule is the CF
 point; its case id is the *disabling edit* (for a batch, all of the batch's case ids). A jump that is not
 confirmed is reported among ``jumps`` with ``confirmed: False``.
 
@@ -64,6 +67,7 @@ class CollapseRule:
     tol_after: int = 20
     es_window: int = 10
     es_drop: float = 0.3
+    es_min_before: float = 0.5  # efficacy is a live signal only if the editor worked this often before n
     forget_rise: float = 0.2
     health_drop: float = 0.2
     min_signals: int = 2
@@ -116,13 +120,15 @@ def signal_changes(i: int, n: int, es: Sequence[float | None] | None, forgetting
         before = _mean(es[max(0, i - rule.es_window):i])
         after = _mean(es[i:i + rule.es_window])
         if before is not None and after is not None:
-            out["efficacy"] = {"before": before, "after": after, "collapsed": after - before <= -rule.es_drop}
+            out["efficacy"] = {"before": before, "after": after, "collapsed": after - before <= -rule.es_drop,
+                               "available": before >= max(rule.es_drop, rule.es_min_before)}
     if forgetting:
         before, after = _around(forgetting, n, rule)
         if before is None and after is not None and not any(e < n for e, _ in forgetting):
             before = 0.0  # no check before the first edits: nothing was forgotten yet
         if before is not None and after is not None:
-            out["forgetting"] = {"before": before, "after": after, "collapsed": after - before >= rule.forget_rise}
+            out["forgetting"] = {"before": before, "after": after, "collapsed": after - before >= rule.forget_rise,
+                                 "available": before <= 1.0 - rule.forget_rise}
     if health:
         before, after = _around(health, n, rule)
         if before is not None and after is not None:
@@ -130,7 +136,8 @@ def signal_changes(i: int, n: int, es: Sequence[float | None] | None, forgetting
                 bad = after >= before / (1.0 - rule.health_drop) if before > 0 else after > before
             else:
                 bad = (before - after) >= rule.health_drop * abs(before) if before != 0 else after < before
-            out["health"] = {"before": before, "after": after, "collapsed": bool(bad)}
+            out["health"] = {"before": before, "after": after, "collapsed": bool(bad),
+                             "available": before > 0 if health_lower_is_better else before != 0}
     return out
 
 
@@ -159,9 +166,10 @@ def detect_collapse(distance: Sequence[float], es: Sequence[float | None] | None
     cf = None
     for j in jumps:
         sig = signal_changes(j["step"], j["edit"], es, forgetting, health, health_lower_is_better, rule)
-        need = min(rule.min_signals, len(sig))
+        live = [s for s in sig.values() if s["available"]]
+        need = min(rule.min_signals, len(live))
         j["signals"] = sig
-        j["confirmed"] = need > 0 and sum(s["collapsed"] for s in sig.values()) >= need
+        j["confirmed"] = need > 0 and sum(s["collapsed"] for s in live) >= need
         if j["confirmed"] and cf is None:
             cf = j
     out = {"cf_edit": None, "case_id": None, "signals": {}, "jumps": jumps, "rule": asdict(rule)}
