@@ -30,7 +30,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from editbench.data.counterfact import parse_easyedit  # noqa: E402
-from editbench.data.registry import read_json_records  # noqa: E402
+from editbench.data.registry import load_records, read_json_records  # noqa: E402
+
+
+def bench_records(model: str, data: str | None, n: int) -> list:
+    """The first ``n`` records: the fact world's own for the fact world (its word-level tokenizer knows no
+    CounterFact words), else real CounterFact (EasyEdit format)."""
+    if data is None and model == "factworld":
+        return load_records("factworld", n=n)
+    return [parse_easyedit(r, i) for i, r in enumerate(read_json_records(data or str(DATA))[:n])]
 from editbench.editors.base import restore  # noqa: E402
 from editbench.editors.common import tokenize_prompt_target, target_nll  # noqa: E402
 from editbench.editors.memit import MEMITEditor, spread_updates  # noqa: E402
@@ -61,7 +69,8 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="tiny-gpt2")
     ap.add_argument("--batches", default="1,10", help="comma-separated batch sizes")
-    ap.add_argument("--data", default=str(DATA))
+    ap.add_argument("--data", default=None, help="EasyEdit JSON (default: the fact world's records for "
+                    "--model factworld, else real CounterFact from ../shared/data)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-slow", action="store_true", help="skip the straightforward z path")
     ap.add_argument("--sweep-lambda", default="", help="comma-separated lambdas: single-edit scores per lambda")
@@ -87,11 +96,12 @@ def main(argv=None) -> None:
     print(f"layers {hp.layers}, lambda {hp.mom2_update_weight:g}: templates {t1 - t0:.1f}s, "
           f"C ({hp.mom2_corpus}, {hp.mom2_n_samples} tokens) {time.perf_counter() - t1:.1f}s")
     if args.sweep_lambda:
-        return sweep(lm, editor, [float(x) for x in args.sweep_lambda.split(",")], args.data, args.records)
+        return sweep(lm, editor, [float(x) for x in args.sweep_lambda.split(",")], args.model, args.data,
+                     args.records)
     slow = MEMITEditor(hp.replace(fast_z=False), covariances=covs, context_templates=editor.context_templates)
 
     sizes = [int(x) for x in args.batches.split(",")]
-    records = [parse_easyedit(r, i) for i, r in enumerate(read_json_records(args.data)[:max(sizes) + args.warmup])]
+    records = bench_records(args.model, args.data, max(sizes) + args.warmup)
     warm, records = records[max(sizes):], records[:max(sizes)]
     for req in warm:
         for ed in (editor,) if args.no_slow else (editor, slow):
@@ -119,11 +129,11 @@ def main(argv=None) -> None:
         print(msg, flush=True)
 
 
-def sweep(lm, editor, lambdas, data, n_records) -> None:
+def sweep(lm, editor, lambdas, model, data, n_records) -> None:
     hp = editor.hparams
     groups = editor.templates(lm.model, lm.tok)
     covs = editor.covariance(lm.model, lm.tok, lm.adapter)
-    records = [parse_easyedit(r, i) for i, r in enumerate(read_json_records(data)[:n_records])]
+    records = bench_records(model, data, n_records)
     show = lambda m: "  ".join(f"{k} {m[k]:.3f}" for k in ("es", "ps", "ns", "em", "pm", "nm") if m.get(k) is not None)  # noqa: E731
     print(f"unedited       {show(aggregate(score_requests(lm.model, lm.tok, records)))}", flush=True)
     t0 = time.perf_counter()

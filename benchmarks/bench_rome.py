@@ -24,7 +24,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from editbench.data.counterfact import parse_easyedit  # noqa: E402
-from editbench.data.registry import read_json_records  # noqa: E402
+from editbench.data.registry import load_records, read_json_records  # noqa: E402
+
+
+def bench_records(model: str, data: str | None, n: int) -> list:
+    """The first ``n`` records: the fact world's own for the fact world (its word-level tokenizer knows no
+    CounterFact words), else real CounterFact (EasyEdit format)."""
+    if data is None and model == "factworld":
+        return load_records("factworld", n=n)
+    return [parse_easyedit(r, i) for i, r in enumerate(read_json_records(data or str(DATA))[:n])]
 from editbench.editors.base import restore  # noqa: E402
 from editbench.editors.common import tokenize_prompt_target, target_nll  # noqa: E402
 from editbench.editors.rome import ROMEEditor, RROMEEditor  # noqa: E402
@@ -60,7 +68,8 @@ def main(argv=None) -> None:
     ap.add_argument("--editor", default="rome", choices=["rome", "r-rome"])
     ap.add_argument("--layer", type=int, default=None, help="default: the preset's")
     ap.add_argument("--edits", type=int, default=3)
-    ap.add_argument("--data", default=str(DATA))
+    ap.add_argument("--data", default=None, help="EasyEdit JSON (default: the fact world's records for "
+                    "--model factworld, else real CounterFact from ../shared/data)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-slow", action="store_true", help="skip the straightforward path")
     ap.add_argument("--stats-tokens", type=int, default=0, help="also time C on this many tokens (0: skip)")
@@ -88,7 +97,7 @@ def main(argv=None) -> None:
     editor._cov(lm.model, lm.tok, lm.adapter)  # C once (disk cache), outside the per-edit timing
     print(f"C for layer {hp.layer} ({hp.mom2_corpus}, {hp.mom2_n_samples} tokens): {time.perf_counter() - t0:.1f}s")
     slow = cls(hp.replace(fast=False), covariance={hp.layer: editor._cov(lm.model, lm.tok, lm.adapter)})
-    records = [parse_easyedit(r, i) for i, r in enumerate(read_json_records(args.data)[:args.edits])]
+    records = bench_records(args.model, args.data, args.edits)
     rows = []
     for req in records:
         p_before = target_prob(lm.model, lm.tok, req.rewrite_prompt, req.target_new)
