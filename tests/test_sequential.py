@@ -277,3 +277,23 @@ def test_planted_disabling_edit_is_found_in_a_real_run(pool, tmp_path):
     assert planted["collapse"]["signals"]["health"]["collapsed"] and planted["catastrophic"]["distance_ratio"] > 5
     assert planted["health_key"] == "agreement"
     assert control["cf_edit"] is None and control["collapse"]["jumps"] == []
+
+
+def test_factworld_health_probe_survives_one_edit_per_subject():
+    # 1,000 edits touch every subject of the fact world; the probe still has 7,000 unedited (subject, relation)
+    # facts to draw from (the CounterFact-style pool has one record per subject and would run dry).
+    from editbench.data import load_records
+    from editbench.data.factworld.world import load_world
+    from editbench.runner.experiment import factworld_unedited_probe
+    from editbench.models.loader import load_model
+
+    lm = load_model("factworld")
+    stream = load_records("factworld")
+    assert len({r.subject for r in stream}) == len(load_world().subjects)
+    probe = factworld_unedited_probe(lm.tok, stream, n=50, seed=0)
+    edited = {(r.subject.strip(), r.relation_id) for r in stream}
+    assert len(probe.encoded) == 50
+    assert probe(lm.model)["recall"] >= 0.9  # the shipped model knows the unedited facts
+    world = load_world()
+    free = [f for f in world.facts if (f.subject, f.relation) not in edited]
+    assert len(free) == len(world.facts) - len(edited)

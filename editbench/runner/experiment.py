@@ -27,9 +27,30 @@ def generic_texts(model_id: str, n: int = 32) -> list[str]:
         return []
 
 
-def health_probe(lm: LoadedModel, pool, stream, seed: int = 0):
-    """Recall of 200 unedited facts of the pool (+ perplexity on generic text where some is available)."""
-    probes = [RecallProbe.unedited(lm.tok, pool, stream, n=200, seed=seed)]
+def factworld_unedited_probe(tok, stream, n: int = 200, seed: int = 0) -> RecallProbe:
+    """Recall of ``n`` fact-world facts whose (subject, relation) the stream never edits, each in a seeded trained
+    template. The world has 8 facts per subject, so this works up to (and past) one edit per subject, where the
+    CounterFact-style pool (one record per subject) runs out of unedited subjects."""
+    import random
+
+    from editbench.data.factworld.world import load_world
+    world = load_world()
+    edited = {(r.subject.strip(), r.relation_id) for r in stream}
+    rng = random.Random(f"factworld-health:{seed}")
+    free = [f for f in world.facts if (f.subject, f.relation) not in edited]
+    pick = rng.sample(free, min(n, len(free)))
+    prompts = [world.prompt(f, rng.choice(f.trained_templates(world))) for f in pick]
+    return RecallProbe(tok, prompts, [f.object for f in pick], key="recall")
+
+
+def health_probe(lm: LoadedModel, pool, stream, seed: int = 0, dataset: str | None = None):
+    """Recall of 200 unedited facts (+ perplexity on generic text where some is available). On the fact world
+    the facts come from the world (any unedited (subject, relation)); elsewhere from the pool's unedited
+    subjects."""
+    if dataset == "factworld":
+        probes = [factworld_unedited_probe(lm.tok, stream, n=200, seed=seed)]
+    else:
+        probes = [RecallProbe.unedited(lm.tok, pool, stream, n=200, seed=seed)]
     texts = generic_texts(lm.model_id)
     if texts:
         probes.append(PerplexityProbe(lm.tok, texts))
@@ -53,7 +74,7 @@ def run_experiment(editor: Any, model: str, dataset: str, *, n_edits: int, sampl
     cfg = SequentialConfig(n_edits=n_edits, seed=seed, sample=sample, out_dir=str(out_dir), resume=resume,
                            order=config.pop("order", default_order(dataset)), **config)
     stream = make_stream(pool, cfg.order, cfg.seed, cfg.sample, n_edits)
-    summary = run_sequential(editor, lm, pool, cfg, health_probe=health_probe(lm, pool, stream, seed),
+    summary = run_sequential(editor, lm, pool, cfg, health_probe=health_probe(lm, pool, stream, seed, dataset),
                              dataset=dataset)
     summary["model_hash"] = lm.model_hash
     return summary, errors
