@@ -1,5 +1,5 @@
 """The embedded fact world: a seeded synthetic world, its training corpus, in-world tasks, CounterFact-format
-records, and the build of the GPT-2 model that knows it (the suites' default model). See docs/factworld.md.
+records, and the build of the GPT-2 model that knows it (a fast fixture for code paths; see docs/factworld.md).
 
 Public API::
 
