@@ -52,3 +52,10 @@ def check_gates(metrics: dict[str, Any], gates: dict[str, dict]) -> list[str]:
         if "max" in bound and value > bound["max"]:
             failures.append(f"{metric} = {value:.3f} > max {bound['max']}")
     return failures
+
+
+def verdict(gates: dict, failures: list[str]) -> str:
+    """The result's one-word verdict: ``pass``, ``FAIL``, or ``NO GATES`` (nothing to judge by: the test fails)."""
+    if not gates:
+        return "NO GATES"
+    return "FAIL" if failures else "pass"

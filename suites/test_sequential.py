@@ -14,7 +14,7 @@ Gates (suites/thresholds.yaml, suite ``sequential``): ``no_cf_before`` (no CF po
 """
 import pytest
 
-from editbench.gates import check_gates, gates_for
+from editbench.gates import check_gates, gates_for, verdict
 from editbench.runner.experiment import run_experiment
 
 pytestmark = pytest.mark.sequential
@@ -53,7 +53,7 @@ def test_sequential(request, editor, editor_name, eb_dataset_name, eb_seed, eb_s
               metrics={"n": summary["n_edits"], "es": summary["immediate_mean"].get("es"),
                        "ps": summary["immediate_mean"].get("ps"), "ns": summary["immediate_mean"].get("ns")},
               summary=summary, gate_values=values, gates=gates, failures=failures, sample=eb_sample,
-              record_errors=[str(e) for e in errors[:20]], verdict="pass" if not failures else "FAIL")
+              record_errors=[str(e) for e in errors[:20]], verdict=verdict(gates, failures))
     assert summary["complete"], f"run stopped after {summary['n_edits']} of {summary['n_planned']} edits"
     assert gates, f"no sequential gates for editor {editor.name!r} on model {model_id!r} in suites/thresholds.yaml"
     assert not failures, "; ".join(failures)

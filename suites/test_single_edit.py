@@ -9,7 +9,7 @@ and gate on suites/thresholds.yaml (suite ``single``).
 """
 import pytest
 
-from editbench.gates import check_gates, gates_for
+from editbench.gates import check_gates, gates_for, verdict
 from editbench.report.provenance import provenance
 from editbench.runner.single import run_single
 
@@ -30,7 +30,7 @@ def test_single_edit(editor, eb_model, eb_load_records, eb_dataset_name, eb_seed
     if result.errors:
         failures.append(f"{len(result.errors)} edit(s) raised: {result.errors[:3]}")
     eb_record(suite="single", metrics=result.post, baseline=result.pre, gates=gates, failures=failures,
-              verdict="pass" if not failures else "FAIL", timings=result.timings,
+              verdict=verdict(gates, failures), timings=result.timings,
               record_errors=[str(e) for e in errors], per_record=result.per_record,
               **provenance(editor=editor, model_id=eb_model.model_id, model_hash=eb_model.model_hash,
                            dataset=eb_dataset_name, record_ids=[r.case_id for r in records], seed=eb_seed,

@@ -25,3 +25,10 @@ def test_bare_null_key_means_the_null_editor(tmp_path):
     p = tmp_path / "t.yaml"
     p.write_text("single:\n  default:\n    null: {es: {max: 0.1}}\n")
     assert gates_for(load_thresholds(p), "single", "m", "null") == {"es": {"max": 0.1}}
+
+
+def test_verdict_says_when_there_is_nothing_to_judge_by():
+    from editbench.gates import verdict
+    assert verdict({}, []) == "NO GATES"
+    assert verdict({"es": {"min": 0.9}}, []) == "pass"
+    assert verdict({"es": {"min": 0.9}}, ["es = 0.5 < min 0.9"]) == "FAIL"
