@@ -167,7 +167,7 @@ def test_run_records_schedules_and_batched_history_matches_one_by_one(pool, tmp_
     assert last["learned_argmax"] == len(learned)
     assert last["forgotten_argmax_now"] == int((~ref.correct).sum())
     assert s["forgetting_at"]["10"]["at_edit"] == 10
-    assert s["final"]["n"] == 10 and s["health_key"] == "recall"
+    assert s["final"]["n"] == 10 and s["health_key"] == "ppl"  # a random model knows no facts: recall is no signal
     for key in ("cf_edit", "cf_case_id", "final_windows", "gradual_forget_rate_per_100", "collapse"):
         assert key in s
     assert s["paths"]["plot"].endswith(".png") and (tmp_path / "run" / "summary.json").exists()
@@ -297,3 +297,13 @@ def test_factworld_health_probe_survives_one_edit_per_subject():
     world = load_world()
     free = [f for f in world.facts if (f.subject, f.relation) not in edited]
     assert len(free) == len(world.facts) - len(edited)
+
+
+def test_health_key_is_recall_only_where_the_model_knows_the_facts():
+    from editbench.runner.summary import pick_health_key
+    fact_world = [{"health": {"recall": 1.0, "ppl": 5.8}}, {"health": {"recall": 0.6, "ppl": 6.3}}]
+    smollm2 = [{"health": {"recall": 0.025, "ppl": 19.5}}, {"health": {"recall": 0.015, "ppl": 20.7}}]
+    assert pick_health_key(fact_world) == "recall"
+    assert pick_health_key(smollm2) == "ppl"  # a recall of 0.03 -> 0.01 is noise, not a collapse
+    assert pick_health_key(smollm2, "recall") == "recall"
+    assert pick_health_key([{"health": {"agreement": 1.0}}]) == "agreement"

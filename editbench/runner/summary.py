@@ -20,7 +20,13 @@ FORGET_KEYS = ("forget_prob_now", "forget_prob_ever", "forget_argmax_now", "forg
 COLLAPSE_FORGET_KEY = "forget_argmax_now"  # the paper's curves use argmax correctness
 
 
+MIN_RECALL_FOR_HEALTH = 0.5
+
+
 def pick_health_key(checks: list[dict], preferred: str | None = None) -> str | None:
+    """The health signal the CF detector watches: ``preferred`` if given; else recall of unedited facts when the
+    unedited model knows at least half of them (the fact world: 1.00), else perplexity on generic text (SmolLM2
+    knows ~3% of CounterFact's facts by argmax: a recall of 0.03 -> 0.01 is noise, not a collapse)."""
     keys: list[str] = []
     for c in checks:
         for k in c.get("health", {}):
@@ -28,9 +34,11 @@ def pick_health_key(checks: list[dict], preferred: str | None = None) -> str | N
                 keys.append(k)
     if preferred is not None:
         return preferred if preferred in keys else None
-    for k in ("recall", "ppl"):
-        if k in keys:
-            return k
+    first = checks[0].get("health", {}) if checks else {}
+    if "recall" in keys and (first.get("recall") or 0.0) >= MIN_RECALL_FOR_HEALTH:
+        return "recall"
+    if "ppl" in keys:
+        return "ppl"
     return keys[0] if keys else None
 
 
