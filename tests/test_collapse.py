@@ -168,3 +168,14 @@ def test_efficacy_that_was_up_still_needs_a_second_signal():
     out = detect_collapse(dist, es, health=bad, health_lower_is_better=True,
                           rule=CollapseRule(tol_before=10, tol_after=10))
     assert out["cf_edit"] == 26
+
+
+def test_overflowed_weights_are_the_largest_jump():
+    # Measured on the fact world: MEMIT's accumulated updates overflowed after ~470 edits (distance 1e13, then
+    # not finite, recorded as None). The first non-finite step is a jump; the steps after it are not new jumps.
+    dist = [0.1 * i for i in range(1, 31)] + [None] * 10
+    jumps = distance_jumps(dist)
+    assert [j["edit"] for j in jumps] == [31] and math.isinf(jumps[0]["ratio"])
+    health = [(0, 1.0), (30, 1.0), (40, 0.0)]
+    out = detect_collapse(dist, [1.0] * 30 + [0.0] * 10, health=health, rule=CollapseRule(tol_after=10))
+    assert out["cf_edit"] == 31

@@ -85,14 +85,19 @@ def distance_jumps(distance: Sequence[float], rule: CollapseRule = CollapseRule(
     count ``steps[i]`` (default i+1: one edit per step; with batches, the count after each batch)."""
     steps = list(steps) if steps is not None else list(range(1, len(distance) + 1))
     jumps = []
-    inc = [distance[0]] + [distance[i] - distance[i - 1] for i in range(1, len(distance))]
+    # a weight that overflowed has no finite distance (recorded as None): an infinite one, i.e. the largest jump
+    distance = [math.inf if d is None or not math.isfinite(d) else d for d in distance]
+    inc = [distance[0]] + [0.0 if math.isinf(distance[i]) and math.isinf(distance[i - 1])
+                           else distance[i] - distance[i - 1] for i in range(1, len(distance))]
     for i in range(len(distance)):
         past = inc[max(0, i - rule.lookback):i]
         if len(past) < rule.min_history:
             continue
+        if any(math.isinf(x) for x in past):
+            continue  # the weights already overflowed before this step: nothing later can jump further
         m = median(past)
         mad = median(abs(x - m) for x in past)
-        scale = max(abs(x) for x in distance[:i + 1]) or 1.0
+        scale = max((abs(x) for x in distance[:i + 1] if math.isfinite(x)), default=1.0) or 1.0
         sigma = max(1.4826 * mad, rule.sigma_floor_rel * abs(m), 1e-12 * scale)
         zn = (inc[i] - m) / sigma
         prev = distance[i - 1] if i > 0 else 0.0
