@@ -85,6 +85,8 @@ def distance_jumps(distance: Sequence[float], rule: CollapseRule = CollapseRule(
     count ``steps[i]`` (default i+1: one edit per step; with batches, the count after each batch)."""
     steps = list(steps) if steps is not None else list(range(1, len(distance) + 1))
     jumps = []
+    if not distance:
+        return jumps
     # a weight that overflowed has no finite distance (recorded as None): an infinite one, i.e. the largest jump
     distance = [math.inf if d is None or not math.isfinite(d) else d for d in distance]
     inc = [distance[0]] + [0.0 if math.isinf(distance[i]) and math.isinf(distance[i - 1])
