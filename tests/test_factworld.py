@@ -230,3 +230,35 @@ def test_quick_build_end_to_end(tmp_path):
     assert rec["trained"] > 2 * chance and rec["heldout"] > 1.5 * chance, rec
     assert rec["type_accuracy"] > 0.5, rec
     assert meta["history"][-1]["loss"] < 0.5 * meta["history"][0]["loss"]
+
+
+def test_build_overrides_parse_and_reject():
+    from editbench.data.factworld.build import parse_overrides
+    assert parse_overrides(["n_embd=128", "lr=1e-2", "corpus.intro_prob=0.5", "corpus.task_blocks=96"]) == {
+        "n_embd": 128, "lr": 0.01, "corpus": {"intro_prob": 0.5, "task_blocks": 96}}
+    with pytest.raises(ValueError, match="not a numeric TrainConfig field"):
+        parse_overrides(["n_embed=128"])
+    with pytest.raises(ValueError, match="not a numeric CorpusConfig field"):
+        parse_overrides(["corpus.bios=2"])
+
+
+def test_time_budget_fits_the_epoch_count(tmp_path):
+    # a tiny budget: the epoch count is cut after the timing epochs and recorded
+    from editbench.data.factworld.build import build
+    metrics = build(tmp_path, quick=True, epochs=50, max_time_s=0.5, n_task_eval=4, log=lambda s: None,
+                    overrides={"n_embd": 32, "corpus": {"task_blocks": 1}})
+    meta = json.loads((tmp_path / "factworld.json").read_text())
+    assert 3 <= metrics["train_epochs"] < 50 and meta["max_time_s"] == 0.5
+    assert meta["train_config"]["n_embd"] == 32 and meta["train_config"]["corpus"]["task_blocks"] == 1
+
+
+def test_realism_check_reports_every_layer():
+    from editbench.data.factworld.realism import format_table, rome_check
+    from editbench.models.loader import load_model
+
+    res = rome_check(load_model("factworld"), [1], n=2, n_unrelated=20, progress=False, mom2_n_samples=5000)
+    a = res["layers"]["1"]
+    for key in ("es", "ps", "ns", "subject_other_facts_before", "subject_other_facts_after", "unrelated_after"):
+        assert 0.0 <= a[key] <= 1.0, key
+    assert a["subject_other_facts_before"] == 1.0 and res["unrelated_before"] >= 0.9  # the model knows its facts
+    assert "layer 1" in format_table(res)
