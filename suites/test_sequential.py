@@ -41,12 +41,14 @@ def _check(values: dict, gates: dict) -> list[str]:
     return check_gates(values, spec)
 
 
-def test_sequential(request, editor, editor_name, eb_dataset_name, eb_seed, eb_sample, thresholds, eb_record):
+def test_sequential(request, capsys, editor, editor_name, eb_dataset_name, eb_seed, eb_sample, thresholds,
+                    eb_record):
     config = request.config
     n_edits = config.getoption("--n-edits") or DEFAULT_N_EDITS
-    summary, errors = run_experiment(editor, config.getoption("--model"), eb_dataset_name, n_edits=n_edits,
-                                     sample=eb_sample, seed=eb_seed, out_root=config.getoption("--reports-dir"),
-                                     resume=config.getoption("--resume"), device=config.getoption("--device"))
+    with capsys.disabled():  # a run takes minutes: show the runner's progress bar (edits/s, ETA, ES window)
+        summary, errors = run_experiment(editor, config.getoption("--model"), eb_dataset_name, n_edits=n_edits,
+                                         sample=eb_sample, seed=eb_seed, out_root=config.getoption("--reports-dir"),
+                                         resume=config.getoption("--resume"), device=config.getoption("--device"))
     model_id = summary["model_id"]
     gates = gates_for(thresholds, "sequential", model_id, editor.name)
     values = _gate_values(summary)
@@ -55,6 +57,8 @@ def test_sequential(request, editor, editor_name, eb_dataset_name, eb_seed, eb_s
               metrics={"n": summary["n_edits"], "es": summary["immediate_mean"].get("es"),
                        "ps": summary["immediate_mean"].get("ps"), "ns": summary["immediate_mean"].get("ns")},
               summary=summary, gate_values=values, gates=gates, failures=failures, sample=eb_sample,
+              timings={**(summary.get("timing") or {}),  # apply_s_mean: the table's s/edit (the whole run's)
+                       "apply_s_mean": ((summary.get("timing") or {}).get("wall_s") or 0) / max(1, summary["n_edits"])},
               record_errors=[str(e) for e in errors[:20]], verdict=verdict(gates, failures))
     assert summary["complete"], f"run stopped after {summary['n_edits']} of {summary['n_planned']} edits"
     assert gates, f"no sequential gates for editor {editor.name!r} on model {model_id!r} in suites/thresholds.yaml"

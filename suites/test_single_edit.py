@@ -18,10 +18,11 @@ pytestmark = pytest.mark.single
 DEFAULT_N = 20  # CPU-sized: ~1 minute per editor on the fact world with 2 cores
 
 
-def test_single_edit(editor, eb_model, eb_load_records, eb_dataset_name, eb_seed, thresholds, eb_record):
+def test_single_edit(capsys, editor, eb_model, eb_load_records, eb_dataset_name, eb_seed, thresholds, eb_record):
     records, errors = eb_load_records(DEFAULT_N)
     assert records, f"no valid records in {eb_dataset_name!r} ({len(errors)} malformed: {errors[:3]})"
-    result = run_single(editor, eb_model, records)
+    with capsys.disabled():  # show the per-edit progress bar (large models take seconds per edit)
+        result = run_single(editor, eb_model, records)
     gates = gates_for(thresholds, "single", eb_model.model_id, editor.name)
     failures = check_gates(result.post, gates)
     if not result.all_restored:
