@@ -29,16 +29,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from editbench.data.counterfact import parse_easyedit  # noqa: E402
-from editbench.data.registry import load_records, read_json_records  # noqa: E402
-
-
-def bench_records(model: str, data: str | None, n: int) -> list:
-    """The first ``n`` records: the fact world's own for the fact world (its word-level tokenizer knows no
-    CounterFact words), else real CounterFact (EasyEdit format)."""
-    if data is None and model == "factworld":
-        return load_records("factworld", n=n)
-    return [parse_easyedit(r, i) for i, r in enumerate(read_json_records(data or str(DATA))[:n])]
+from editbench.data.registry import load_records  # noqa: E402
 from editbench.editors.base import restore  # noqa: E402
 from editbench.editors.common import tokenize_prompt_target, target_nll  # noqa: E402
 from editbench.editors.memit import MEMITEditor, spread_updates  # noqa: E402
@@ -46,7 +37,11 @@ from editbench.editors.memit.compute_z import compute_zs  # noqa: E402
 from editbench.metrics.counterfact import aggregate, score_requests  # noqa: E402
 from editbench.models.loader import load_model  # noqa: E402
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "counterfact" / "counterfact-edit-1k.json"
+
+def bench_records(model: str, data: str | None, n: int) -> list:
+    """The first ``n`` records of ``data`` (a JSON path); by default the fact world's own for the fact world (its
+    word-level tokenizer knows no CounterFact words), else real CounterFact (the registry's counterfact-1k)."""
+    return load_records(data or ("factworld" if model == "factworld" else "counterfact-1k"), n=n)
 
 
 def efficacy(model, tok, requests) -> float:

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from editbench import DEFAULT_MODEL, default_dataset  # SmolLM2; the fact world is a fixture
+
 SUITE_MARKERS = {
     "single": "single-edit reliability suite",
     "sequential": "sequential editing at scale",
@@ -25,7 +27,6 @@ SUITE_MARKERS = {
     "zsre": "zsRE question-format editing",
     "gpu": "needs CUDA; skipped (with the reason) when no GPU is visible",
 }
-from editbench import DEFAULT_MODEL, default_dataset  # noqa: E402  (SmolLM2; the fact world is a fixture)
 RESULTS_KEY = pytest.StashKey[list]()
 MODEL_CACHE_KEY = pytest.StashKey[dict]()
 

@@ -50,4 +50,5 @@ def test_single_edit_suite_on_smollm2_real_counterfact(tmp_path):
 
 @pytest.mark.slow
 def test_single_edit_suite_on_smollm2_100_records(tmp_path):
-    _run(tmp_path, 100)
+    results = _run(tmp_path, 100)  # the suite exits 0: every editor meets its gates on all 100 records
+    assert all(len(res["per_record"]) == 100 for res in results.values())

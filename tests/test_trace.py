@@ -20,7 +20,7 @@ def models():
     return {name: load_model(name) for name in FAMILIES}
 
 
-def close(a, b):
+def assert_close64(a, b):
     torch.testing.assert_close(torch.as_tensor(a, dtype=torch.float64), torch.as_tensor(b, dtype=torch.float64),
                                rtol=1e-5, atol=1e-9)
 
@@ -35,10 +35,10 @@ def test_restoring_every_position_of_a_hidden_layer_gives_the_clean_probability(
     sets = [[]] + [[(l, t) for t in range(T)] for l in range(L)]
     p = restored_probs(lm, enc, "hidden", clean, noise, sets)
     assert abs(float(p[0]) - float(probs[enc.answer_id])) > 1e-7  # the noise does change the output
-    close(p[1:], probs[enc.answer_id].expand(L))
+    assert_close64(p[1:], probs[enc.answer_id].expand(L))
     # the last position's final hidden state alone decides the next token: effect = total effect
     last = restored_probs(lm, enc, "hidden", clean, noise, [[(L - 1, T - 1)]])
-    close(last, probs[enc.answer_id].unsqueeze(0))
+    assert_close64(last, probs[enc.answer_id].unsqueeze(0))
 
 
 @pytest.mark.parametrize("name", FAMILIES)
@@ -56,8 +56,9 @@ def test_no_restoration_is_the_corrupted_run(models, name, kind):
         emb = lm.adapter.embed(ids).repeat(4, 1, 1)
         emb[:, s0:s1] += noise
         ref = torch.softmax(lm.model(inputs_embeds=emb).logits[:, -1], -1)[:, enc.answer_id].mean()
-    close(p, ref.unsqueeze(0))
-    close(restored_probs(lm, enc, kind, clean, None, [[]]), probs[enc.answer_id].unsqueeze(0))  # no noise: clean
+    assert_close64(p, ref.unsqueeze(0))
+    # no noise: the clean run
+    assert_close64(restored_probs(lm, enc, kind, clean, None, [[]]), probs[enc.answer_id].unsqueeze(0))
 
 
 def test_noise_is_seeded(models):
@@ -80,7 +81,7 @@ def test_trace_fact_shapes_and_batching(models, kind):
     assert torch.tensor(g["effect"][:g["subject_range"][0]]).abs().max() < 1e-6
     # one forward per patch set gives the same numbers as many sets per forward
     small = trace_fact(lm, FACT, kind=kind, n_samples=2, noise=0.5, max_rows=2)
-    close(small["effect"], g["effect"])
+    assert_close64(small["effect"], g["effect"])
 
 
 def test_trace_layers_shapes_and_aggregates(models):
@@ -92,7 +93,7 @@ def test_trace_layers_shapes_and_aggregates(models):
     for where in ("subject_last", "last_token"):
         assert len(r[where]["aie"]) == len(r[where]["normalized"]) == L
         per_fact = torch.tensor([f[where] for f in r["facts"]])
-        close(r[where]["aie"], per_fact.mean(0))
+        assert_close64(r[where]["aie"], per_fact.mean(0))
     assert r["peak_layer"] == max(range(L), key=lambda l: r["subject_last"]["aie"][l])
     assert r["suggested"] is not None and trace_layers(lm, facts, kind="hidden", n_samples=1,
                                                        require_known=False)["suggested"] is None

@@ -211,9 +211,12 @@ def _load_factworld(device, dtype) -> LoadedModel:
         import json
         import warnings
 
+        from editbench.data.factworld.build import BARS
+
         meta = json.loads(meta_path.read_text())
         m = meta.get("metrics") or {}
-        if not meta.get("complete") or m.get("recall_trained", 0) < 0.9 or m.get("recall_heldout", 0) < 0.7:
+        if (not meta.get("complete") or m.get("recall_trained", 0) < BARS["trained"]
+                or m.get("recall_heldout", 0) < BARS["heldout"]):
             last = (meta.get("history") or [{}])[-1]
             warnings.warn(
                 f"the shipped fact-world checkpoint is a partial build that does not meet its recall bars "

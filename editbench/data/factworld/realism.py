@@ -49,12 +49,13 @@ def rome_check(lm, layers, n: int = 20, seed: int = 0, editor: str = "rome", n_u
                               r["requested_rewrite"]["target_true"]["str"]) for r in pick])
     out = {"n": len(reqs), "editor": editor, "pre": pre, "unrelated_before": unrelated(model)["recall"],
            "layers": {}}
+    # each subject's other facts: tokenized and measured on the unedited model once, for every layer
+    owns = [_probe(tok, [(x["prompt"], x["target"]) for x in by_id[str(r.case_id)]["subject_facts"]]) for r in reqs]
+    own_before = [own(model)["recall"] for own in owns]
     for layer in layers:
         ed = registry.create(editor, lm.preset_keys, layer=layer, **overrides)
-        posts, own_before, own_after, unrel_after, secs = [], [], [], [], []
-        for req in tqdm(reqs, desc=f"{editor}@{layer}", disable=not progress, leave=False):
-            own = _probe(tok, [(x["prompt"], x["target"]) for x in by_id[str(req.case_id)]["subject_facts"]])
-            own_before.append(own(model)["recall"])
+        posts, own_after, unrel_after, secs = [], [], [], []
+        for req, own in tqdm(list(zip(reqs, owns)), desc=f"{editor}@{layer}", disable=not progress, leave=False):
             t = time.perf_counter()
             res = ed.apply(model, tok, [req])
             secs.append(time.perf_counter() - t)

@@ -133,8 +133,6 @@ def train(world: World, tok, cfg: TrainConfig, on_epoch: Callable[[int, GPT2LMHe
             stats["tokens"] += int((x != tok.pad_token_id).sum())
             step += 1
         model.eval()
-        ep = {"epoch": epoch + 1, "loss": sum(losses) / len(losses), "step": step,
-              "elapsed_s": round(time.time() - t0, 1), "lr": lr_at(step - 1, total, cfg)}
         if epoch == 0:
             t_first = time.time()
         if max_time_s is not None and epoch == min(2, n_epochs - 1):
@@ -143,7 +141,8 @@ def train(world: World, tok, cfg: TrainConfig, on_epoch: Callable[[int, GPT2LMHe
             n_epochs = max(epoch + 1, min(cfg.epochs, int((max_time_s - (time.time() - t0)) / per_epoch) + epoch + 1))
             total = steps_per_epoch * n_epochs
             log(f"[train] time budget {max_time_s:.0f}s at {per_epoch:.2f}s/epoch: {n_epochs} epochs")
-            ep["lr"] = lr_at(step - 1, total, cfg)
+        ep = {"epoch": epoch + 1, "loss": sum(losses) / len(losses), "step": step,
+              "elapsed_s": round(time.time() - t0, 1), "lr": lr_at(step - 1, total, cfg)}
         log(f"[train] epoch {epoch + 1}/{n_epochs} loss {ep['loss']:.4f} lr {ep['lr']:.2e} "
             f"{ep['elapsed_s']:.0f}s")
         if on_epoch is not None:
