@@ -124,6 +124,80 @@ def test_task_sentences_are_about_people_outside_the_world(world):
         assert not any(s in text for s in list(subjects)[:200])
 
 
+# The shipped recipe's corpus, pinned: options added to CorpusConfig must leave the default corpus unchanged
+# (the shipped checkpoint is the build of exactly this text).
+DEFAULT_CORPUS_SHA256 = {0: "425a02edc99d9e34bce6931f9aa90f935eb7029fa47344e9225fb265651b08fb",
+                         7: "27a51691194a5c435692c33523bce620cb1541969f4cf95c53d4c70295e1858d"}
+
+
+def test_default_corpus_is_unchanged(world):
+    import hashlib
+
+    for epoch, digest in DEFAULT_CORPUS_SHA256.items():
+        assert hashlib.sha256("\n".join(corpus_texts(world, epoch)).encode()).hexdigest() == digest
+
+
+def _which(sentence: str):
+    """(relation, template index) of a task fact sentence ``"<template with a 3-word name> <object>"``."""
+    for r in RELATIONS:
+        for t, tmpl in enumerate(r.templates):
+            if re.fullmatch(re.escape(tmpl).replace(r"\{\}", r"\w+ \w+ \w+") + r" \w+", sentence):
+                return r, t
+    raise AssertionError(f"not a fact sentence: {sentence!r}")
+
+
+def _sentences(task: str, block: str) -> tuple[str, str]:
+    if task == "mrpc":
+        s1, s2 = block.split("Sentence 1: ")[1].split(" Answer:")[0].split(" . Sentence 2: ")
+        return s1, s2.removesuffix(" .")
+    s1, s2 = block.removeprefix("<p>").split(". True or False?")[0].split(" . question: ")
+    return s1, s2
+
+
+@pytest.mark.parametrize("task", tasks.COMPARISON)
+def test_comparison_curriculum_levels(world, tok, task):
+    def layout(level):
+        blocks = tasks.training_blocks(world, task, 10, seed="0", level=level)
+        assert all(b.count("<p>") == (tasks.N_SHOT[task] + 1 if level == tasks.FULL else 1) for b in blocks)
+        if level == tasks.FULL:
+            return None
+        rows = []
+        for b in blocks:
+            (r1, t1), (r2, t2) = (_which(s) for s in _sentences(task, b))
+            ids = tok(b, add_special_tokens=False)["input_ids"]
+            obj = {tok.convert_tokens_to_ids(o) for o in r1.objects}
+            rows.append((r1.id, t1, t2, tuple(i for i, x in enumerate(ids) if x in obj)))
+        return rows
+
+    lvl0, lvl1, lvl2 = layout(0), layout(1), layout(2)
+    layout(tasks.FULL)
+    # level 0: one relation, templates 0 then 1 (the other city relation's template 0 for some nli negatives)
+    assert {r for r, *_ in lvl0} == {RELATIONS[0].id} and {t1 for _, t1, _, _ in lvl0} == {0}
+    if task == "mrpc":  # the two objects always at the same positions
+        assert {t2 for *_, t2, _ in lvl0} == {1} and len({pos for *_, pos in lvl0}) == 1
+    # level 1: any relation, still templates 0 then 1; level 2: any templates
+    assert len({r for r, *_ in lvl1}) > 3 and {t1 for _, t1, _, _ in lvl1} == {0}
+    assert len({t1 for _, t1, _, _ in lvl2}) > 1
+    # labels stay balanced at every level
+    for level in tasks.LEVELS:
+        blocks = tasks.training_blocks(world, task, 20, seed="0", level=level)
+        counts = [sum(b.count(f" {w}</p>") for b in blocks) for w in tasks.label_words(task)]
+        assert abs(counts[0] - counts[1]) <= sum(counts) // 5, (level, counts)
+
+
+def test_corpus_curriculum_schedule(world):
+    from editbench.data.factworld.corpus import CorpusConfig, task_level
+
+    cfg = CorpusConfig(task_blocks=4, task_curriculum_epochs=8)
+    assert [task_level(e, cfg) for e in range(10)] == [0, 0, 1, 1, 2, 2, 3, 3, 3, 3]
+    assert task_level(0, CorpusConfig()) == tasks.FULL
+    mrpc = [d for d in corpus_texts(world, 0, cfg, facts=False, filler=False) if "paraphrases" in d]
+    assert len(mrpc) == 4 * (tasks.N_SHOT["mrpc"] + 1) and all(d.count("<p>") == 1 for d in mrpc)
+    assert all(RELATIONS[0].templates[0].format("").strip().split()[-1] in d for d in mrpc)
+    late = [d for d in corpus_texts(world, 8, cfg, facts=False, filler=False) if "paraphrases" in d]
+    assert len(late) == 4 and all(d.count("<p>") == tasks.N_SHOT["mrpc"] + 1 for d in late)
+
+
 # ----------------------------------------------------------------------------------------- CounterFact
 def test_counterfact_records_are_well_formed(world):
     from editbench.data.counterfact import parse_rome
@@ -262,3 +336,41 @@ def test_realism_check_reports_every_layer():
         assert 0.0 <= a[key] <= 1.0, key
     assert a["subject_other_facts_before"] == 1.0 and res["unrelated_before"] >= 0.9  # the model knows its facts
     assert "layer 1" in format_table(res)
+
+
+# ----------------------------------------------------------------------------------------- copying diagnostic
+class _Lookback(torch.nn.Module):
+    """Predicts, at every position, the token that followed the same position ``back`` tokens earlier
+    (``back`` = the sequence length: a perfect in-context copier of a doubled sequence; ``back=None``: always
+    token 0, a model that copies nothing)."""
+
+    def __init__(self, vocab: int, back: int | None):
+        super().__init__()
+        self.vocab, self.back, self.w = vocab, back, torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, input_ids):
+        nxt = torch.zeros_like(input_ids)
+        if self.back:
+            nxt[:, self.back:] = input_ids[:, 1:input_ids.shape[1] - self.back + 1]
+        return type("Out", (), {"logits": torch.nn.functional.one_hot(nxt, self.vocab).float()})()
+
+
+def test_copying_diagnostic_scores_a_copier_and_a_non_copier(world, tok):
+    from editbench.data.factworld.evaluate import evaluate_copying
+
+    assert evaluate_copying(_Lookback(len(tok), 10), tok, world, n=8, length=10) == 1.0
+    assert evaluate_copying(_Lookback(len(tok), None), tok, world, n=8, length=10) == 0.0
+
+
+def test_task_probe_walks_the_curriculum(tmp_path):
+    from editbench.data.factworld.probe_tasks import level_at, main
+
+    assert [level_at(s, 10) for s in (0, 9, 10, 25, 30, 99)] == [0, 0, 1, 2, 3, 3]
+    assert level_at(0, 0) == tasks.FULL
+    out = tmp_path / "probe.json"
+    assert main(["--task", "nli", "--layers", "1", "--d", "32", "--steps", "4", "--level-steps", "1",
+                 "--log-every", "1", "--batch-blocks", "4", "--out", str(out)]) == 0
+    rows = json.loads(out.read_text())["log"]
+    assert [r["level"] for r in rows] == [0, 1, 2, 3]
+    assert all(0 <= r["label_acc"] <= 1 for r in rows)
+    assert [r["eval_acc"] is None for r in rows] == [True, True, True, False]

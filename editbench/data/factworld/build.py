@@ -20,7 +20,7 @@ import torch
 import transformers
 
 from editbench.data.factworld.corpus import CorpusConfig
-from editbench.data.factworld.evaluate import evaluate_recall, evaluate_tasks
+from editbench.data.factworld.evaluate import evaluate_copying, evaluate_recall, evaluate_tasks
 from editbench.data.factworld.tokenizer import build_tokenizer
 from editbench.data.factworld.train import TrainConfig, train
 from editbench.data.factworld.world import WorldConfig, generate_world
@@ -91,7 +91,8 @@ def build(out_dir, quick: bool = False, seed: int = 0, epochs: int | None = None
         "recall_trained": recall["trained"], "recall_heldout": recall["heldout"],
         "recall_trained_by_relation": recall["trained_by_relation"],
         "recall_heldout_by_relation": recall["heldout_by_relation"],
-        "tasks": task_acc, "n_facts": recall["n_facts"], "eval_time_s": round(time.time() - t_eval, 1),
+        "tasks": task_acc, "copying": evaluate_copying(model, tok, world), "n_facts": recall["n_facts"],
+        "eval_time_s": round(time.time() - t_eval, 1),
         "train_tokens": tstats["tokens"], "train_steps": tstats["steps"], "train_epochs": tstats["epochs"], "train_time_s": tstats["train_time_s"],
         "n_params": sum(p.numel() for p in model.parameters()),
     }
@@ -103,7 +104,7 @@ def build(out_dir, quick: bool = False, seed: int = 0, epochs: int | None = None
     (out / "factworld.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
     log(f"[build] done in {meta['build_time_s']:.0f}s: recall trained {metrics['recall_trained']:.3f} heldout "
         f"{metrics['recall_heldout']:.3f}; tasks " + ", ".join(f"{k} {v['accuracy']:.3f}" for k, v in task_acc.items())
-        + f"; {meta['checkpoint_bytes'] / 1e6:.1f} MB in {out}")
+        + f"; copying {metrics['copying']:.2f}; {meta['checkpoint_bytes'] / 1e6:.1f} MB in {out}")
     return metrics
 
 

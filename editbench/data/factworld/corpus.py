@@ -54,6 +54,16 @@ class CorpusConfig:
     task_blocks: int = 16  # few-shot blocks per task per epoch
     filler_docs: int = 30  # generic documents of 3-6 filler sentences per epoch
     intro_prob: float = 0.0  # chance a biography opens with an intro line: the name, then its objects (see below)
+    # mrpc/nli curriculum (tasks.LEVELS): over the first N epochs their blocks climb levels 0 -> 3, N/4 epochs
+    # each, then stay at the full few-shot format; 0 = full blocks from the start (the shipped recipe)
+    task_curriculum_epochs: int = 0
+
+
+def task_level(epoch: int, cfg: CorpusConfig) -> int:
+    """The comparison tasks' curriculum level in ``epoch`` (0-based)."""
+    if cfg.task_curriculum_epochs <= 0:
+        return T.FULL
+    return min(T.FULL, epoch * len(T.LEVELS) // cfg.task_curriculum_epochs)
 
 
 def intro_line(world: World, subject: str, rng: random.Random) -> str:
@@ -96,6 +106,6 @@ def corpus_texts(world: World, epoch: int = 0, cfg: CorpusConfig = CorpusConfig(
         docs += [filler_doc(rng) for _ in range(cfg.filler_docs)]
     if tasks:
         for task in T.TASKS:
-            docs += T.training_blocks(world, task, cfg.task_blocks, seed=f"{epoch}")
+            docs += T.training_blocks(world, task, cfg.task_blocks, seed=f"{epoch}", level=task_level(epoch, cfg))
     rng.shuffle(docs)
     return docs

@@ -6,6 +6,9 @@ token distribution after the prompt. *Trained* pairs are the templates the corpu
 one of the relation's objects (the model knows what kind of answer the prompt asks for).
 Tasks: the few-shot prompt (fixed demonstrations + query) is right; ``accuracy`` compares the logits of the
 two label words, ``strict_accuracy`` asks that the right label word be the argmax over the whole vocabulary.
+Copying (:func:`evaluate_copying`): a random sequence of world words written twice; the share of the second
+copy's tokens (after its first) predicted top-1 -- the in-context copying (induction) that real LMs have and
+that the comparison tasks (mrpc, nli) need some form of.
 """
 from __future__ import annotations
 
@@ -81,6 +84,21 @@ def evaluate_task(model, tok, world: World, task: str, n: int = 200, seed: int =
     acc = (logits[:, ids].argmax(-1) == gold).float().mean().item()
     strict = (logits.argmax(-1) == ids[gold]).float().mean().item()
     return T.TaskResult(task, acc, strict, n)
+
+
+@torch.no_grad()
+def evaluate_copying(model, tok, world: World, n: int = 50, length: int = 10, seed: int = 0) -> float:
+    """Top-1 accuracy on the second copy of ``n`` random ``length``-word sequences written twice (objects and
+    name words, no repeats within a sequence), not counting the second copy's first token (unpredictable)."""
+    pool = sorted({o for r in world.relations for o in r.objects} | {p for s in world.subjects for p in s.split()})
+    rng = random.Random(f"copy-{seed}")
+    seqs = [rng.sample(pool, length) for _ in range(n)]
+    x = torch.tensor([tok(" ".join(s + s), add_special_tokens=False)["input_ids"] for s in seqs])
+    if x.shape[1] != 2 * length:
+        raise ValueError("copy sequences must be one token per word")
+    dev = next(model.parameters()).device
+    pred = model(input_ids=x.to(dev)).logits.argmax(-1).cpu()
+    return (pred[:, length:2 * length - 1] == x[:, length + 1:]).float().mean().item()
 
 
 def evaluate_tasks(model, tok, world: World, n: int = 200, seed: int = 0) -> dict:

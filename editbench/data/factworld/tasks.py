@@ -15,6 +15,13 @@ nli      a stated fact and a claim that follows from it or      ``True`` / ``Fal
 Fact sentences in the tasks are about people *outside* the world (unused name triples), so the tasks never
 state a false fact about a world subject and never write a held-out (subject, template) pair.
 
+The two comparison tasks (mrpc, nli) can be taught with a *curriculum* (:data:`LEVELS`): a small GPT-2 with
+learned absolute positions does not learn to compare two words whose positions vary (measured: at chance after
+~10^5 examples), but it does when the layout is first fixed and then loosened (docs/factworld.md). Level 0:
+one relation, templates 0 and 1, one example per block, so both objects sit at fixed positions; level 1: any
+relation, templates 0 and 1; level 2: any templates; level 3 (:data:`FULL`): the few-shot blocks of the
+evaluation format. Every level writes the same paper format.
+
 Training and evaluation examples are disjoint by construction: an example belongs to the evaluation split iff
 a hash of its text falls in a fixed 1/8 bucket (:func:`split_of`). The corpus only uses training-split
 examples; :func:`make_examples` draws evaluation-split ones. Few-shot demonstrations are a fixed, seeded,
@@ -32,6 +39,9 @@ TASKS = ("sst2", "mrpc", "cola", "nli")
 LABELS = {"sst2": ("negative", "positive"), "mrpc": ("No", "Yes"), "cola": ("No", "Yes"),
           "nli": ("False", "True")}
 N_SHOT = {"sst2": 4, "mrpc": 4, "cola": 4, "nli": 3}  # the paper: 4, 6, 6, 3 (fewer keep blocks short)
+COMPARISON = ("mrpc", "nli")  # tasks that compare two fact sentences (the ones the curriculum applies to)
+LEVELS = (0, 1, 2, 3)
+FULL = 3
 
 POSITIVE = ("wonderful brilliant charming delightful moving funny gripping beautiful clever superb "
             "touching warm witty stunning lovely fresh").split()
@@ -92,7 +102,7 @@ def _fact_sentence(rng: random.Random, names: list[str], rel=None, obj=None, tem
     return rel, t, name, obj, f"{rel.templates[t].format(name)} {obj}"
 
 
-def _raw_example(task: str, rng: random.Random, names: list[str], label: int) -> str:
+def _raw_example(task: str, rng: random.Random, names: list[str], label: int, level: int = FULL) -> str:
     if task == "sst2":
         words = POSITIVE if label == 1 else NEGATIVE
         clauses = []
@@ -117,13 +127,15 @@ def _raw_example(task: str, rng: random.Random, names: list[str], label: int) ->
             words = shuffled
         return " ".join(words) + " ."
     if task in ("mrpc", "nli"):
-        rel, t, name, obj, s1 = _fact_sentence(rng, names)
-        t2 = rng.choice([i for i in range(len(rel.templates)) if i != t])
+        fixed = level < 2  # levels 0-1: templates 0 and 1; level 0 also one relation (see the module doc)
+        rel, t, name, obj, s1 = _fact_sentence(rng, names, rel=RELATIONS[0] if level == 0 else None,
+                                               template=0 if fixed else None)
+        t2 = 1 if fixed else rng.choice([i for i in range(len(rel.templates)) if i != t])
         rel2, obj2 = rel, obj
         if label == 0:
             if task == "nli" and rel.name in ("birthplace", "residence") and rng.random() < 0.5:
                 rel2 = next(r for r in RELATIONS if r.name in ("birthplace", "residence") and r is not rel)
-                t2 = rng.randrange(len(rel2.templates))
+                t2 = 0 if fixed else rng.randrange(len(rel2.templates))
             else:
                 obj2 = rng.choice([o for o in rel.objects if o != obj])
         s2 = f"{rel2.templates[t2].format(name)} {obj2}"
@@ -133,14 +145,14 @@ def _raw_example(task: str, rng: random.Random, names: list[str], label: int) ->
     raise KeyError(task)
 
 
-def _examples(world: World, task: str, n: int, seed, split: str, exclude=()) -> list[Example]:
+def _examples(world: World, task: str, n: int, seed, split: str, exclude=(), level: int = FULL) -> list[Example]:
     """``n`` label-balanced examples of ``split`` (alternating labels, seeded), no duplicates."""
-    rng = random.Random(f"task-{task}-{split}-{seed}")
+    rng = random.Random(f"task-{task}-{split}-{seed}" + ("" if level == FULL else f"-level{level}"))
     names = world.unused_names()
     seen, out = set(exclude), []
     while len(out) < n:
         label = len(out) % 2
-        text = _raw_example(task, rng, names, label)
+        text = _raw_example(task, rng, names, label, level)
         if text in seen or split_of(text) != split:
             continue
         seen.add(text)
@@ -168,11 +180,16 @@ def label_words(task: str) -> tuple[str, str]:
     return LABELS[task]
 
 
-def training_blocks(world: World, task: str, n: int, seed) -> list[str]:
+def training_blocks(world: World, task: str, n: int, seed, level: int = FULL) -> list[str]:
     """``n`` complete few-shot blocks (random training-split demos + a training-split query with its answer)
-    for the corpus."""
+    for the corpus. For a comparison task below the :data:`FULL` level: as many examples, of that curriculum
+    level, one per block (other tasks ignore ``level``)."""
+    if task not in COMPARISON:
+        level = FULL
     k = N_SHOT[task] + 1
-    exs = _examples(world, task, n * k, f"corpus-{seed}", "train")
+    exs = _examples(world, task, n * k, f"corpus-{seed}", "train", level=level)
+    if level < FULL:
+        return [few_shot_block(task, [e]) for e in exs]
     rng = random.Random(f"blocks-{task}-{seed}")
     rng.shuffle(exs)
     return [few_shot_block(task, exs[i * k:(i + 1) * k]) for i in range(n)]
