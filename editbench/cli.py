@@ -1,7 +1,7 @@
 """The ``editbench`` command line.
 
     editbench ls                      editors (built-in + plugins, with import errors), models, datasets
-    editbench factworld build --out DIR [--quick] [--seed N]
+    editbench factworld build --out DIR [--quick] [--device cuda] [--recipe tasks --init-from DIR] ...
                                       build the embedded fact-world model from its seeded generator
     editbench sequential --editor memit [--model factworld] [--n-edits 100] [--samples 2] [--resume]
                                       a sequential run outside pytest (same runner as the suite)
@@ -38,10 +38,9 @@ def _cmd_ls(args) -> int:
     return 0
 
 
-def _cmd_factworld(args) -> int:
-    from editbench.data.factworld import build
-    argv = ["--out", args.out, "--seed", str(args.seed), "--device", args.device] + (["--quick"] if args.quick else [])
-    return build.main(argv) or 0
+def _cmd_factworld(args) -> int:  # reached only through main(), which hands the arguments over unparsed
+    from editbench.data.factworld.build import main as build_main
+    return build_main(args.build_argv) or 0
 
 
 def _cmd_stats(args) -> int:
@@ -93,11 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_cmd_ls)
     fw = sub.add_parser("factworld", help="the embedded fact-world model")
     fws = fw.add_subparsers(dest="fw_cmd", required=True)
-    b = fws.add_parser("build", help="generate the world, train the model, evaluate it, write a HF directory")
-    b.add_argument("--out", required=True, help="output directory (HF format + factworld.json)")
-    b.add_argument("--quick", action="store_true", help="small world, few epochs: a smoke build (~1-2 min)")
-    b.add_argument("--seed", type=int, default=0)
-    b.add_argument("--device", default="cpu", help="cpu or cuda (a GPU trains the full world in minutes)")
+    b = fws.add_parser("build", add_help=False,
+                       help="generate the world, train the model, evaluate it, write a HF directory "
+                            "(all options: editbench factworld build --help)")
     b.set_defaults(func=_cmd_factworld)
     sq = sub.add_parser("sequential", help="a sequential editing run (edits accumulate): forgetting, distance, CF point",
                         description="Edits one fact at a time (or --batch-size at a time) on one model, re-scores "
@@ -134,6 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:2] == ["factworld", "build"]:  # every option of python -m editbench.data.factworld.build
+        return _cmd_factworld(argparse.Namespace(build_argv=argv[2:]))
     args = build_parser().parse_args(argv)
     return args.func(args)
 

@@ -196,6 +196,15 @@ def test_corpus_curriculum_schedule(world):
     assert all(RELATIONS[0].templates[0].format("").strip().split()[-1] in d for d in mrpc)
     late = [d for d in corpus_texts(world, 8, cfg, facts=False, filler=False) if "paraphrases" in d]
     assert len(late) == 4 and all(d.count("<p>") == tasks.N_SHOT["mrpc"] + 1 for d in late)
+    # comparison_blocks sizes mrpc and nli only (sst2 and cola keep task_blocks)
+    more = CorpusConfig(task_blocks=4, comparison_blocks=10)
+    docs = corpus_texts(world, 0, more, facts=False, filler=False)
+    assert sum("paraphrases" in d for d in docs) == 10 and sum("Sentiment" in d for d in docs) == 4
+    # comparison_only_epochs: the first epochs hold nothing but mrpc/nli blocks
+    only = CorpusConfig(task_blocks=4, comparison_only_epochs=2)
+    first, third = corpus_texts(world, 1, only), corpus_texts(world, 2, only)
+    assert first and all("paraphrases" in d or "True or False?" in d for d in first)
+    assert any("Sentiment" in d for d in third) and any(s in " ".join(third) for s in world.subjects[:20])
 
 
 # ----------------------------------------------------------------------------------------- CounterFact
@@ -284,12 +293,20 @@ def test_shipped_checkpoint_task_bars(shipped, world, task):
 
 
 # ----------------------------------------------------------------------------------------- quick build
-def test_quick_build_end_to_end(tmp_path):
+@pytest.fixture(scope="module")
+def quick_build(tmp_path_factory):
+    from editbench.data.factworld.build import build
+
+    out = tmp_path_factory.mktemp("quick")
+    return out, build(out, quick=True, seed=0, n_task_eval=20, log=lambda s: None)
+
+
+def test_quick_build_end_to_end(quick_build):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from editbench.data.factworld.build import QUICK_WORLD, build
+    from editbench.data.factworld.build import QUICK_WORLD
 
-    metrics = build(tmp_path, quick=True, seed=0, n_task_eval=20, log=lambda s: None)
+    tmp_path, metrics = quick_build
     model = AutoModelForCausalLM.from_pretrained(tmp_path).eval()
     tok = AutoTokenizer.from_pretrained(tmp_path)
     meta = json.loads((tmp_path / "factworld.json").read_text())
@@ -304,6 +321,40 @@ def test_quick_build_end_to_end(tmp_path):
     assert rec["trained"] > 2 * chance and rec["heldout"] > 1.5 * chance, rec
     assert rec["type_accuracy"] > 0.5, rec
     assert meta["history"][-1]["loss"] < 0.5 * meta["history"][0]["loss"]
+
+
+def test_task_stage_continues_a_built_model(quick_build, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    from editbench.data.factworld.build import QUICK_TASK_STAGE, QUICK_TRAIN, QUICK_WORLD, build, main
+
+    first, _ = quick_build
+    first_meta = json.loads((first / "factworld.json").read_text())
+    lines = []
+    metrics = build(tmp_path, quick=True, recipe="tasks", init_from=first, eval_every=1, n_task_eval=20,
+                    log=lines.append)
+    meta = json.loads((tmp_path / "factworld.json").read_text())
+    assert meta["recipe"] == "tasks" and meta["complete"]
+    assert meta["init"]["from"] == str(first) and meta["init"]["world_hash"] == first_meta["world_hash"]
+    assert meta["init"]["metrics"] == first_meta["metrics"]  # the first stage's record travels with the model
+    # it started from the first stage's weights (not a fresh model): same shape, recall kept, not reset
+    model = AutoModelForCausalLM.from_pretrained(tmp_path)
+    assert model.config.n_embd == meta["train_config"]["n_embd"] == QUICK_TRAIN.n_embd
+    assert metrics["recall_trained"] >= 0.5 * first_meta["metrics"]["recall_trained"]
+    # the curriculum walked its levels, and the task accuracies were watched at every evaluation
+    levels = [h["level"] for h in meta["history"]]
+    assert levels == [0, 1, 2, 3][:QUICK_TASK_STAGE.epochs] and all(set(h["tasks"]) == set(tasks.TASKS)
+                                                                     for h in meta["history"])
+    assert any("level 0 tasks" in line for line in lines)
+    # misuse is refused before any training
+    with pytest.raises(ValueError, match="init_from"):
+        build(tmp_path / "x", quick=True, recipe="tasks")
+    with pytest.raises(ValueError, match="built for world"):
+        build(tmp_path / "y", recipe="tasks", init_from=first)  # quick world's model, full world
+    with pytest.raises(SystemExit):
+        main(["--out", str(tmp_path / "z"), "--recipe", "tasks"])
+    assert generate_world(QUICK_WORLD).hash == meta["world_hash"]
+
 
 
 def test_build_overrides_parse_and_reject():
@@ -374,3 +425,18 @@ def test_task_probe_walks_the_curriculum(tmp_path):
     assert [r["level"] for r in rows] == [0, 1, 2, 3]
     assert all(0 <= r["label_acc"] <= 1 for r in rows)
     assert [r["eval_acc"] is None for r in rows] == [True, True, True, False]
+
+
+def test_cli_factworld_build_takes_every_build_option(capsys, tmp_path):
+    from editbench.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["factworld", "build", "--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: editbench factworld build")
+    for opt in ("--recipe", "--init-from", "--max-minutes", "--set", "--device", "--quick"):
+        assert opt in out
+    with pytest.raises(SystemExit) as e:
+        main(["factworld", "build", "--out", str(tmp_path), "--recipe", "tasks"])
+    assert e.value.code == 2 and "--init-from" in capsys.readouterr().err

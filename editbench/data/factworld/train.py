@@ -86,9 +86,10 @@ def lr_at(step: int, total: int, cfg: TrainConfig) -> float:
 
 def train(world: World, tok, cfg: TrainConfig, on_epoch: Callable[[int, GPT2LMHeadModel, dict], None] | None = None,
           log: Callable[[str], None] = print, device: str = "cpu",
-          max_time_s: float | None = None) -> tuple[GPT2LMHeadModel, dict]:
-    """Train a fresh model; ``on_epoch(epoch, model, stats)`` is called after every epoch (for evaluation
-    and logging). Returns the model (eval mode, on ``device``) and training statistics.
+          max_time_s: float | None = None, init: GPT2LMHeadModel | None = None) -> tuple[GPT2LMHeadModel, dict]:
+    """Train a fresh model (or continue training ``init``, a model of the same world: a second stage);
+    ``on_epoch(epoch, model, stats)`` is called after every epoch (for evaluation and logging). Returns the
+    model (eval mode, on ``device``) and training statistics.
 
     ``max_time_s`` fits the run into a wall-clock budget: after the first epoch the epoch count becomes
     ``min(cfg.epochs, budget / time of that epoch)`` and the cosine schedule is laid over the new total (the
@@ -99,7 +100,7 @@ def train(world: World, tok, cfg: TrainConfig, on_epoch: Callable[[int, GPT2LMHe
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
-    model = GPT2LMHeadModel(model_config(cfg, len(tok), tok.eos_token_id)).to(device)
+    model = (init if init is not None else GPT2LMHeadModel(model_config(cfg, len(tok), tok.eos_token_id))).to(device)
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
