@@ -200,11 +200,11 @@ def test_corpus_curriculum_schedule(world):
     more = CorpusConfig(task_blocks=4, comparison_blocks=10)
     docs = corpus_texts(world, 0, more, facts=False, filler=False)
     assert sum("paraphrases" in d for d in docs) == 10 and sum("Sentiment" in d for d in docs) == 4
-    # comparison_only_epochs: the first epochs hold nothing but mrpc/nli blocks
-    only = CorpusConfig(task_blocks=4, comparison_only_epochs=2)
+    # tasks_only_epochs: the first epochs hold nothing but task blocks
+    only = CorpusConfig(task_blocks=4, tasks_only_epochs=2)
     first, third = corpus_texts(world, 1, only), corpus_texts(world, 2, only)
-    assert first and all("paraphrases" in d or "True or False?" in d for d in first)
-    assert any("Sentiment" in d for d in third) and any(s in " ".join(third) for s in world.subjects[:20])
+    assert len(first) == 4 * len(tasks.TASKS) and all("<p>" in d or "Sentiment" in d for d in first)
+    assert len(third) > len(first) and any(s in " ".join(third) for s in world.subjects[:20])
 
 
 # ----------------------------------------------------------------------------------------- CounterFact
@@ -274,10 +274,10 @@ def test_shipped_checkpoint_recalls_its_facts(shipped, world):
     assert meta["metrics"]["recall_heldout"] >= BARS["heldout"]
 
 
-# Measured on the shipped build (200 examples each): sst2 1.00, cola 0.94 -- mrpc 0.50, nli 0.47. The two
-# comparison tasks (is the second sentence's object the first one's?) stayed at chance in every recipe of both
-# GPU sweeps (docs/factworld.md), so they are reported as known failures, not hidden.
-TASKS_BELOW_BAR = {"mrpc", "nli"}
+# Measured on the shipped build (200 examples each): sst2 1.00, mrpc 0.89, cola 0.94 -- nli 0.835. The
+# comparison tasks were at chance after the first stage (mrpc 0.50, nli 0.47); the second stage's curriculum
+# (docs/factworld.md) taught them, nli not quite to the bar, so it is reported as a known failure, not hidden.
+TASKS_BELOW_BAR = {"nli"}
 
 
 @pytest.mark.parametrize("task", ["sst2", "mrpc", "cola", "nli"])

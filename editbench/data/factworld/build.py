@@ -30,12 +30,12 @@ FULL_WORLD = WorldConfig(n_subjects=1000, n_relations=8)
 FULL_TRAIN = TrainConfig()
 # The second stage (``--recipe tasks --init-from DIR``): continue training a built model with the mrpc/nli
 # curriculum (tasks.LEVELS) and every fact replayed each epoch. Shape fields are taken from the initial model.
-# Sized for 2 CPU cores (docs/factworld.md): small steps, 24x more mrpc/nli blocks, 30 epochs on each of the
-# curriculum's levels 0-2 with nothing but mrpc/nli blocks (mixed with the biographies, level 0 was not learned
-# in 30 epochs), then 100 epochs of the full few-shot format with every other kind of document back.
-TASK_STAGE = TrainConfig(epochs=190, lr=3e-3, warmup_steps=20, tokens_per_batch=4096,
-                         corpus=CorpusConfig(comparison_blocks=384, task_curriculum_epochs=120,
-                                             comparison_only_epochs=90))
+# Sized for 2 CPU cores (docs/factworld.md): small steps, 12x more mrpc/nli blocks than the first stage, 30
+# epochs on each of the curriculum's levels 0-2 with nothing but task blocks (mixed with the biographies, level
+# 0 was not learned in 30 epochs), then 60 epochs of the full few-shot format with biographies and filler back.
+TASK_STAGE = TrainConfig(epochs=150, lr=3e-3, warmup_steps=20, tokens_per_batch=4096,
+                         corpus=CorpusConfig(task_blocks=32, comparison_blocks=384, task_curriculum_epochs=120,
+                                             tasks_only_epochs=90))
 RECIPES = {"full": FULL_TRAIN, "tasks": TASK_STAGE}
 QUICK_WORLD = WorldConfig(n_subjects=40, n_relations=8)
 QUICK_TRAIN = TrainConfig(n_layer=6, n_embd=64, n_head=4, epochs=20, tokens_per_batch=512, lr=5e-3,

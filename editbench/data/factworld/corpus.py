@@ -58,7 +58,7 @@ class CorpusConfig:
     # each, then stay at the full few-shot format; 0 = full blocks from the start (the shipped recipe)
     task_curriculum_epochs: int = 0
     comparison_blocks: int = -1  # blocks per epoch for mrpc and nli; -1 = task_blocks (the shipped recipe)
-    comparison_only_epochs: int = 0  # the first N epochs hold only mrpc/nli blocks (no biographies, filler, sst2, cola)
+    tasks_only_epochs: int = 0  # the first N epochs hold only task blocks (no biographies, no filler)
 
 
 def task_level(epoch: int, cfg: CorpusConfig) -> int:
@@ -101,15 +101,15 @@ def corpus_texts(world: World, epoch: int = 0, cfg: CorpusConfig = CorpusConfig(
     e.g. ``corpus_texts(w, filler=True, facts=False, tasks=False)`` is generic text only."""
     rng = random.Random(f"corpus-{world.hash}-{epoch}")
     docs: list[str] = []
-    only_comparison = epoch < cfg.comparison_only_epochs
-    facts, filler = facts and not only_comparison, filler and not only_comparison
+    if epoch < cfg.tasks_only_epochs:
+        facts = filler = False
     if facts:
         for _ in range(cfg.bios_per_subject):
             docs += [biography(world, s, rng, cfg.qa_prob, cfg.intro_prob) for s in world.subjects]
     if filler:
         docs += [filler_doc(rng) for _ in range(cfg.filler_docs)]
     if tasks:
-        for task in T.COMPARISON if only_comparison else T.TASKS:
+        for task in T.TASKS:
             n = cfg.comparison_blocks if task in T.COMPARISON and cfg.comparison_blocks >= 0 else cfg.task_blocks
             docs += T.training_blocks(world, task, n, seed=f"{epoch}", level=task_level(epoch, cfg))
     rng.shuffle(docs)
