@@ -38,9 +38,9 @@ def _cmd_ls(args) -> int:
     return 0
 
 
-def _cmd_factworld(args) -> int:  # reached only through main(), which hands the arguments over unparsed
+def _cmd_factworld(args) -> int:  # the build module parses its own options (args.rest)
     from editbench.data.factworld.build import main as build_main
-    return build_main(args.build_argv) or 0
+    return build_main(args.rest) or 0
 
 
 def _cmd_stats(args) -> int:
@@ -95,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     b = fws.add_parser("build", add_help=False,
                        help="generate the world, train the model, evaluate it, write a HF directory "
                             "(all options: editbench factworld build --help)")
-    b.set_defaults(func=_cmd_factworld)
+    b.set_defaults(func=_cmd_factworld, takes_rest=True)
     sq = sub.add_parser("sequential", help="a sequential editing run (edits accumulate): forgetting, distance, CF point",
                         description="Edits one fact at a time (or --batch-size at a time) on one model, re-scores "
                                     "the edit history every --history-every edits, tracks weight distance and model "
@@ -131,10 +131,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:2] == ["factworld", "build"]:  # every option of python -m editbench.data.factworld.build
-        return _cmd_factworld(argparse.Namespace(build_argv=argv[2:]))
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    if getattr(args, "takes_rest", False):  # factworld build: every option of editbench.data.factworld.build
+        args.rest = rest
+    elif rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     return args.func(args)
 
 

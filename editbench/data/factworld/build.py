@@ -29,7 +29,8 @@ FULL_WORLD = WorldConfig(n_subjects=1000, n_relations=8)
 # The shipped recipe (measured on one H200 GPU, 378 s; see docs/factworld.md for the sweep that chose it).
 FULL_TRAIN = TrainConfig()
 # The second stage (``--recipe tasks --init-from DIR``): continue training a built model with the mrpc/nli
-# curriculum (tasks.LEVELS) and every fact replayed each epoch. Shape fields are taken from the initial model.
+# curriculum (tasks.LEVELS); every fact is replayed each epoch once the biographies are back. Shape fields are
+# taken from the initial model.
 # Sized for 2 CPU cores (docs/factworld.md): small steps, 12x more mrpc/nli blocks than the first stage, 30
 # epochs on each of the curriculum's levels 0-2 with nothing but task blocks (mixed with the biographies, level
 # 0 was not learned in 30 epochs), then 60 epochs of the full few-shot format with biographies and filler back.
