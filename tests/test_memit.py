@@ -125,6 +125,29 @@ def test_memit_delta_is_the_float64_formula():
     torch.testing.assert_close(dW @ (lam * Cd + Kd @ Kd.T), R.double() @ Kd.T, rtol=1e-10, atol=1e-12)
 
 
+def test_batch_edit_with_a_dead_neuron():
+    """A neuron dead on every token (GELU of a huge negative pre-activation is exactly 0) zeroes a row and column of
+    C; the edit still goes through (the fact world's layer 3 has one) and leaves that neuron's column alone."""
+    model, tok = make_model("tiny-gpt2")
+    adapter = ModelAdapter(model)
+    editor = MEMITEditor.from_preset(["tiny-gpt2"])
+    layers = editor.hparams.layers
+    with torch.no_grad():
+        for l in layers:
+            model.transformer.h[l].mlp.c_fc.bias[7] = -1e4
+    editor.covariances = covariances(model, layers)
+    assert all(float(editor.covariances[l][7, 7]) == 0.0 for l in layers)
+    editor.context_templates = TEMPLATES
+    nll0, _ = rewrite_scores(model, tok, REQUESTS)
+    result = editor.apply(model, tok, REQUESTS)
+    nll1, ok1 = rewrite_scores(model, tok, REQUESTS)
+    assert (nll1 < nll0 - 1.0).all() and ok1.all(), (nll0, nll1)
+    for l in layers:
+        orig = result.originals[adapter.mlp_out_weight_name(l)]
+        delta = adapter.weight_out_in(l) - (orig.T if adapter.conv1d else orig)
+        assert delta.abs().sum() > 0 and torch.all(delta[:, 7] == 0)
+
+
 @pytest.mark.parametrize("name", ["tiny-gpt2", "tiny-llama", "tiny-gptj", "tiny-neox"])
 def test_fast_z_equals_full_forward(name):
     model, tok = make_model(name)

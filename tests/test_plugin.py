@@ -93,3 +93,18 @@ def test_suites_and_cli_share_the_default_model_and_its_dataset():
     assert default_dataset("factworld") == "factworld" and default_dataset(DEFAULT_MODEL) == "counterfact"
     a = build_parser().parse_args(["sequential", "--editor", "memit"])
     assert a.model == DEFAULT_MODEL and a.dataset is None
+
+
+def test_single_suite_passes_on_the_shipped_fact_world(tmp_path):
+    """Every built-in editor runs the single-edit suite on the shipped checkpoint against the checked-in gates, with
+    no edit raising (a rebuilt checkpoint once broke MEMIT's solve with a dead neuron; tests/test_linalg.py)."""
+    reports = tmp_path / "reports"
+    r = run_pytest("suites", "-m", "single", "--model", "factworld", "--reports-dir", str(reports),
+                   env_extra={"EDITBENCH_CACHE": str(tmp_path / "cache")})
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    (f,) = reports.glob("editbench-*.json")
+    results = {res["editor"]["name"]: res for res in json.loads(f.read_text())["results"]}
+    assert {"null", "ft", "ft-c", "rome", "r-rome", "memit"} <= set(results)
+    for name, res in results.items():
+        assert not res["failures"] and len(res["per_record"]) == 20, (name, res["failures"])
+        assert all(rec["restored"] for rec in res["per_record"]), name

@@ -5,7 +5,7 @@ For each edit layer l in R, ascending (i = 0, 1, ...):
     K   = keys at layer l, one column per request (template-averaged; compute_ks.py)
     Res = Z - H_L, H_L recomputed now, i.e. with layers before l already updated
     resid = Res / (|R| - i)                        (this layer takes its share of what remains)
-    dW_l  = resid K^T (lambda C_l + K K^T)^-1        (float64; torch.linalg.solve, never an inverse)
+    dW_l  = resid K^T (lambda C_l + K K^T)^-1        (float64; one linear solve, never an inverse; see ..linalg)
 
 and dW_l is added to the MLP output matrix of layer l through the adapter (which handles GPT-2's Conv1D).
 C_l = E[k k^T] comes from :func:`editbench.models.stats.second_moments` unless given to the editor.
@@ -19,6 +19,7 @@ import torch
 
 from editbench.data.schema import EditRequest
 from editbench.editors.base import Editor, EditResult, restore, save_originals
+from editbench.editors.linalg import solve_psd
 from editbench.editors.memit.compute_ks import keys_and_hidden
 from editbench.editors.memit.compute_z import compute_zs
 from editbench.editors.memit.hparams import MEMITHParams
@@ -34,7 +35,7 @@ def memit_delta(keys: torch.Tensor, resid: torch.Tensor, cov: torch.Tensor, lam:
     symmetric, dW = resid (A^-1 K)^T, and A^-1 K is one linear solve.
     """
     K, Rs, C = keys.double(), resid.double(), cov.double().to(keys.device)
-    adj_k = torch.linalg.solve(lam * C + K @ K.T, K)
+    adj_k = solve_psd(lam * C + K @ K.T, K)  # dead key dimensions (zero rows of C and K) get no update
     return Rs @ adj_k.T
 
 

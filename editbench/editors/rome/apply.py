@@ -20,6 +20,7 @@ import torch
 
 from editbench.data.schema import EditRequest
 from editbench.editors.base import Editor, EditResult, save_originals
+from editbench.editors.linalg import solve_psd
 from editbench.editors.rome.compute_k import compute_keys
 from editbench.editors.rome.compute_v import compute_v
 from editbench.editors.rome.hparams import ROMEHParams
@@ -29,7 +30,7 @@ from editbench.models.adapter import ModelAdapter
 
 def left_vector(k_star: torch.Tensor, cov: torch.Tensor | None) -> torch.Tensor:
     """u = C⁻¹k* / ‖C⁻¹k*‖ (float64 solve), or k*/‖k*‖ without the second-moment adjustment."""
-    u = k_star.double() if cov is None else torch.linalg.solve(cov.double().to(k_star.device), k_star.double())
+    u = k_star.double() if cov is None else solve_psd(cov.to(k_star.device), k_star)
     return (u / u.norm()).to(torch.promote_types(k_star.dtype, torch.float32))
 
 
