@@ -33,4 +33,3 @@ def solve_psd(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     if idx.numel():
         x[idx] = torch.linalg.solve(a[idx][:, idx], b[idx])
     return x
-
