@@ -351,7 +351,6 @@ def test_task_stage_continues_a_built_model(quick_build, tmp_path):
     assert generate_world(QUICK_WORLD).hash == meta["world_hash"]
 
 
-
 def test_build_overrides_parse_and_reject():
     from editbench.data.factworld.build import parse_overrides
     assert parse_overrides(["n_embd=128", "lr=1e-2", "corpus.intro_prob=0.5", "corpus.task_blocks=96"]) == {

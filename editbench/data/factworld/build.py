@@ -57,6 +57,15 @@ def _save(model, tok, out: Path, meta: dict) -> None:
     (out / "factworld.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
 
 
+def check_recipe(recipe: str, init_from) -> None:
+    """ValueError unless ``recipe`` is known and ``init_from`` is given exactly for the continuing ``tasks`` recipe."""
+    if recipe not in RECIPES:
+        raise ValueError(f"unknown recipe {recipe!r}; choose from {', '.join(RECIPES)}")
+    if (recipe == "tasks") != (init_from is not None):
+        raise ValueError("the 'tasks' recipe continues a built model: give it init_from (--init-from DIR), and only "
+                         "it")
+
+
 def _load_init(init_from, world, tok):
     """The model to continue from, checked against the world; returns (model, its factworld.json or {})."""
     from transformers import GPT2LMHeadModel
@@ -82,10 +91,7 @@ def build(out_dir, quick: bool = False, seed: int = 0, epochs: int | None = None
     first stage's factworld.json is kept under ``"init"``. All of it is recorded in factworld.json."""
     t_start = time.time()
     out = Path(out_dir)
-    if recipe not in RECIPES:
-        raise ValueError(f"unknown recipe {recipe!r}; choose from {', '.join(RECIPES)}")
-    if (recipe == "tasks") != (init_from is not None):
-        raise ValueError("the 'tasks' recipe continues a built model: give it init_from (and only it)")
+    check_recipe(recipe, init_from)
     wcfg = dataclasses.replace(QUICK_WORLD if quick else FULL_WORLD, seed=seed)
     tcfg = dataclasses.replace((QUICK_RECIPES if quick else RECIPES)[recipe], seed=seed)
     if epochs is not None:
@@ -195,10 +201,9 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     try:
         overrides = parse_overrides(a.set)
+        check_recipe(a.recipe, a.init_from)  # a usage error before the world is generated
     except ValueError as e:
         ap.error(str(e))
-    if (a.recipe == "tasks") != (a.init_from is not None):
-        ap.error("--recipe tasks and --init-from DIR go together")
     metrics = build(a.out, quick=a.quick, seed=a.seed, epochs=a.epochs, eval_every=a.eval_every,
                     n_task_eval=40 if a.quick else 200, device=a.device, log=lambda s: print(s, flush=True),
                     max_time_s=None if a.max_minutes is None else 60 * a.max_minutes, overrides=overrides,
