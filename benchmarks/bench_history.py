@@ -28,7 +28,7 @@ import time
 import torch
 
 from editbench.data import load_records
-from editbench.editors.common import pad_token_id
+from editbench.models.tokens import pad_token_id
 from editbench.metrics.scoring import encode_pair, score_ids, score_targets_one_by_one
 from editbench.models.loader import load_model
 

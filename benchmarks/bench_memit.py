@@ -31,7 +31,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from editbench.data.registry import load_records  # noqa: E402
 from editbench.editors.base import restore  # noqa: E402
-from editbench.editors.common import tokenize_prompt_target, target_nll  # noqa: E402
+from editbench.models.tokens import tokenize_prompt_target, target_nll  # noqa: E402
 from editbench.editors.memit import MEMITEditor, spread_updates  # noqa: E402
 from editbench.editors.memit.compute_z import compute_zs  # noqa: E402
 from editbench.metrics.counterfact import aggregate, score_requests  # noqa: E402

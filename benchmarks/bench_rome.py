@@ -25,7 +25,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from editbench.data.registry import load_records  # noqa: E402
 from editbench.editors.base import restore  # noqa: E402
-from editbench.editors.common import tokenize_prompt_target, target_nll  # noqa: E402
+from editbench.models.tokens import tokenize_prompt_target, target_nll  # noqa: E402
 from editbench.editors.rome import ROMEEditor, RROMEEditor  # noqa: E402
 from editbench.models.loader import load_model  # noqa: E402
 from editbench.models.stats import second_moment  # noqa: E402

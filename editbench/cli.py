@@ -39,7 +39,7 @@ def _cmd_ls(args) -> int:
 
 
 def _cmd_factworld(args) -> int:  # the build module parses its own options (args.rest)
-    from editbench.data.factworld.build import main as build_main
+    from editbench.factworld.build import main as build_main
     return build_main(args.rest) or 0
 
 
@@ -133,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, rest = parser.parse_known_args(argv)
-    if getattr(args, "takes_rest", False):  # factworld build: every option of editbench.data.factworld.build
+    if getattr(args, "takes_rest", False):  # factworld build: every option of editbench.factworld.build
         args.rest = rest
     elif rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")

@@ -4,8 +4,8 @@
 #
 #   OUT=/tmp/sweep MINUTES=6.5 bash scripts/factworld_sweep.sh
 #
-# Each line of RECIPES is "<name> <build options...>" (see `python -m editbench.data.factworld.build --help`).
-# The winning recipe becomes the defaults in editbench/data/factworld/build.py and its checkpoint is shipped.
+# Each line of RECIPES is "<name> <build options...>" (see `python -m editbench.factworld.build --help`).
+# The winning recipe becomes the defaults in editbench/factworld/build.py and its checkpoint is shipped.
 set -u
 OUT=${OUT:-/tmp/factworld-sweep}
 MINUTES=${MINUTES:-6.5}
@@ -27,7 +27,7 @@ G --set n_embd=128 --set tokens_per_batch=16384 --set lr=1e-2"}
 while read -r name opts; do
   [ -z "$name" ] && continue
   (
-    timeout "$KILL_AFTER" python3 -m editbench.data.factworld.build --out "$WORK/$name" --device "${DEVICE:-cuda}" \
+    timeout "$KILL_AFTER" python3 -m editbench.factworld.build --out "$WORK/$name" --device "${DEVICE:-cuda}" \
       --max-minutes "$MINUTES" --epochs 5000 --eval-every 10 $opts > "$WORK/$name.log" 2>&1
     echo "rc=$?" >> "$WORK/$name.log"
     cp "$WORK/$name.log" "$WORK/$name/" 2>/dev/null

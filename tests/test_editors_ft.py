@@ -1,4 +1,4 @@
-"""FT / FT-C editors, the null editor and the shared tokenization helpers (editbench.editors.common).
+"""FT / FT-C editors, the null editor and the shared tokenization helpers (editbench.models.tokens).
 
 Everything runs on the tiny random models of :mod:`editbench.models.tiny`: tiny-gpt2 (Conv1D weights, no pad
 token, right padding, no BOS) and tiny-llama (Linear weights, left padding, BOS) between them cover both weight
@@ -12,7 +12,7 @@ import torch
 from editbench import registry
 from editbench.data.schema import EditRequest
 from editbench.editors.base import restore
-from editbench.editors.common import (encode_prefix, encode_target, subject_last_token_index,
+from editbench.models.tokens import (encode_prefix, encode_target, subject_last_token_index,
                                       subject_last_token_indices, target_argmax_correct, target_nll,
                                       tokenize_prompt_target, tokenize_prompts)
 from editbench.editors.ft import FTCEditor, FTCHyperParams, FTEditor, FTHyperParams

@@ -9,10 +9,10 @@ import re
 import pytest
 import torch
 
-from editbench.data.factworld import (EMBEDDED_DIR, RELATIONS, WorldConfig, corpus_texts, evaluate_recall,
+from editbench.factworld import (EMBEDDED_DIR, RELATIONS, WorldConfig, corpus_texts, evaluate_recall,
                                       evaluate_tasks, factworld_records, generate_world, load_world, tasks)
-from editbench.data.factworld.build import BARS
-from editbench.data.factworld.tokenizer import build_tokenizer
+from editbench.factworld.build import BARS
+from editbench.factworld.tokenizer import build_tokenizer
 
 # The default world's hash. If the generator changes on purpose, the shipped checkpoint must be rebuilt
 # (`editbench factworld build --out editbench/models/embedded/factworld`) and this constant updated.
@@ -186,7 +186,7 @@ def test_comparison_curriculum_levels(world, tok, task):
 
 
 def test_corpus_curriculum_schedule(world):
-    from editbench.data.factworld.corpus import CorpusConfig, task_level
+    from editbench.factworld.corpus import CorpusConfig, task_level
 
     cfg = CorpusConfig(task_blocks=4, task_curriculum_epochs=8)
     assert [task_level(e, cfg) for e in range(10)] == [0, 0, 1, 1, 2, 2, 3, 3, 3, 3]
@@ -279,7 +279,7 @@ def test_shipped_checkpoint_recalls_its_facts(shipped, world):
 # (docs/factworld.md).
 @pytest.mark.parametrize("task", ["sst2", "mrpc", "cola", "nli"])
 def test_shipped_checkpoint_task_bars(shipped, world, task):
-    from editbench.data.factworld.evaluate import evaluate_task
+    from editbench.factworld.evaluate import evaluate_task
 
     model, tok, meta = shipped
     r = evaluate_task(model, tok, world, task, n=100, seed=1)
@@ -290,7 +290,7 @@ def test_shipped_checkpoint_task_bars(shipped, world, task):
 # ----------------------------------------------------------------------------------------- quick build
 @pytest.fixture(scope="module")
 def quick_build(tmp_path_factory):
-    from editbench.data.factworld.build import build
+    from editbench.factworld.build import build
 
     out = tmp_path_factory.mktemp("quick")
     return out, build(out, quick=True, seed=0, n_task_eval=20, log=lambda s: None)
@@ -299,7 +299,7 @@ def quick_build(tmp_path_factory):
 def test_quick_build_end_to_end(quick_build):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from editbench.data.factworld.build import QUICK_WORLD
+    from editbench.factworld.build import QUICK_WORLD
 
     tmp_path, metrics = quick_build
     model = AutoModelForCausalLM.from_pretrained(tmp_path).eval()
@@ -321,7 +321,7 @@ def test_quick_build_end_to_end(quick_build):
 def test_task_stage_continues_a_built_model(quick_build, tmp_path):
     from transformers import AutoModelForCausalLM
 
-    from editbench.data.factworld.build import QUICK_TASK_STAGE, QUICK_TRAIN, QUICK_WORLD, build, main
+    from editbench.factworld.build import QUICK_TASK_STAGE, QUICK_TRAIN, QUICK_WORLD, build, main
 
     first, _ = quick_build
     first_meta = json.loads((first / "factworld.json").read_text())
@@ -352,7 +352,7 @@ def test_task_stage_continues_a_built_model(quick_build, tmp_path):
 
 
 def test_build_overrides_parse_and_reject():
-    from editbench.data.factworld.build import parse_overrides
+    from editbench.factworld.build import parse_overrides
     assert parse_overrides(["n_embd=128", "lr=1e-2", "corpus.intro_prob=0.5", "corpus.task_blocks=96"]) == {
         "n_embd": 128, "lr": 0.01, "corpus": {"intro_prob": 0.5, "task_blocks": 96}}
     with pytest.raises(ValueError, match="not a numeric TrainConfig field"):
@@ -363,7 +363,7 @@ def test_build_overrides_parse_and_reject():
 
 def test_time_budget_fits_the_epoch_count(tmp_path):
     # a tiny budget: the epoch count is cut after the timing epochs and recorded
-    from editbench.data.factworld.build import build
+    from editbench.factworld.build import build
     metrics = build(tmp_path, quick=True, epochs=50, max_time_s=0.5, n_task_eval=4, log=lambda s: None,
                     overrides={"n_embd": 32, "corpus": {"task_blocks": 1}})
     meta = json.loads((tmp_path / "factworld.json").read_text())
@@ -372,7 +372,7 @@ def test_time_budget_fits_the_epoch_count(tmp_path):
 
 
 def test_realism_check_reports_every_layer():
-    from editbench.data.factworld.realism import format_table, rome_check
+    from editbench.factworld.realism import format_table, rome_check
     from editbench.models.loader import load_model
 
     res = rome_check(load_model("factworld"), [1], n=2, n_unrelated=20, progress=False, mom2_n_samples=5000)
@@ -401,14 +401,14 @@ class _Lookback(torch.nn.Module):
 
 
 def test_copying_diagnostic_scores_a_copier_and_a_non_copier(world, tok):
-    from editbench.data.factworld.evaluate import evaluate_copying
+    from editbench.factworld.evaluate import evaluate_copying
 
     assert evaluate_copying(_Lookback(len(tok), 10), tok, world, n=8, length=10) == 1.0
     assert evaluate_copying(_Lookback(len(tok), None), tok, world, n=8, length=10) == 0.0
 
 
 def test_task_probe_walks_the_curriculum(tmp_path):
-    from editbench.data.factworld.probe_tasks import level_at, main
+    from editbench.factworld.probe_tasks import level_at, main
 
     assert [level_at(s, 10) for s in (0, 9, 10, 25, 30, 99)] == [0, 0, 1, 2, 3, 3]
     assert level_at(0, 0) == tasks.FULL

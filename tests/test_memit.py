@@ -15,12 +15,12 @@ import torch
 
 from editbench.data.schema import EditRequest
 from editbench.editors.base import restore
-from editbench.editors.common import tokenize_prompt_target, target_argmax_correct, target_nll
+from editbench.models.tokens import tokenize_prompt_target, target_argmax_correct, target_nll
 from editbench.editors.memit import MEMITEditor, MEMITHParams, memit_delta
 from editbench.editors.memit.templates import memit_context_templates
 from editbench.editors.memit.compute_ks import keys_and_hidden
 from editbench.editors.memit.compute_z import compute_z, compute_zs
-from editbench.editors.memit.runner import forward_until, hidden_of
+from editbench.models.hooks import forward_until, hidden_of
 from editbench.models.adapter import ModelAdapter
 from editbench.models.tiny import build_tiny
 
@@ -188,7 +188,7 @@ def test_keys_are_group_means_of_single_prompt_keys():
     adapter = ModelAdapter(model)
     req = REQUESTS[0]
     K, H = keys_and_hidden(model, tok, adapter, [REQUESTS[1], req], TEMPLATES, key_layer=1, z_layer=2)
-    from editbench.editors.common import encode_prefix, subject_last_token_index
+    from editbench.models.tokens import encode_prefix, subject_last_token_index
     singles = []
     for tpl in [t for g in TEMPLATES for t in g]:
         prompt_tpl = tpl.replace("{}", req.prompt)

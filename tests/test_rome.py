@@ -13,7 +13,7 @@ import torch
 
 from editbench.data.schema import EditRequest
 from editbench.editors.base import restore
-from editbench.editors.common import pad_token_id
+from editbench.models.tokens import pad_token_id
 from editbench.editors.rome import ROMEEditor, ROMEHParams, RROMEEditor, left_vector
 from editbench.editors.rome.compute_k import compute_keys
 from editbench.editors.rome.compute_v import build_batch, compute_v
@@ -176,7 +176,7 @@ def test_presets():
 @pytest.mark.parametrize("cls", [ROMEEditor, RROMEEditor])
 def test_rome_edits_a_real_fact_in_smollm2(cls, tmp_path_factory):
     """Published hyperparameters at the preset layer: the new target becomes the argmax on the rewrite prompt."""
-    from editbench.editors.common import target_argmax_correct, target_nll, tokenize_prompt_target
+    from editbench.models.tokens import target_argmax_correct, target_nll, tokenize_prompt_target
     from editbench.models.smollm2 import find_gguf
 
     if find_gguf() is None:

@@ -283,7 +283,7 @@ def test_factworld_health_probe_survives_one_edit_per_subject():
     # 1,000 edits touch every subject of the fact world; the probe still has 7,000 unedited (subject, relation)
     # facts to draw from (the CounterFact-style pool has one record per subject and would run dry).
     from editbench.data import load_records
-    from editbench.data.factworld.world import load_world
+    from editbench.factworld.world import load_world
     from editbench.runner.experiment import factworld_unedited_probe
     from editbench.models.loader import load_model
 

@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from editbench.editors.common import encode_prefix, subject_last_token_index
+from editbench.models.tokens import encode_prefix, subject_last_token_index
 from editbench.models.loader import load_model
 from editbench.trace import (TraceFact, encode_fact, restored_probs, subject_token_range, suggest_layers,
                              trace_fact, trace_layers, window_layers)

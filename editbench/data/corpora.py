@@ -9,7 +9,7 @@ pretraining data. Corpus ids:
   of the first ~106 articles (``enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2``,
   ~590k GPT-2 tokens). We locate the file *without importing gensim* (gensim pulls scipy etc.), parse the XML
   with ``xml.etree.iterparse`` and strip the wiki markup into plain paragraphs.
-- ``"factworld"``: the training documents of the embedded fact world (:mod:`editbench.data.factworld`), the
+- ``"factworld"``: the training documents of the embedded fact world (:mod:`editbench.factworld`), the
   fact-world models' "pretraining" distribution; epochs are chained until the caller stops reading.
 - ``"auto"``: ``factworld`` for fact-world models, ``gensim-wiki`` otherwise (see :func:`resolve_corpus`).
 
@@ -158,8 +158,8 @@ def wikitext_texts(config: str = "wikitext-103-raw-v1", split: str = "train") ->
 
 def factworld_texts() -> Iterator[str]:
     """The fact world's training documents, epoch after epoch (endless; the caller stops reading)."""
-    from editbench.data.factworld.corpus import corpus_texts as fw_corpus
-    from editbench.data.factworld.world import load_world
+    from editbench.factworld.corpus import corpus_texts as fw_corpus
+    from editbench.factworld.world import load_world
 
     world = load_world()
     for epoch in itertools.count():

@@ -54,7 +54,7 @@ DATASETS: dict[str, Dataset] = {d.name: d for d in [
     Dataset("zsre-train", "zsRE, MEND format, 1,000 train records (shared data)",
             file="zsre/zsre_mend_train-1k.json"),
     Dataset("factworld", "CounterFact-format records of the embedded fact world (generated)",
-            factory="editbench.data.factworld:factworld_records"),
+            factory="editbench.factworld:factworld_records"),
 ]}
 KNOWN_FILE = "counterfact/known_1000.json"
 EDIT_ORDERS_FILE = "counterfact/counterfact_sampled_unique_cf_10_20000.json"

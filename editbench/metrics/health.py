@@ -21,7 +21,7 @@ from typing import Callable, Sequence
 
 import torch
 
-from editbench.editors.common import pad_token_id
+from editbench.models.tokens import pad_token_id
 from editbench.metrics.scoring import encode_pair, score_ids
 
 HealthProbe = Callable[[torch.nn.Module, object], dict]

@@ -18,7 +18,7 @@ from typing import Sequence
 
 import torch
 
-from editbench.editors.common import encode_prefix, encode_target, pad_token_id
+from editbench.models.tokens import encode_prefix, encode_target, pad_token_id
 
 
 @dataclass

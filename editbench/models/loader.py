@@ -211,7 +211,7 @@ def _load_factworld(device, dtype) -> LoadedModel:
         import json
         import warnings
 
-        from editbench.data.factworld.build import BARS
+        from editbench.factworld.build import BARS
 
         meta = json.loads(meta_path.read_text())
         m = meta.get("metrics") or {}

@@ -35,12 +35,9 @@ from tqdm.auto import tqdm
 
 from editbench.data.corpora import corpus_texts, resolve_corpus
 from editbench.models.adapter import ModelAdapter
+from editbench.models.hooks import StopForward
 
 FORMAT = "editbench.second_moment.v1"
-
-
-class StopForward(Exception):
-    """Raised inside a hook to abandon a forward pass once the needed activations are captured."""
 
 
 # ---------------------------------------------------------------------------------------------- identity

@@ -18,7 +18,7 @@ from editbench.runner.sequential import SequentialConfig, run_sequential
 def generic_texts(model_id: str, n: int = 32) -> list[str]:
     """Held-out generic text for the perplexity probe: fact-world filler (an epoch never trained on) or wiki."""
     if model_id == "factworld":
-        from editbench.data.factworld import corpus, world
+        from editbench.factworld import corpus, world
         return corpus.corpus_texts(world.load_world(), epoch=10**6, facts=False, tasks=False)[:n]
     from editbench.data.corpora import corpus_texts
     try:
@@ -33,7 +33,7 @@ def factworld_unedited_probe(tok, stream, n: int = 200, seed: int = 0) -> Recall
     CounterFact-style pool (one record per subject) runs out of unedited subjects."""
     import random
 
-    from editbench.data.factworld.world import load_world
+    from editbench.factworld.world import load_world
     world = load_world()
     edited = {(r.subject.strip(), r.relation_id) for r in stream}
     rng = random.Random(f"factworld-health:{seed}")

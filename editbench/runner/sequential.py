@@ -33,7 +33,7 @@ from editbench.metrics.collapse import CollapseRule
 from editbench.metrics.counterfact import score_requests
 from editbench.metrics.distance import DistanceTracker
 from editbench.metrics.forgetting import ForgettingTracker, Windows
-from editbench.editors.common import pad_token_id
+from editbench.models.tokens import pad_token_id
 from editbench.metrics.scoring import encode_pair, score_ids
 from editbench.report.jsonl import JsonlWriter, jsonable
 from editbench.report.provenance import provenance

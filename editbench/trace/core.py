@@ -32,7 +32,8 @@ from typing import Any, Iterator, Sequence
 
 import torch
 
-from editbench.editors.common import encode_prefix, encode_target
+from editbench.models.hooks import hidden_of, with_hidden
+from editbench.models.tokens import encode_prefix, encode_target
 
 KINDS = ("hidden", "mlp", "attn")
 
@@ -67,7 +68,7 @@ def as_trace_fact(fact: Any) -> TraceFact:
 def subject_token_range(tok: Any, prompt: str, subject: str) -> tuple[int, int]:
     """[start, end) of the tokens of ``encode_prefix(tok, prompt)`` that overlap the first occurrence of
     ``subject`` (leading special tokens such as BOS counted). ``end - 1`` is the subject's last token, the same
-    position as :func:`editbench.editors.common.subject_last_token_index`."""
+    position as :func:`editbench.models.tokens.subject_last_token_index`."""
     s0 = prompt.find(subject)
     if s0 < 0 or not subject:
         raise ValueError(f"subject {subject!r} does not occur in prompt {prompt!r}")
@@ -149,14 +150,6 @@ def make_noise(n_samples: int, n_tokens: int, dim: int, std: float, seed: int) -
 # ----------------------------------------------------------------------------------------------------------
 # hooks
 # ----------------------------------------------------------------------------------------------------------
-def _hidden_of(out: Any) -> torch.Tensor:
-    return out[0] if isinstance(out, tuple) else out
-
-
-def _with_hidden(out: Any, h: torch.Tensor) -> Any:
-    return (h,) + tuple(out[1:]) if isinstance(out, tuple) else h
-
-
 def traced_module(adapter, kind: str, layer: int) -> torch.nn.Module:
     """The module whose output a restoration of ``kind`` at ``layer`` replaces."""
     if kind == "hidden":
@@ -198,7 +191,7 @@ def clean_run(lm, enc: Encoded, kind: str) -> tuple[torch.Tensor, dict[int, torc
 
     def recorder(layer):
         def fn(_m, _i, out):
-            states[layer] = _hidden_of(out)[0].detach().clone()
+            states[layer] = hidden_of(out)[0].detach().clone()
         return fn
 
     dev = next(model.parameters()).device
@@ -246,9 +239,9 @@ def restored_probs(lm, enc: Encoded, kind: str, clean: dict[int, torch.Tensor], 
             p = torch.tensor(poss, device=dev)
 
             def fn(_m, _i, o):
-                h = _hidden_of(o).clone()
+                h = hidden_of(o).clone()
                 h[r, p] = clean[layer][p].to(h.dtype)
-                return _with_hidden(o, h)
+                return with_hidden(o, h)
             return fn
 
         pairs = [(adapter.embed, embed_hook)]

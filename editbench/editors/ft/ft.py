@@ -28,7 +28,7 @@ import torch
 
 from editbench.data.schema import EditRequest
 from editbench.editors.base import EditResult, Editor, save_originals
-from editbench.editors.common import target_nll, tokenize_prompt_target
+from editbench.models.tokens import target_nll, tokenize_prompt_target
 from editbench.editors.ft.hparams import FTCHyperParams, FTHyperParams
 from editbench.models.adapter import ModelAdapter
 

@@ -16,9 +16,9 @@ from typing import Any, Sequence
 import torch
 
 from editbench.data.schema import EditRequest
-from editbench.editors.common import (encode_prefix, fill_template, pad_right, pad_token_id,
+from editbench.models.tokens import (encode_prefix, fill_template, pad_right, pad_token_id,
                                       subject_last_token_index)
-from editbench.editors.memit.runner import forward_until
+from editbench.models.hooks import forward_until
 from editbench.models.adapter import ModelAdapter
 
 

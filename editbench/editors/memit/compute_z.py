@@ -34,9 +34,9 @@ import torch
 import torch.nn.functional as F
 
 from editbench.data.schema import EditRequest
-from editbench.editors.common import pad_right, pad_token_id
+from editbench.models.tokens import pad_right, pad_token_id
 from editbench.editors.memit.hparams import MEMITHParams
-from editbench.editors.memit.runner import adding_hook, forward_until
+from editbench.models.hooks import adding_hook, forward_until
 from editbench.editors.rome.compute_v import build_batch
 from editbench.editors.rome.forward import FAST_FAMILIES, FastForward, _Batch
 from editbench.models.adapter import ModelAdapter

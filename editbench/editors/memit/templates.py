@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 import torch
 
-from editbench.editors.common import encode_prefix
+from editbench.models.tokens import encode_prefix
 
 MEMIT_OPENINGS = ("The", "Therefore", "Because", "I", "You")
 

@@ -14,9 +14,9 @@ from typing import Any, Sequence
 import torch
 
 from editbench.data.schema import EditRequest
-from editbench.editors.common import encode_prefix, fill_template, pad_right, pad_token_id, subject_last_token_index
+from editbench.models.tokens import encode_prefix, fill_template, pad_right, pad_token_id, subject_last_token_index
 from editbench.models.adapter import ModelAdapter
-from editbench.models.stats import StopForward
+from editbench.models.hooks import StopForward
 
 
 def lookup_index(tok: Any, prompt_template: str, subject: str, fact_token: str) -> int:

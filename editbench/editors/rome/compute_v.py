@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from editbench.data.schema import EditRequest
-from editbench.editors.common import encode_prefix, encode_target, fill_template, pad_token_id
+from editbench.models.tokens import encode_prefix, encode_target, fill_template, pad_token_id
 from editbench.editors.rome.compute_k import lookup_index, templated_prompts
 from editbench.editors.rome.forward import FAST_FAMILIES, FastForward, SlowForward, _Batch
 from editbench.editors.rome.hparams import ROMEHParams

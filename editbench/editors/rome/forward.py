@@ -27,39 +27,15 @@ position ids continue each row's prefix (s_i, s_i+1, ...).
 from __future__ import annotations
 
 import copy
-import inspect
 from typing import Any
 
 import torch
 
 from editbench.models.adapter import ModelAdapter
-from editbench.models.stats import StopForward
+from editbench.models.hooks import StopForward, cache_kwarg, hidden_of, output_cache
 
 FAST_FAMILIES = frozenset({"gpt2", "gptj", "gpt_neox", "llama", "mistral", "qwen2", "qwen3"})
 """Model types whose blocks add the MLP output projection's output straight into the residual stream."""
-
-
-def hidden_of(out: Any) -> torch.Tensor:
-    """A decoder block returns a tensor (transformers 5) or a tuple (older): never take ``out[0]`` blindly."""
-    return out[0] if isinstance(out, tuple) else out
-
-
-def with_hidden(out: Any, h: torch.Tensor) -> Any:
-    return (h,) + tuple(out[1:]) if isinstance(out, tuple) else h
-
-
-def cache_kwarg(module: torch.nn.Module) -> str:
-    """The name of the KV-cache argument: ``cache`` (transformers >= 5.2x) or ``past_key_values``."""
-    params = inspect.signature(module.forward).parameters
-    return "cache" if "cache" in params else "past_key_values"
-
-
-def output_cache(out: Any) -> Any:
-    for name in ("cache", "past_key_values"):
-        c = out.get(name) if hasattr(out, "get") else getattr(out, name, None)
-        if c is not None:
-            return c
-    raise RuntimeError("the model returned no KV cache")
 
 
 class _Batch:

@@ -33,7 +33,7 @@ import hashlib
 import random
 from dataclasses import dataclass
 
-from editbench.data.factworld.world import RELATIONS, World
+from editbench.factworld.world import RELATIONS, World
 
 TASKS = ("sst2", "mrpc", "cola", "nli")
 LABELS = {"sst2": ("negative", "positive"), "mrpc": ("No", "Yes"), "cola": ("No", "Yes"),
@@ -113,7 +113,7 @@ def _raw_example(task: str, rng: random.Random, names: list[str], label: int, le
             clauses.append(frame.replace("{n}", rng.choice(REVIEW_NOUNS)))
         return " , ".join(clauses)
     if task == "cola":
-        from editbench.data.factworld.corpus import filler_sentence
+        from editbench.factworld.corpus import filler_sentence
         if rng.random() < 0.5:
             sent = _fact_sentence(rng, names)[4]
         else:

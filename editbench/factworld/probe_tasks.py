@@ -1,13 +1,13 @@
 """Can a small GPT-2 learn a comparison task (mrpc, nli) from the fact world's task blocks? A cheap CPU probe.
 
-    python -m editbench.data.factworld.probe_tasks --task mrpc --layers 2 --level-steps 1500 --steps 6000
+    python -m editbench.factworld.probe_tasks --task mrpc --layers 2 --level-steps 1500 --steps 6000
 
 trains a *fresh* GPT-2 (word-level fact-world tokenizer, learned absolute positions) on the task's training
 blocks only, and prints every ``--log-every`` steps the accuracy at the label positions of the training
 batches (the label word's logit against the other label word's), and -- once the blocks are in the full few-
 shot format -- the few-shot accuracy on the evaluation split (:func:`evaluate_task`, the number the bars use).
 
-``--level-steps N`` walks the curriculum of :mod:`editbench.data.factworld.tasks` (levels 0 -> 3, N steps
+``--level-steps N`` walks the curriculum of :mod:`editbench.factworld.tasks` (levels 0 -> 3, N steps
 each); ``--level-steps 0`` trains on full few-shot blocks from the start, which is how the shipped corpus
 teaches the task. This is the experiment behind the curriculum (docs/factworld.md): without it the label
 accuracy stays at 0.5; with it a 2-layer model climbs level by level.
@@ -22,10 +22,10 @@ import time
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
-from editbench.data.factworld import tasks as T
-from editbench.data.factworld.evaluate import evaluate_task
-from editbench.data.factworld.tokenizer import build_tokenizer
-from editbench.data.factworld.world import load_world
+from editbench.factworld import tasks as T
+from editbench.factworld.evaluate import evaluate_task
+from editbench.factworld.tokenizer import build_tokenizer
+from editbench.factworld.world import load_world
 
 
 def level_at(step: int, level_steps: int) -> int:
@@ -80,7 +80,7 @@ def probe(task: str = "mrpc", layers: int = 2, d: int = 128, heads: int = 4, lr:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m editbench.data.factworld.probe_tasks",
+    ap = argparse.ArgumentParser(prog="python -m editbench.factworld.probe_tasks",
                                  description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog="\n\n".join(__doc__.split("\n\n")[1:]))

@@ -16,8 +16,8 @@ import random
 
 import torch
 
-from editbench.data.factworld import tasks as T
-from editbench.data.factworld.world import World
+from editbench.factworld import tasks as T
+from editbench.factworld.world import World
 
 
 @torch.no_grad()

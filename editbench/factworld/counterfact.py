@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import random
 
-from editbench.data.factworld.corpus import filler_sentence
-from editbench.data.factworld.world import World, load_world
+from editbench.factworld.corpus import filler_sentence
+from editbench.factworld.world import World, load_world
 
 N_NEIGHBORS = 10
 

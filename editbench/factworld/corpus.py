@@ -17,8 +17,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from editbench.data.factworld import tasks as T
-from editbench.data.factworld.world import World
+from editbench.factworld import tasks as T
+from editbench.factworld.world import World
 
 F_NOUNS = ("dog cat river house garden road tree bird child window table book letter boat bridge market "
            "song cloud forest lamp door field hill village").split()

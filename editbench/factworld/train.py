@@ -15,8 +15,8 @@ from typing import Callable
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
-from editbench.data.factworld.corpus import CorpusConfig, corpus_texts
-from editbench.data.factworld.world import World
+from editbench.factworld.corpus import CorpusConfig, corpus_texts
+from editbench.factworld.world import World
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Does a fact-world model behave like a real LM under ROME? (issue 3, item 6)
 
-    python -m editbench.data.factworld.realism [--model DIR] [--layers 0,1,2] [--n 20] [--editor rome]
+    python -m editbench.factworld.realism [--model DIR] [--layers 0,1,2] [--n 20] [--editor rome]
 
 For ``n`` fact-world CounterFact records and each layer, apply one edit with the editor's *published*
 hyperparameters (only the layer is chosen), score ES/PS/NS (ROME's probability comparisons, unedited baseline
@@ -17,7 +17,7 @@ import random
 import time
 from pathlib import Path
 
-from editbench.data.factworld.counterfact import factworld_records
+from editbench.factworld.counterfact import factworld_records
 from editbench.data.registry import parse_raw
 from editbench.metrics.counterfact import aggregate, score_requests
 from editbench.metrics.health import RecallProbe
@@ -85,7 +85,7 @@ def format_table(res: dict) -> str:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m editbench.data.factworld.realism",
+    ap = argparse.ArgumentParser(prog="python -m editbench.factworld.realism",
                                  description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default="factworld", help="factworld (shipped) or a build directory")
     ap.add_argument("--layers", default="0,1,2", help="comma-separated layers to edit")

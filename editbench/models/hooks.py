@@ -1,18 +1,44 @@
-"""Generic forward-pass helpers: stop a pass once what you need is recorded; add a vector at chosen positions.
+"""Forward hooks used by every method: capture activations, stop a pass early, add a vector at positions.
 
-(The "replay only the blocks above layer L" machinery is ROME's :class:`editbench.editors.rome.forward.FastForward`,
-which MEMIT's z optimization reuses; :func:`hidden_of` comes from there too.)
+The bottom of the stack (with :mod:`editbench.models.tokens`): editors, metrics, covariance statistics and causal
+tracing all reach hidden states through these helpers instead of hard-coding a block's return type.
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+import inspect
+from typing import Any, Callable, Sequence
 
 import torch
 
-from editbench.editors.rome.forward import hidden_of, with_hidden
-from editbench.models.stats import StopForward
+__all__ = ["StopForward", "hidden_of", "with_hidden", "cache_kwarg", "output_cache", "forward_until", "add_at",
+           "adding_hook"]
 
-__all__ = ["forward_until", "add_at", "adding_hook", "hidden_of"]
+
+class StopForward(Exception):
+    """Raised inside a hook to abandon a forward pass once the needed activations are captured."""
+
+
+def hidden_of(out: Any) -> torch.Tensor:
+    """A decoder block returns a tensor (transformers 5) or a tuple (older): never take ``out[0]`` blindly."""
+    return out[0] if isinstance(out, tuple) else out
+
+
+def with_hidden(out: Any, h: torch.Tensor) -> Any:
+    return (h,) + tuple(out[1:]) if isinstance(out, tuple) else h
+
+
+def cache_kwarg(module: torch.nn.Module) -> str:
+    """The name of the KV-cache argument: ``cache`` (transformers >= 5.2x) or ``past_key_values``."""
+    params = inspect.signature(module.forward).parameters
+    return "cache" if "cache" in params else "past_key_values"
+
+
+def output_cache(out: Any) -> Any:
+    for name in ("cache", "past_key_values"):
+        c = out.get(name) if hasattr(out, "get") else getattr(out, name, None)
+        if c is not None:
+            return c
+    raise RuntimeError("the model returned no KV cache")
 
 
 def forward_until(model: torch.nn.Module, inputs: dict, *, inputs_of: Sequence[torch.nn.Module] = (),

@@ -1,6 +1,6 @@
 """Build the embedded fact-world model: generate the world, train, evaluate, save (HF format + metadata).
 
-    python -m editbench.data.factworld.build --out DIR [--quick] [--seed N] [--epochs N]
+    python -m editbench.factworld.build --out DIR [--quick] [--seed N] [--epochs N]
 
 writes ``DIR/model.safetensors``, ``config.json``, the tokenizer files and ``factworld.json`` (world hash,
 world/corpus/train configs, seed, measured metrics, build time, sizes). ``--quick`` runs the same recipe on a
@@ -19,11 +19,11 @@ from pathlib import Path
 import torch
 import transformers
 
-from editbench.data.factworld.corpus import CorpusConfig, task_level
-from editbench.data.factworld.evaluate import evaluate_copying, evaluate_recall, evaluate_tasks
-from editbench.data.factworld.tokenizer import build_tokenizer
-from editbench.data.factworld.train import TrainConfig, train
-from editbench.data.factworld.world import WorldConfig, generate_world
+from editbench.factworld.corpus import CorpusConfig, task_level
+from editbench.factworld.evaluate import evaluate_copying, evaluate_recall, evaluate_tasks
+from editbench.factworld.tokenizer import build_tokenizer
+from editbench.factworld.train import TrainConfig, train
+from editbench.factworld.world import WorldConfig, generate_world
 
 FULL_WORLD = WorldConfig(n_subjects=1000, n_relations=8)
 # The shipped recipe (measured on one H200 GPU, 378 s; see docs/factworld.md for the sweep that chose it).

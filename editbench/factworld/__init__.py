@@ -8,23 +8,23 @@ Public API::
     factworld_records(n=None, seed=0) -> list[dict]                     CounterFact (ROME format) records
     tasks.make_examples / tasks.build_prompt / tasks.label_words         the four in-world few-shot tasks
     evaluate_recall(model, tok, world) / evaluate_tasks(model, tok, world)
-    build(out_dir, quick=False, seed=0) -> dict                         python -m editbench.data.factworld.build
+    build(out_dir, quick=False, seed=0) -> dict                         python -m editbench.factworld.build
     EMBEDDED_DIR                                                         the shipped checkpoint directory
 """
 from pathlib import Path
 
-from editbench.data.factworld import tasks
-from editbench.data.factworld.corpus import CorpusConfig, corpus_texts
-from editbench.data.factworld.counterfact import factworld_records
-from editbench.data.factworld.evaluate import evaluate_recall, evaluate_task, evaluate_tasks
-from editbench.data.factworld.world import RELATIONS, Fact, Relation, World, WorldConfig, generate_world, load_world
+from editbench.factworld import tasks
+from editbench.factworld.corpus import CorpusConfig, corpus_texts
+from editbench.factworld.counterfact import factworld_records
+from editbench.factworld.evaluate import evaluate_recall, evaluate_task, evaluate_tasks
+from editbench.factworld.world import RELATIONS, Fact, Relation, World, WorldConfig, generate_world, load_world
 
 EMBEDDED_DIR = Path(__file__).resolve().parents[2] / "models" / "embedded" / "factworld"
 
 
 def build(out_dir, quick: bool = False, seed: int = 0, **kw) -> dict:
-    """Build a fact-world model into ``out_dir`` (see :mod:`editbench.data.factworld.build`)."""
-    from editbench.data.factworld.build import build as _build
+    """Build a fact-world model into ``out_dir`` (see :mod:`editbench.factworld.build`)."""
+    from editbench.factworld.build import build as _build
 
     return _build(out_dir, quick=quick, seed=seed, **kw)
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
-from editbench.data.factworld import corpus as C
-from editbench.data.factworld import tasks as T
-from editbench.data.factworld.world import FIRST_NAMES, LAST_NAMES, MIDDLE_NAMES, RELATIONS, World
+from editbench.factworld import corpus as C
+from editbench.factworld import tasks as T
+from editbench.factworld.world import FIRST_NAMES, LAST_NAMES, MIDDLE_NAMES, RELATIONS, World
 
 EOS, PAD, UNK = "<|endoftext|>", "<pad>", "<unk>"
 
