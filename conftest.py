@@ -1,6 +1,6 @@
-"""Root conftest: loads the editbench pytest plugin (options, markers, fixtures, summary) for every run."""
+"""Root conftest. The editbench pytest plugin (options, markers, fixtures, summary) is not loaded here: it comes
+with the installed package through its ``pytest11`` entry point, for `pytest suites`, `pytest tests` and
+`pytest --pyargs editbench.suites` alike."""
 import os
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-pytest_plugins = ["editbench.pytest_plugin"]

@@ -28,7 +28,7 @@ import time
 import torch
 
 from editbench.data import load_records
-from editbench.models.tokens import pad_token_id
+from editbench.models.tokens import pad_right, pad_token_id
 from editbench.metrics.scoring import encode_pair, score_ids, score_targets_one_by_one
 from editbench.models.loader import load_model
 
@@ -48,14 +48,7 @@ def padded_batches(encoded, pad_id: int, batch_size: int):
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]))
     out = []
     for start in range(0, len(order), batch_size):
-        seqs = [encoded[i][0] for i in order[start:start + batch_size]]
-        width = max(len(s) for s in seqs)
-        ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
-        mask = torch.zeros((len(seqs), width), dtype=torch.long)
-        for r, s in enumerate(seqs):
-            ids[r, :len(s)] = torch.tensor(s)
-            mask[r, :len(s)] = 1
-        out.append((ids, mask))
+        out.append(pad_right([encoded[i][0] for i in order[start:start + batch_size]], pad_id))
     return out
 
 

@@ -28,7 +28,7 @@ from editbench.editors.base import restore  # noqa: E402
 from editbench.models.tokens import tokenize_prompt_target, target_nll  # noqa: E402
 from editbench.editors.rome import ROMEEditor, RROMEEditor  # noqa: E402
 from editbench.models.loader import load_model  # noqa: E402
-from editbench.models.stats import second_moment  # noqa: E402
+from editbench.editors.toolkit.covariance import second_moments_of  # noqa: E402
 
 
 def bench_records(model: str, data: str | None, n: int) -> list:
@@ -47,11 +47,11 @@ def target_prob(model, tok, prompt: str, target: str) -> float:
 def bench_stats(lm, layer: int, tokens: int) -> dict:
     with tempfile.TemporaryDirectory() as d:
         t0 = time.perf_counter()
-        c1 = second_moment(lm.model, lm.tok, lm.adapter, layer, n_samples=tokens, model_hash=lm.model_hash,
-                           cache_dir=d, progress=False)
+        c1 = second_moments_of(lm.model, lm.tok, lm.adapter, [layer], n_samples=tokens, model_hash=lm.model_hash,
+                               cache_dir=d, progress=False)[layer]
         t1 = time.perf_counter()
-        c2 = second_moment(lm.model, lm.tok, lm.adapter, layer, n_samples=tokens, model_hash=lm.model_hash,
-                           cache_dir=d, progress=False)
+        c2 = second_moments_of(lm.model, lm.tok, lm.adapter, [layer], n_samples=tokens, model_hash=lm.model_hash,
+                               cache_dir=d, progress=False)[layer]
         t2 = time.perf_counter()
     assert torch.equal(c1, c2)
     return {"tokens": tokens, "compute_s": t1 - t0, "cached_s": t2 - t1}
@@ -89,7 +89,7 @@ def main(argv=None) -> None:
         return
 
     t0 = time.perf_counter()
-    editor._cov(lm.model, lm.tok, lm.adapter)  # C once (disk cache), outside the per-edit timing
+    editor.prepare(lm.model, lm.tok)  # C once (disk cache), outside the per-edit timing
     print(f"C for layer {hp.layer} ({hp.mom2_corpus}, {hp.mom2_n_samples} tokens): {time.perf_counter() - t0:.1f}s")
     slow = cls(hp.replace(fast=False), covariance={hp.layer: editor._cov(lm.model, lm.tok, lm.adapter)})
     records = bench_records(args.model, args.data, args.edits)

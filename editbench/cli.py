@@ -1,6 +1,6 @@
 """The ``editbench`` command line.
 
-    editbench ls                      editors (built-in + plugins, with import errors), models, datasets
+    editbench ls                      editors and probes (built-in + plugins, with import errors), models, datasets
     editbench factworld build --out DIR [--quick] [--device cuda] [--recipe tasks --init-from DIR] ...
                                       build the embedded fact-world model from its seeded generator
     editbench sequential --editor memit [--model factworld] [--n-edits 100] [--samples 2] [--resume]
@@ -17,13 +17,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from editbench import DEFAULT_MODEL, default_dataset
+from editbench import DEFAULT_MODEL
 
 
 def _cmd_ls(args) -> int:
     from editbench import registry
     from editbench.data import list_datasets
-    from editbench.models.loader import builtin_models
+    from editbench.models.loader import describe_builtins
 
     classes, errors = registry.load_all()
     print("editors:")
@@ -33,7 +33,16 @@ def _cmd_ls(args) -> int:
             print(f"  {name:<12} batch={'yes' if cls.supports_batch else 'no ':<3}  {cls.__module__}")
         else:
             print(f"  {name:<12} FAILED TO LOAD: {errors.get(name)}")
-    print("models (built-in):", ", ".join(builtin_models()))
+    print("models (built-in; also any local HF directory or hub id):")
+    for name, what in describe_builtins().items():
+        print(f"  {name:<13} {what}")
+    probes, probe_errors = registry.PROBES.load_all()
+    print("probes (sequential runs' health checks; metric: which direction is better):")
+    for name in registry.PROBES.available():
+        if name in probes:
+            print(f"  {name:<21} " + ", ".join(f"{k}: {d}" for k, d in probes[name].metrics.items()))
+        else:
+            print(f"  {name:<21} FAILED TO LOAD: {probe_errors.get(name)}")
     print("datasets:", ", ".join(list_datasets()))
     return 0
 
@@ -45,10 +54,10 @@ def _cmd_factworld(args) -> int:  # the build module parses its own options (arg
 
 def _cmd_stats(args) -> int:
     from editbench.models.loader import load_model
-    from editbench.models.stats import second_moments
+    from editbench.editors.toolkit.covariance import second_moments_of
     lm = load_model(args.model, device=args.device)
-    mats = second_moments(lm.model, lm.tok, lm.adapter, list(args.layers), corpus=args.corpus,
-                          n_samples=args.n_samples, model_hash=lm.model_hash)
+    mats = second_moments_of(lm.model, lm.tok, lm.adapter, list(args.layers), corpus=args.corpus,
+                             n_samples=args.n_samples, model_hash=lm.model_hash)
     for layer, c in mats.items():
         print(f"layer {layer}: C {tuple(c.shape)}, trace {float(c.trace()):.4g}")
     return 0
@@ -62,20 +71,23 @@ def _cmd_trace(args) -> int:
 def _cmd_sequential(args) -> int:
     import json
 
-    import yaml
+    from editbench.report.plots import plot_summary
+    from editbench.runner.experiment import Experiment, ExperimentError, ModelCache, make_editor, parse_hparams
+    from editbench.runner.experiment import run_sequential_sample
 
-    from editbench import registry
-    from editbench.models.loader import load_model
-    from editbench.runner.experiment import run_experiment
-
-    keys = load_model(args.model).preset_keys if args.model else []
-    overrides = {k: yaml.safe_load(v) for k, v in (h.split("=", 1) for h in args.hparam)}
-    for sample in range(args.samples):
-        editor = registry.create(args.editor, model_keys=keys, **overrides)
-        dataset = args.dataset or default_dataset(args.model)
-        summary, errors = run_experiment(editor, args.model, dataset, n_edits=args.n_edits, sample=sample,
-                                         seed=args.seed, out_root=args.out, resume=args.resume, device=args.device,
-                                         batch_size=args.batch_size, history_every=args.history_every)
+    try:
+        overrides = parse_hparams(args.hparam)
+        exp = Experiment(suite="sequential", editor=args.editor, model=args.model, dataset=args.dataset,
+                         hparams=tuple(overrides.get(args.editor, {}).items()), n=args.n_edits,
+                         samples=args.samples, seed=args.seed, batch_size=args.batch_size,
+                         history_every=args.history_every, device=args.device, out_dir=args.out, resume=args.resume)
+    except ExperimentError as e:
+        print(f"editbench sequential: error: {e}", file=sys.stderr)
+        return 2
+    lm = ModelCache().get(exp.model, exp.device)  # one model for every sample: each run hands it back unedited
+    for sample in range(exp.samples):
+        summary, errors = run_sequential_sample(exp, make_editor(exp, lm), lm, sample=sample)
+        plot_summary(summary)
         keep = ("editor", "model_id", "sample", "n_edits", "cf_edit", "cf_case_id", "forgetting_at",
                 "gradual_forget_rate_per_100", "health_first", "health_last", "paths")
         print(json.dumps({k: summary.get(k) for k in keep}, indent=2, default=str))
@@ -107,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "fast fact-world fixture)")
     sq.add_argument("--dataset", default=None,
                     help="dataset name or JSON path (default: factworld on the fact world, else counterfact)")
-    sq.add_argument("--n-edits", type=int, default=100)
+    sq.add_argument("--n-edits", type=int, default=None, help="edits per run (default 100, as the suite)")
     sq.add_argument("--samples", type=int, default=1, help="number of edit orders (paper: 4)")
     sq.add_argument("--batch-size", type=int, default=1, help="requests per editor.apply (batch editors)")
     sq.add_argument("--history-every", type=int, default=10, help="re-score all earlier edits every k edits")
@@ -115,7 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     sq.add_argument("--out", default="reports")
     sq.add_argument("--resume", action="store_true", help="continue killed runs from their last checkpoint")
     sq.add_argument("--device", default="cpu")
-    sq.add_argument("--hparam", action="append", default=[], metavar="KEY=VALUE")
+    sq.add_argument("--hparam", action="append", default=[], metavar="EDITOR.KEY=VALUE",
+                    help="override one hyperparameter, e.g. --hparam memit.mom2_update_weight=15000 (as in pytest)")
     sq.set_defaults(func=_cmd_sequential)
     st = sub.add_parser("stats", help="precompute cached second-moment statistics of MLP keys")
     st.add_argument("--model", default=DEFAULT_MODEL)

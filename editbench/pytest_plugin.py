@@ -1,36 +1,36 @@
-"""The editbench pytest plugin: options, markers, fixtures, result collection and the terminal summary.
+"""The editbench pytest plugin (registered through the ``pytest11`` entry point ``editbench``).
 
-Loaded by the repository's root ``conftest.py``. Everything it calls is plain Python in the editbench package;
-this module only wires options and fixtures onto the data path
+One session object, :class:`EditbenchSession`, owns the options, the model cache (each model loaded once per
+session), the gates file and the results; suites ask it for an :class:`~editbench.runner.experiment.Experiment`
+per editor and hand back results in the one schema (:mod:`editbench.runner.results`), which it writes at session
+finish to ``<reports dir>/editbench-<UTC time>.json`` and prints as a table. The suites ship in the package::
 
-    records -> EditRequest -> Editor.apply -> scorer -> runner -> results -> report
+    pytest --pyargs editbench.suites -m single --editor my-editor     # anywhere editbench is installed
+    pytest suites -m sequential --editor memit                         # in a checkout
 
-Results are appended to the session (``config.stash``) by suites through the ``eb_record`` fixture and written
-once, at session finish, to ``<reports dir>/editbench-<UTC time>.json`` plus a terminal table.
+Data path: records -> EditRequest -> Editor.apply -> scorer/probes -> runner -> results -> report.
 """
 from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from editbench import DEFAULT_MODEL, default_dataset  # SmolLM2; the fact world is a fixture
+from editbench import DEFAULT_MODEL  # SmolLM2; the fact world is a fixture
+from editbench.suggest import did_you_mean
 
 SUITE_MARKERS = {
     "single": "single-edit reliability suite",
     "sequential": "sequential editing at scale",
-    "disabling": "disabling-edit / isolation suite",
-    "downstream": "downstream task degradation under editing",
-    "zsre": "zsRE question-format editing",
     "gpu": "needs CUDA; skipped (with the reason) when no GPU is visible",
+    "slow": "long runs that CI does not select",
 }
-RESULTS_KEY = pytest.StashKey[list]()
-MODEL_CACHE_KEY = pytest.StashKey[dict]()
-
-SUMMARY_METRICS = ("es", "ps", "ns", "em", "pm", "nm", "score")
+SESSION_KEY = pytest.StashKey["EditbenchSession"]()
+SUMMARY_METRICS = ("es", "ps", "ns", "em", "pm", "nm")
+THRESHOLDS = Path(__file__).parent / "suites" / "thresholds.yaml"
 
 
 def pytest_addoption(parser):
@@ -47,77 +47,150 @@ def pytest_addoption(parser):
                 help="edit records: a dataset name (factworld, counterfact, counterfact-1k, zsre, ...) or a JSON "
                      "file path (format detected). Default: 'factworld' on the fact world, 'counterfact' otherwise.")
     g.addoption("--n-records", type=int, default=None, metavar="N",
-                help="number of records per test (default: the suite's CPU-sized default).")
+                help="single suite: records per editor (default 20).")
     g.addoption("--seed", type=int, default=0, help="seed for record selection and editor randomness (default 0).")
     g.addoption("--device", default="cpu", help="torch device: cpu (default), cuda, cuda:1, ...")
     g.addoption("--reports-dir", default="reports", metavar="DIR",
                 help="where the session's result JSON is written (default ./reports).")
     g.addoption("--n-edits", type=int, default=None, metavar="N",
-                help="sequential suite: edits per run (default: the suite's CPU-sized default).")
+                help="sequential suite: edits per run (default 100, the README main job).")
     g.addoption("--samples", type=int, default=1, metavar="S",
                 help="sequential suite: number of edit orders ('samples') per editor (default 1; paper: 4).")
     g.addoption("--resume", action="store_true",
                 help="sequential suite: continue killed runs from their last checkpoint in --reports-dir.")
     g.addoption("--thresholds", default=None, metavar="YAML",
-                help="gates file (default: suites/thresholds.yaml under the rootdir).")
+                help="gates file (default: the thresholds.yaml shipped beside the suites).")
     g.addoption("--hparam", action="append", default=[], metavar="EDITOR.KEY=VALUE",
                 help="override one editor hyperparameter, e.g. --hparam rome.layer=3 (value parsed as YAML).")
 
 
-def _hint(close: list[str]) -> str:
-    """Format the suggestions of the owning module (registry / loader / data registry)."""
-    return f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+class EditbenchSession:
+    """Options, model cache, gates and results of one pytest session."""
 
+    def __init__(self, config):
+        from editbench.runner.experiment import ModelCache
 
-def _validate(config) -> None:
-    """Check explicitly given options early (exit 4 with a "did you mean"); defaults need no imports."""
-    names = config.getoption("--editor") or []
-    if names:
+        self.config = config
+        opt = config.getoption
+        self.editors_given = opt("--editor") or []
+        self.model, self.dataset, self.seed, self.device = opt("--model"), opt("--dataset"), opt("--seed"), \
+            opt("--device")
+        self.n_records, self.n_edits, self.samples = opt("--n-records"), opt("--n-edits"), opt("--samples")
+        self.resume, self.reports_dir = opt("--resume"), opt("--reports-dir")
+        self.thresholds_path = Path(opt("--thresholds")) if opt("--thresholds") else THRESHOLDS
+        self.hparams: dict[str, dict] = {}
+        self.models = ModelCache()
+        self.results: list[dict] = []
+        self.report_path: Path | None = None
+        self._thresholds: dict | None = None
+
+    # -- checks before anything loads ----------------------------------------------------------------------
+    def validate(self) -> None:
+        """Usage errors (exit 4, with a "did you mean") for explicitly given options; defaults need no imports."""
+        from editbench.runner.experiment import ExperimentError, parse_hparams
+
+        if self.editors_given:
+            from editbench import registry
+            known = registry.available()
+            for name in self.editors_given:
+                if name not in known:
+                    raise pytest.UsageError(f"--editor {name!r}: no such editor.{did_you_mean(registry.suggest(name))}"
+                                            f" Known: {', '.join(known)}")
+        if self.model != DEFAULT_MODEL:
+            from editbench.models.loader import builtin_models
+            from editbench.suggest import close_matches
+            # A name close to a built-in is a typo; anything else may be a hub id (gpt2-xl, org/name) for the loader.
+            hint = did_you_mean(close_matches(self.model, builtin_models()))
+            if self.model not in builtin_models() and not Path(self.model).exists() and "/" not in self.model \
+                    and hint:
+                raise pytest.UsageError(f"--model {self.model!r}: not a built-in model, a directory or a hub id "
+                                        f"(org/name).{hint} Built-ins: {', '.join(builtin_models())}")
+        if self.dataset is not None:
+            from editbench.data import UnknownDatasetError, list_datasets
+            if self.dataset not in list_datasets() and not Path(self.dataset).exists():
+                raise pytest.UsageError(
+                    f"--dataset {self.dataset!r}: not a dataset name or an existing file."
+                    f"{did_you_mean(UnknownDatasetError(self.dataset).suggestions)} "
+                    f"Names: {', '.join(list_datasets())}")
+        if self.device.startswith("cuda"):
+            import torch
+            if not torch.cuda.is_available():
+                raise pytest.UsageError(f"--device {self.device!r}: CUDA is not available on this machine")
+        elif self.device != "cpu" and not self.device.startswith("mps"):
+            raise pytest.UsageError(f"--device {self.device!r}: expected cpu, cuda, cuda:N or mps")
+        try:
+            self.hparams = parse_hparams(self.config.getoption("--hparam"))
+        except ExperimentError as e:
+            raise pytest.UsageError(str(e)) from None
+        for opt, value in (("--n-records", self.n_records), ("--n-edits", self.n_edits),
+                           ("--samples", self.samples)):
+            if value is not None and value < 1:
+                raise pytest.UsageError(f"{opt} {value}: must be at least 1")
+        if self.config.getoption("--thresholds") and not self.thresholds_path.exists():
+            raise pytest.UsageError(f"--thresholds {str(self.thresholds_path)!r}: no such file")
+
+    # -- what suites use -----------------------------------------------------------------------------------
+    def editor_names(self) -> list[str]:
         from editbench import registry
-        known = registry.available()
-        for name in names:
-            if name not in known:
-                raise pytest.UsageError(f"--editor {name!r}: no such editor.{_hint(registry.suggest(name))} "
-                                        f"Known: {', '.join(known)}")
-    model = config.getoption("--model")
-    if model != DEFAULT_MODEL:
-        from editbench.models.loader import builtin_models, did_you_mean
-        # A name close to a built-in is a typo; anything else may be a hub id (gpt2-xl, org/name) for the loader.
-        hint = _hint(did_you_mean(model))
-        if model not in builtin_models() and not Path(model).exists() and "/" not in model and hint:
-            raise pytest.UsageError(
-                f"--model {model!r}: not a built-in model, a directory or a hub id (org/name)."
-                f"{hint} Built-ins: {', '.join(builtin_models())}")
-    dataset = config.getoption("--dataset")
-    if dataset is not None:
-        from editbench.data import UnknownDatasetError, list_datasets
-        if dataset not in list_datasets() and not Path(dataset).exists():
-            raise pytest.UsageError(
-                f"--dataset {dataset!r}: not a dataset name or an existing file."
-                f"{_hint(UnknownDatasetError(dataset).suggestions)} Names: {', '.join(list_datasets())}")
-    device = config.getoption("--device")
-    if device.startswith("cuda"):
-        import torch
-        if not torch.cuda.is_available():
-            raise pytest.UsageError(f"--device {device!r}: CUDA is not available on this machine")
-    elif device != "cpu" and not device.startswith("mps"):
-        raise pytest.UsageError(f"--device {device!r}: expected cpu, cuda, cuda:N or mps")
-    for item in config.getoption("--hparam"):
-        if "=" not in item or "." not in item.split("=", 1)[0]:
-            raise pytest.UsageError(f"--hparam {item!r}: expected EDITOR.KEY=VALUE, e.g. rome.layer=3")
+        return self.editors_given or registry.available()
+
+    def experiment(self, suite: str, editor: str):
+        from editbench.runner.experiment import Experiment
+        return Experiment(suite=suite, editor=editor, model=self.model, dataset=self.dataset,
+                          hparams=tuple(self.hparams.get(editor, {}).items()),
+                          n=self.n_records if suite == "single" else self.n_edits, samples=self.samples,
+                          seed=self.seed, device=self.device, out_dir=self.reports_dir, resume=self.resume)
+
+    def model_for(self, exp):
+        return self.models.get(exp.model, exp.device)
+
+    def thresholds(self) -> dict:
+        from editbench.gates import load_thresholds
+        if self._thresholds is None:
+            self._thresholds = load_thresholds(self.thresholds_path) if self.thresholds_path.exists() else {}
+        return self._thresholds
+
+    def record(self, result: dict) -> dict:
+        self.results.append(result)
+        return result
+
+    # -- session finish ------------------------------------------------------------------------------------
+    def write(self, exitstatus: int) -> Path | None:
+        from editbench.runner.results import SESSION_SCHEMA
+        if not self.results:
+            return None
+        out_dir = Path(self.reports_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path = out_dir / f"editbench-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
+        payload = {"schema": SESSION_SCHEMA, "exitstatus": int(exitstatus), "results": self.results}
+        path.write_text(json.dumps(payload, indent=2, default=str))
+        self.report_path = path
+        return path
+
+    def table_rows(self) -> list[list[Any]]:
+        rows = []
+        for r in self.results:
+            m, prov = r["metrics"], r["provenance"]
+            s_edit = r["timings"].get("apply_s_mean")
+            rows.append([r["suite"], (prov.get("editor") or {}).get("name"), (prov.get("model") or {}).get("id"),
+                         r["n"]] + [None if m.get(k) is None else round(m[k], 3) for k in SUMMARY_METRICS]
+                        + [None if s_edit is None else round(s_edit, 3), r["verdict"]])
+        return rows
 
 
 def pytest_configure(config):
     for name, doc in SUITE_MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {doc}")
-    config.stash[RESULTS_KEY] = []
-    config.stash[MODEL_CACHE_KEY] = {}
+    session = EditbenchSession(config)
+    config.stash[SESSION_KEY] = session
     if getattr(config.option, "help", False):
         return
-    _validate(config)
+    session.validate()
 
 
 def pytest_collection_modifyitems(config, items):
+    if not any("gpu" in item.keywords for item in items):
+        return
     import torch
     if torch.cuda.is_available():
         return
@@ -127,131 +200,64 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
-def selected_editors(config) -> list[str]:
-    from editbench import registry
-    return config.getoption("--editor") or registry.available()
-
-
 def pytest_generate_tests(metafunc):
+    session = metafunc.config.stash[SESSION_KEY]
     if "editor_name" in metafunc.fixturenames:
-        names = selected_editors(metafunc.config)
+        names = session.editor_names()
         metafunc.parametrize("editor_name", names, ids=names, scope="session")
     if "eb_sample" in metafunc.fixturenames:
-        samples = list(range(metafunc.config.getoption("--samples")))
+        samples = list(range(session.samples))
         metafunc.parametrize("eb_sample", samples, ids=[f"sample{s}" for s in samples])
 
 
-def _hparam_overrides(config, editor_name: str) -> dict:
-    import yaml
-    out = {}
-    for item in config.getoption("--hparam"):
-        key, value = item.split("=", 1)
-        ed, hp = key.split(".", 1)
-        if ed == editor_name:
-            out[hp] = yaml.safe_load(value)
-    return out
+@pytest.fixture(scope="session")
+def eb_session(request) -> EditbenchSession:
+    """The editbench session: options, model cache, gates, results."""
+    return request.config.stash[SESSION_KEY]
 
 
 @pytest.fixture(scope="session")
-def eb_model(request):
-    """The model under test (loaded once per session): an :class:`editbench.models.loader.LoadedModel`."""
-    from editbench.models.loader import load_model
-    config = request.config
-    name = config.getoption("--model")
-    cache = config.stash[MODEL_CACHE_KEY]
-    if name not in cache:
-        cache[name] = load_model(name, device=config.getoption("--device"))
-    return cache[name]
+def eb_model(eb_session):
+    """The model under test, loaded once per session (a LoadedModel; runs hand it back unedited)."""
+    return eb_session.models.get(eb_session.model, eb_session.device)
 
 
 @pytest.fixture(scope="session")
-def eb_dataset_name(request, eb_model) -> str:
-    ds = request.config.getoption("--dataset")
-    if ds:
-        return ds
-    return default_dataset(eb_model.model_id)
-
-
-@pytest.fixture(scope="session")
-def eb_seed(request) -> int:
-    return request.config.getoption("--seed")
-
-
-@pytest.fixture(scope="session")
-def eb_load_records(request, eb_dataset_name, eb_seed):
-    """``eb_load_records(default_n)`` → (records, errors); malformed records come back as errors, not crashes."""
-    from editbench.data import load_records
-
-    def load(default_n: int):
-        n = request.config.getoption("--n-records") or default_n
-        return load_records(eb_dataset_name, n=n, seed=eb_seed, on_error="collect")
-    return load
+def thresholds(eb_session) -> dict:
+    """The gates (the thresholds.yaml shipped beside the suites, or --thresholds)."""
+    return eb_session.thresholds()
 
 
 @pytest.fixture
-def editor(request, editor_name, eb_model, eb_seed):
-    """A fresh editor under test (per test: editors may keep state), from its preset + ``--hparam`` overrides."""
-    from editbench import registry
-    overrides = _hparam_overrides(request.config, editor_name)
-    ed = registry.create(editor_name, model_keys=eb_model.preset_keys, **overrides)
-    if hasattr(ed.hparams, "seed") and "seed" not in overrides:
-        ed.hparams = ed.hparams.replace(seed=eb_seed)
-    return ed
+def eb_record(request, eb_session):
+    """``eb_record(**fields)``: make a result in the schema (:func:`editbench.runner.results.make_result`) for
+    this test and keep it on the session (written at session finish)."""
+    from editbench.runner.results import make_result
 
-
-@pytest.fixture(scope="session")
-def thresholds(request):
-    """The checked-in gates (``suites/thresholds.yaml`` beside the suites)."""
-    from editbench.gates import load_thresholds
-    given = request.config.getoption("--thresholds")
-    path = Path(given) if given else Path(request.config.rootpath) / "suites" / "thresholds.yaml"
-    if given and not path.exists():
-        raise pytest.UsageError(f"--thresholds {given!r}: no such file")
-    return load_thresholds(path) if path.exists() else {}
-
-
-@pytest.fixture
-def eb_record(request):
-    """``eb_record(suite=..., metrics=..., **fields)``: keep one result on the session (written at finish)."""
     def record(**fields):
         fields.setdefault("test", request.node.nodeid)
-        fields.setdefault("time", datetime.now(timezone.utc).isoformat(timespec="seconds"))
-        request.config.stash[RESULTS_KEY].append(fields)
-        return fields
+        return eb_session.record(make_result(**fields))
     return record
 
 
 def pytest_sessionfinish(session, exitstatus):
-    config = session.config
-    results = config.stash.get(RESULTS_KEY, [])
-    if not results:
-        return
-    out_dir = Path(config.getoption("--reports-dir"))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    path = out_dir / f"editbench-{stamp}.json"
-    payload = {"schema": "editbench.results/1", "exitstatus": int(exitstatus), "results": results}
-    path.write_text(json.dumps(payload, indent=2, default=str))
-    config._editbench_report_path = path
+    eb = session.config.stash.get(SESSION_KEY, None)
+    if eb is not None:
+        eb.write(exitstatus)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    results = config.stash.get(RESULTS_KEY, [])
-    if not results:
+    eb = config.stash.get(SESSION_KEY, None)
+    if eb is None or not eb.results:
         return
     from tabulate import tabulate
-    rows = []
-    for r in results:
-        m = r.get("metrics", {}) or {}
-        rows.append([r.get("suite"), r.get("editor", {}).get("name") if isinstance(r.get("editor"), dict)
-                     else r.get("editor"), r.get("model", {}).get("id") if isinstance(r.get("model"), dict)
-                     else r.get("model"), m.get("n")]
-                    + [None if m.get(k) is None else round(m[k], 3) for k in SUMMARY_METRICS]
-                    + [r.get("timings", {}).get("apply_s_mean") and round(r["timings"]["apply_s_mean"], 3),
-                       r.get("verdict")])
     terminalreporter.write_sep("=", "editbench results")
-    terminalreporter.write_line(tabulate(rows, headers=["suite", "editor", "model", "n", *SUMMARY_METRICS,
-                                                        "s/edit", "verdict"], tablefmt="github"))
-    path = getattr(config, "_editbench_report_path", None)
-    if path:
-        terminalreporter.write_line(f"results written to {path}")
+    terminalreporter.write_line(tabulate(eb.table_rows(), headers=["suite", "editor", "model", "n",
+                                                                   *SUMMARY_METRICS, "s/edit", "verdict"],
+                                         tablefmt="github"))
+    errors = sum(len(r["record_errors"]) for r in eb.results)
+    if errors:
+        terminalreporter.write_line(f"{errors} malformed record(s) were skipped; each is named under "
+                                    "'record_errors' in the results file")
+    if eb.report_path:
+        terminalreporter.write_line(f"results written to {eb.report_path}")

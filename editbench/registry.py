@@ -1,31 +1,34 @@
-"""The editor registry: built-in editors declared lazily, third-party editors found through entry points.
+"""One generic registry for every pluggable kind: editors and probes (built-ins + third-party entry points).
 
-Built-ins are ``"module:attr"`` strings, imported only when asked for, so listing editors is instant and an editor
-whose module is broken (or still being written) cannot stop the others from loading. Third-party packages declare
-editors in their packaging metadata::
+Built-ins are ``"module:attr"`` strings, imported only when asked for, so listing is instant and a plugin whose
+module is broken (or still being written) cannot stop the others from loading. Third-party packages declare
+theirs in their packaging metadata, one entry-point group per kind::
 
     [project.entry-points."editbench.editors"]
     my-editor = "my_package.editor:MyEditor"
 
-The registered name (left of ``=``) is what ``--editor`` takes. An entry point never replaces a built-in, and two
-distributions declaring the same name do not override each other silently: the later one is ignored and the clash
-is reported by :func:`clashes` and :func:`load_all`.
+    [project.entry-points."editbench.probes"]
+    my-probe = "my_package.probe:MyProbe"
 
-API: :func:`available`, :func:`get`, :func:`load_all`, :func:`suggest`, :func:`create`.
+The registered name (left of ``=``) is what ``--editor`` / ``--probe`` take. An entry point never replaces a
+built-in, and two distributions declaring the same name do not override each other silently: the later one is
+ignored and the clash is reported by :meth:`Registry.clashes` and :meth:`Registry.load_all`.
+
+:data:`EDITORS` and :data:`PROBES` are the two registries; the module-level functions (:func:`available`,
+:func:`get`, :func:`load_all`, :func:`suggest`, :func:`create`, ...) are the editor registry's, as before.
+This module imports nothing of editbench at import time (no torch): listing is cheap.
 """
 from __future__ import annotations
 
-import difflib
-import functools
 import importlib
 from dataclasses import dataclass
 from importlib import metadata
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
-if TYPE_CHECKING:  # the registry itself stays import-light (no torch) so listing is cheap
-    from editbench.editors.base import Editor
+from editbench.suggest import close_matches, did_you_mean
 
 ENTRY_POINT_GROUP = "editbench.editors"
+PROBE_GROUP = "editbench.probes"
 
 BUILTINS: dict[str, str] = {
     "null": "editbench.editors.null:NullEditor",
@@ -36,40 +39,47 @@ BUILTINS: dict[str, str] = {
     "memit": "editbench.editors.memit:MEMITEditor",
 }
 
+PROBE_BUILTINS: dict[str, str] = {
+    "recall-unedited": "editbench.metrics.probes:UneditedRecall",
+    "perplexity": "editbench.metrics.probes:WikiPerplexity",
+    "factworld-recall": "editbench.factworld.probes:WorldRecall",
+    "factworld-perplexity": "editbench.factworld.probes:FillerPerplexity",
+}
+
 
 class EditorLoadError(ImportError):
-    """An editor is registered but cannot be loaded (its module fails to import, or the object is no Editor)."""
+    """A plugin is registered but cannot be loaded (its module fails to import, or the object has the wrong kind)."""
 
     def __init__(self, name: str, spec: "EditorSpec", problem: str):
         self.editor_name, self.spec, self.problem = name, spec, problem
-        super().__init__(f"cannot load editor {name!r} ({spec.where}): {problem}")
+        super().__init__(f"cannot load {spec.kind} {name!r} ({spec.where}): {problem}")
 
 
 class UnknownEditorError(LookupError):
-    """No editor is registered under this name; the message says what is, and what was probably meant."""
+    """No plugin of this kind is registered under this name; the message says what is, and what was meant."""
 
-    def __init__(self, name: str, known: Sequence[str], close: Sequence[str]):
-        self.editor_name, self.known, self.close = name, list(known), list(close)
-        hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-        super().__init__(f"unknown editor {name!r}.{hint} Available: {', '.join(known)}")
+    def __init__(self, name: str, known: Sequence[str], close: Sequence[str], kind: str = "editor"):
+        self.editor_name, self.known, self.close, self.kind = name, list(known), list(close), kind
+        super().__init__(f"unknown {kind} {name!r}.{did_you_mean(close)} Available: {', '.join(known)}")
 
 
 @dataclass(frozen=True)
 class EditorSpec:
-    """Where a registered editor lives: ``target`` is ``"module:attr"``, ``origin`` says who registered it."""
+    """Where a registered plugin lives: ``target`` is ``"module:attr"``, ``origin`` says who registered it."""
 
     name: str
     target: str
     origin: str  # "built-in" or "entry point of <distribution> <version>"
+    kind: str = "editor"
 
     @property
     def where(self) -> str:
         return f"{self.origin}: {self.target}"
 
 
-def _entry_points() -> list[metadata.EntryPoint]:
-    """The installed entry points of the group (a seam for tests)."""
-    return list(metadata.entry_points(group=ENTRY_POINT_GROUP))
+def _entry_points(group: str = ENTRY_POINT_GROUP) -> list[metadata.EntryPoint]:
+    """The installed entry points of ``group`` (a seam for tests)."""
+    return list(metadata.entry_points(group=group))
 
 
 def _origin(ep: metadata.EntryPoint) -> str:
@@ -79,93 +89,131 @@ def _origin(ep: metadata.EntryPoint) -> str:
     return f"entry point of {dist.metadata['Name']} {dist.version}"
 
 
-@functools.lru_cache(maxsize=1)
-def _scan() -> tuple[dict[str, EditorSpec], tuple[tuple[str, str], ...]]:
-    """Collect specs: built-ins first, then entry points that clash with nothing. Returns (specs, clashes)."""
-    specs = {name: EditorSpec(name, target, "built-in") for name, target in BUILTINS.items()}
-    clashes: list[tuple[str, str]] = []
-    try:
-        eps = _entry_points()
-    except Exception as e:  # broken metadata on sys.path must not hide the built-ins
-        return specs, ((f"<{ENTRY_POINT_GROUP} entry points>", f"could not read entry points: {e!r}"),)
-    for ep in eps:
-        spec = EditorSpec(ep.name, ep.value, _origin(ep))
-        if ep.name in specs:
-            if specs[ep.name] == spec:  # the same distribution seen twice on sys.path
+def _resolve(target: str) -> Any:
+    module_name, _, attr = target.partition(":")
+    if not module_name or not attr:
+        raise ValueError(f"target {target!r} is not of the form 'module:attr'")
+    obj: Any = importlib.import_module(module_name)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+class Registry:
+    """Plugins of one kind: lazy built-ins plus the entry points of ``group``; each must subclass ``base``."""
+
+    def __init__(self, kind: str, group: str, builtins: dict[str, str], base: str):
+        self.kind, self.group, self.builtins, self.base = kind, group, builtins, base
+        self._cache: tuple[dict[str, EditorSpec], tuple[tuple[str, str], ...]] | None = None
+
+    def _scan(self) -> tuple[dict[str, EditorSpec], tuple[tuple[str, str], ...]]:
+        """Specs (built-ins first, then entry points that clash with nothing) and the clashes; cached."""
+        if self._cache is not None:
+            return self._cache
+        specs = {n: EditorSpec(n, t, "built-in", self.kind) for n, t in self.builtins.items()}
+        clashes: list[tuple[str, str]] = []
+        try:
+            eps = _entry_points(self.group) if self.group != ENTRY_POINT_GROUP else _entry_points()
+        except Exception as e:  # broken metadata on sys.path must not hide the built-ins
+            self._cache = specs, ((f"<{self.group} entry points>", f"could not read entry points: {e!r}"),)
+            return self._cache
+        for ep in eps:
+            spec = EditorSpec(ep.name, ep.value, _origin(ep), self.kind)
+            if ep.name in specs:
+                if specs[ep.name] == spec:  # the same distribution seen twice on sys.path
+                    continue
+                clashes.append((f"{ep.name} ({spec.where})",
+                                f"{self.kind} name {ep.name!r} from {spec.where} clashes with the already registered "
+                                f"{specs[ep.name].where}; the {spec.origin} is ignored"))
                 continue
-            clashes.append((f"{ep.name} ({spec.where})",
-                            f"editor name {ep.name!r} from {spec.where} clashes with the already registered "
-                            f"{specs[ep.name].where}; the {spec.origin} is ignored"))
-            continue
-        specs[ep.name] = spec
-    return specs, tuple(clashes)
+            specs[ep.name] = spec
+        self._cache = specs, tuple(clashes)
+        return self._cache
+
+    def refresh(self) -> None:
+        """Forget the cached scan (after installing a plugin in a running process, and in tests)."""
+        self._cache = None
+
+    def specs(self) -> dict[str, EditorSpec]:
+        return dict(self._scan()[0])
+
+    def clashes(self) -> dict[str, str]:
+        """Entry points ignored because their name was taken: ``{"<name> (<where>)": message}``."""
+        return dict(self._scan()[1])
+
+    def available(self) -> list[str]:
+        """Every registered name, sorted; imports none of them."""
+        return sorted(self._scan()[0])
+
+    def suggest(self, name: str, n: int = 3) -> list[str]:
+        """Registered names close to ``name`` (for "did you mean ...?")."""
+        return close_matches(name, self.available(), n=n)
+
+    def _load(self, spec: EditorSpec) -> type:
+        base = _resolve(self.base)  # lazily: the base classes pull in torch
+        try:
+            obj = _resolve(spec.target)
+        except Exception as e:  # ImportError, SyntaxError, AttributeError, errors raised at import time...
+            raise EditorLoadError(spec.name, spec, f"{type(e).__name__}: {e}") from e
+        if not (isinstance(obj, type) and issubclass(obj, base)):
+            raise EditorLoadError(spec.name, spec, f"{spec.target} is {obj!r}, not a subclass of editbench "
+                                                   f"{base.__name__}")
+        return obj
+
+    def get(self, name: str) -> type:
+        """The class registered as ``name`` (imported now). Raises UnknownEditorError or EditorLoadError."""
+        table = self._scan()[0]
+        if name not in table:
+            raise UnknownEditorError(name, sorted(table), self.suggest(name), self.kind)
+        return self._load(table[name])
+
+    def load_all(self) -> tuple[dict[str, type], dict[str, str]]:
+        """Import every registered plugin: ``(classes by name, error message by name)``; failures are not fatal.
+        Name clashes (:meth:`clashes`) are reported among the errors, keyed ``"<name> (<where>)"``."""
+        loaded: dict[str, type] = {}
+        errors: dict[str, str] = dict(self.clashes())
+        for name, spec in self._scan()[0].items():
+            try:
+                loaded[name] = self._load(spec)
+            except EditorLoadError as e:
+                errors[name] = str(e)
+        return loaded, errors
+
+
+EDITORS = Registry("editor", ENTRY_POINT_GROUP, BUILTINS, "editbench.editors.base:Editor")
+PROBES = Registry("probe", PROBE_GROUP, PROBE_BUILTINS, "editbench.metrics.probes:Probe")
+REGISTRIES = {"editor": EDITORS, "probe": PROBES}
 
 
 def refresh() -> None:
-    """Forget the cached scan (after installing a plugin in a running process, and in tests)."""
-    _scan.cache_clear()
+    """Forget every registry's cached scan."""
+    for r in REGISTRIES.values():
+        r.refresh()
 
 
 def specs() -> dict[str, EditorSpec]:
-    """Every registered editor's spec by name (nothing is imported)."""
-    return dict(_scan()[0])
+    return EDITORS.specs()
 
 
 def clashes() -> dict[str, str]:
-    """Entry points ignored because their name was taken: ``{"<name> (<where>)": message}``."""
-    return dict(_scan()[1])
+    return EDITORS.clashes()
 
 
 def available() -> list[str]:
     """Names of all registered editors, built-ins and entry points, sorted; imports none of them."""
-    return sorted(_scan()[0])
+    return EDITORS.available()
 
 
 def suggest(name: str, n: int = 3) -> list[str]:
-    """Registered names close to ``name`` (for "did you mean ...?")."""
-    names = available()
-    lowered = {k.lower(): k for k in names}
-    return [lowered[c] for c in difflib.get_close_matches(name.lower(), list(lowered), n=n, cutoff=0.5)]
-
-
-def _load(spec: EditorSpec) -> type["Editor"]:
-    from editbench.editors.base import Editor  # lazily: importing the base pulls in torch
-
-    module_name, _, attr = spec.target.partition(":")
-    if not module_name or not attr:
-        raise EditorLoadError(spec.name, spec, f"target {spec.target!r} is not of the form 'module:attr'")
-    try:
-        obj: Any = importlib.import_module(module_name)
-        for part in attr.split("."):
-            obj = getattr(obj, part)
-    except Exception as e:  # ImportError, SyntaxError, AttributeError, errors raised at import time...
-        raise EditorLoadError(spec.name, spec, f"{type(e).__name__}: {e}") from e
-    if not (isinstance(obj, type) and issubclass(obj, Editor)):
-        raise EditorLoadError(spec.name, spec, f"{spec.target} is {obj!r}, not a subclass of editbench Editor")
-    return obj
+    return EDITORS.suggest(name, n)
 
 
 def get(name: str) -> type["Editor"]:
-    """The editor class registered as ``name`` (imported now). Raises UnknownEditorError or EditorLoadError."""
-    table = _scan()[0]
-    if name not in table:
-        raise UnknownEditorError(name, sorted(table), suggest(name))
-    return _load(table[name])
+    return EDITORS.get(name)
 
 
 def load_all() -> tuple[dict[str, type["Editor"]], dict[str, str]]:
-    """Import every registered editor: ``(classes by name, error message by name)``; failures are not fatal.
-
-    Name clashes (:func:`clashes`) are reported among the errors, keyed ``"<name> (<where>)"``.
-    """
-    loaded: dict[str, type[Editor]] = {}
-    errors: dict[str, str] = dict(clashes())
-    for name, spec in _scan()[0].items():
-        try:
-            loaded[name] = _load(spec)
-        except EditorLoadError as e:
-            errors[name] = str(e)
-    return loaded, errors
+    return EDITORS.load_all()
 
 
 def create(name: str, model_keys: Sequence[str] = (), **overrides: Any) -> "Editor":

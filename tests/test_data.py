@@ -281,9 +281,6 @@ def test_edit_orders(raw_cf):
 
 
 def test_factworld_dataset():
-    fw = pytest.importorskip("editbench.factworld")
-    if not hasattr(fw, "factworld_records"):
-        pytest.skip("editbench.factworld.factworld_records not there yet")
     recs = load_records("factworld", n=5)
     assert len(recs) == 5 and all(r.meta["format"] == "rome" for r in recs)
     assert all(r.neighborhood_prompts and r.paraphrase_prompts for r in recs)

@@ -13,8 +13,7 @@ from editbench import registry
 from editbench.data.schema import EditRequest
 from editbench.editors.base import restore
 from editbench.models.tokens import (encode_prefix, encode_target, subject_last_token_index,
-                                      subject_last_token_indices, target_argmax_correct, target_nll,
-                                      tokenize_prompt_target, tokenize_prompts)
+                                      target_argmax_correct, target_nll, tokenize_prompt_target)
 from editbench.editors.ft import FTCEditor, FTCHyperParams, FTEditor, FTHyperParams
 from editbench.editors.null import NullEditor
 from editbench.models.adapter import ModelAdapter
@@ -108,13 +107,6 @@ def test_argmax_correct_uses_teacher_forcing(tiny):
     assert target_argmax_correct(forced, b)[0]
 
 
-def test_tokenize_prompts_lengths(tiny):
-    _, _, tok = tiny
-    ids, mask, lens = tokenize_prompts(tok, ["The", "The capital of France is"])
-    assert lens.tolist() == [len(encode_prefix(tok, "The")), len(encode_prefix(tok, "The capital of France is"))]
-    assert mask.sum(1).tolist() == lens.tolist() and mask[:, 0].all()  # right padding
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # common: subject position
 # ---------------------------------------------------------------------------------------------------------------
@@ -152,8 +144,8 @@ def test_subject_index_slow_fallback_agrees(tiny):
     _, _, tok = tiny
     templates = ["The mother tongue of {} is", "{} is located in", "In {}, the capital"]
     subjects = ["Danielle Darrieux", "Toko Yasuda", "Zqx Wv"]
-    assert subject_last_token_indices(_SlowView(tok), templates, subjects) == \
-        subject_last_token_indices(tok, templates, subjects)
+    assert [subject_last_token_index(_SlowView(tok), t, s) for t, s in zip(templates, subjects)] == \
+        [subject_last_token_index(tok, t, s) for t, s in zip(templates, subjects)]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -256,3 +248,15 @@ def test_null_editor_touches_nothing(tiny):
     before = _state(model)
     result = NullEditor().apply(model, tok, REQS)
     assert result.originals == {} and _identical(model, before)
+
+
+def test_editor_contract_defaults(tiny):
+    """prepare/reset are no-ops, the state is empty, and non-empty state is refused with a clear TypeError."""
+    _, model, tok = tiny
+    ed = FTEditor(FTHyperParams(layers=(1,)))
+    before = _state(model)
+    assert ed.prepare(model, tok, cache_dir=None) is None and ed.reset() is None and _identical(model, before)
+    assert ed.state_dict() == {}
+    ed.load_state_dict({})
+    with pytest.raises(TypeError, match="keeps no state"):
+        ed.load_state_dict({"x": torch.zeros(1)})

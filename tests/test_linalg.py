@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from editbench.editors.linalg import solve_psd
+from editbench.editors.toolkit.linalg import solve_psd
 from editbench.editors.memit import memit_delta
 from editbench.editors.rome import left_vector
 

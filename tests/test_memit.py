@@ -17,7 +17,7 @@ from editbench.data.schema import EditRequest
 from editbench.editors.base import restore
 from editbench.models.tokens import tokenize_prompt_target, target_argmax_correct, target_nll
 from editbench.editors.memit import MEMITEditor, MEMITHParams, memit_delta
-from editbench.editors.memit.templates import memit_context_templates
+from editbench.editors.toolkit.templates import memit_context_templates
 from editbench.editors.memit.compute_ks import keys_and_hidden
 from editbench.editors.memit.compute_z import compute_z, compute_zs
 from editbench.models.hooks import forward_until, hidden_of
@@ -113,7 +113,8 @@ def test_memit_delta_is_the_float64_formula():
     g = torch.Generator().manual_seed(0)
     d_out, d_in, n, lam = 5, 7, 3, 3.5
     A = torch.randn(d_in, 2 * d_in, generator=g)
-    C = (A @ A.T / (2 * d_in)).float()
+    M = A @ A.T / (2 * d_in)
+    C = ((M + M.T) / 2).float()  # exactly symmetric, as a covariance is (a float32 A @ A.T may not be, by BLAS kernel)
     K = torch.randn(d_in, n, generator=g).float()
     R = torch.randn(d_out, n, generator=g).float()
     dW = memit_delta(K, R, C, lam)
@@ -233,6 +234,28 @@ def test_failure_midway_restores(monkeypatch):
     with pytest.raises(RuntimeError, match="no stats"):
         editor.apply(model, tok, REQUESTS[:1])
     assert all(torch.equal(before[n], p) for n, p in model.named_parameters())
+
+
+def test_update_rule_is_the_extension_point():
+    """A subclass changes the per-layer update by overriding update_rule only: it is called once per edit layer,
+    lowest first, with K (d_mlp, n), this layer's residual share (d_model, n) and C, and its dW is what is written."""
+    model, tok = make_model("tiny-gpt2")
+    adapter = ModelAdapter(model)
+    calls = []
+
+    class HalfMEMIT(MEMITEditor):
+        def update_rule(self, adapter, layer, keys, resid, cov):
+            calls.append((layer, tuple(keys.shape), tuple(resid.shape), tuple(cov.shape)))
+            return 0.5 * super().update_rule(adapter, layer, keys, resid, cov)
+
+    hp = MEMITEditor.from_preset(["tiny-gpt2"]).hparams
+    covs = covariances(model, hp.layers)
+    editor = HalfMEMIT(hp, covariances=covs, context_templates=TEMPLATES)
+    result = editor.apply(model, tok, REQUESTS[:2])
+    d_mlp, d_model = adapter.mlp_width, adapter.hidden_size
+    assert calls == [(l, (d_mlp, 2), (d_model, 2), (d_mlp, d_mlp)) for l in hp.layers]
+    assert set(result.originals) == {adapter.mlp_out_weight_name(l) for l in hp.layers}
+    restore(model, result.originals)
 
 
 def test_context_templates_are_seeded_groups_after_opening_words():

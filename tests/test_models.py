@@ -153,6 +153,17 @@ def test_hub_id_from_the_local_cache(tiny_gpt2, tmp_path):
     assert state_hash(lm.model) == state_hash(tiny_gpt2.model)
 
 
+def test_identity_is_looked_up_not_set_on_the_module(tiny_gpt2):
+    from editbench.models.identity import model_identity
+    from editbench.models.stats import model_fingerprint
+
+    assert not [k for k in vars(tiny_gpt2.model) if k.startswith("editbench")]
+    assert model_identity(tiny_gpt2.model) == ("tiny-gpt2", tiny_gpt2.model_hash)
+    assert model_fingerprint(tiny_gpt2.model) == tiny_gpt2.model_hash
+    other, _ = build_tiny("tiny-gpt2")  # not from the loader: unknown, fingerprinted
+    assert model_identity(other) is None and model_fingerprint(other).startswith("fp-")
+
+
 def test_factworld_missing_is_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.setattr(loader, "EMBEDDED_DIR", tmp_path)
     with pytest.raises(ModelLoadError, match="fact-world checkpoint is missing"):

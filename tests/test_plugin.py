@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from editbench.runner.results import validate_session
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -63,21 +65,23 @@ def test_suite_writes_json_and_prints_table(tmp_path):
     files = list(reports.glob("editbench-*.json"))
     assert len(files) == 1
     payload = json.loads(files[0].read_text())
-    results = {res["editor"]["name"]: res for res in payload["results"]}
+    assert validate_session(payload) == []  # every result in the one versioned schema
+    results = {res["provenance"]["editor"]["name"]: res for res in payload["results"]}
     assert set(results) == {"null", "ft"}
     ft = results["ft"]
-    assert ft["editor"]["hparams"]["num_steps"] == 3
-    assert ft["model"]["id"] == "tiny-gpt2" and len(ft["model"]["hash"]) == 64
-    assert sorted(ft["dataset"]["record_ids"]) == ["0", "1", "2"]
+    prov = ft["provenance"]
+    assert prov["editor"]["hparams"]["num_steps"] == 3 and ft["experiment"]["hparams"] == {"num_steps": 3}
+    assert prov["model"]["id"] == "tiny-gpt2" and len(prov["model"]["hash"]) == 64
+    assert sorted(prov["dataset"]["record_ids"]) == ["0", "1", "2"] and ft["n"] == 3
     assert any("99" in e and "subject" in e for e in ft["record_errors"])  # reported, the session went on
-    assert ft["versions"]["torch"] and ft["seed"] == 0 and "timings" in ft
-    assert all(rec["restored"] for rec in ft["per_record"])
+    assert "malformed record(s) were skipped" in r.stdout  # ... and said so in the terminal
+    assert prov["versions"]["torch"] and prov["seed"] == 0 and ft["timings"]["apply_s_mean"] is not None
+    assert all(rec["restored"] for rec in ft["details"]["per_record"])
     assert results["null"]["metrics"]["es"] == results["null"]["baseline"]["es"]
 
 
 def test_gpu_marker_skips_with_reason(tmp_path):
     (tmp_path / "test_g.py").write_text("import pytest\n@pytest.mark.gpu\ndef test_x():\n    assert False\n")
-    (tmp_path / "conftest.py").write_text("pytest_plugins = ['editbench.pytest_plugin']\n")
     r = run_pytest(str(tmp_path / "test_g.py"), "-rs", cwd=tmp_path)
     import torch
     if torch.cuda.is_available():
@@ -103,8 +107,8 @@ def test_single_suite_passes_on_the_shipped_fact_world(tmp_path):
                    env_extra={"EDITBENCH_CACHE": str(tmp_path / "cache")})
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     (f,) = reports.glob("editbench-*.json")
-    results = {res["editor"]["name"]: res for res in json.loads(f.read_text())["results"]}
+    results = {res["provenance"]["editor"]["name"]: res for res in json.loads(f.read_text())["results"]}
     assert {"null", "ft", "ft-c", "rome", "r-rome", "memit"} <= set(results)
     for name, res in results.items():
-        assert not res["failures"] and len(res["per_record"]) == 20, (name, res["failures"])
-        assert all(rec["restored"] for rec in res["per_record"]), name
+        assert not res["failures"] and len(res["details"]["per_record"]) == 20, (name, res["failures"])
+        assert all(rec["restored"] for rec in res["details"]["per_record"]), name

@@ -88,8 +88,6 @@ def test_registry_finds_the_entry_point(plugin_env):
     assert out.returncode == 0 and "OK" in out.stdout, out.stdout + out.stderr
 
 
-@pytest.mark.skipif(not (REPO / "suites" / "test_single_edit.py").exists(),
-                    reason="suites/test_single_edit.py not written yet")
 def test_plugin_is_parametrized_into_the_suites(plugin_env):
     out = _run([sys.executable, "-m", "pytest", "suites", "-m", "single", "--collect-only", "-q",
                 "--editor", "my-editor", "-p", "no:cacheprovider"], plugin_env)

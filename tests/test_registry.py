@@ -1,7 +1,6 @@
 """The editor registry: lazy built-ins, entry points, broken plugins, name clashes, did-you-mean."""
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from importlib.metadata import EntryPoint
@@ -38,18 +37,24 @@ def test_listing_imports_no_editor_module():
     assert out.returncode == 0, out.stdout + out.stderr
 
 
-def test_builtins_that_exist_load():
-    for name, target in registry.BUILTINS.items():
-        module = target.partition(":")[0]
-        try:
-            present = importlib.util.find_spec(module) is not None
-        except ModuleNotFoundError:
-            present = False
-        if not present:  # written by another issue; the registry must still list it (see load_all below)
-            assert name in registry.available()
-            continue
-        cls = registry.get(name)
+def test_every_builtin_loads(fake_entry_points):
+    fake_entry_points([])
+    loaded, errors = registry.load_all()
+    assert errors == {} and set(loaded) == set(registry.BUILTINS)
+    for name, cls in loaded.items():
         assert issubclass(cls, Editor) and cls.name == name, (name, cls)
+        assert registry.specs()[name].origin == "built-in"
+
+
+def test_builtin_with_missing_module_is_listed_and_does_not_block_others(monkeypatch, fake_entry_points):
+    monkeypatch.setitem(registry.BUILTINS, "half-written", "no_such_module_for_editbench_tests:HalfWritten")
+    fake_entry_points([])
+    assert "half-written" in registry.available()  # listing imports nothing, so it cannot notice
+    loaded, errors = registry.load_all()
+    assert set(loaded) == set(registry.BUILTINS) - {"half-written"}
+    assert list(errors) == ["half-written"] and "ModuleNotFoundError" in errors["half-written"]
+    with pytest.raises(registry.EditorLoadError, match="half-written.*built-in"):
+        registry.get("half-written")
 
 
 def test_get_core_builtins():
@@ -101,6 +106,9 @@ def test_name_clash_is_reported_not_silent(fake_entry_points):
         EntryPoint("twin", "editbench.editors.ft:FTEditor", GROUP),           # second declaration of a plugin name
     ])
     assert registry.get("ft").name == "ft"  # the built-in wins
+    assert registry.specs()["ft"] == registry.EditorSpec("ft", registry.BUILTINS["ft"], "built-in")
+    assert any(k.startswith("ft (") and "clashes with the already registered built-in" in m
+               for k, m in registry.clashes().items())
     assert registry.get("twin") is NullEditor  # first declaration wins
     clashes = registry.clashes()
     assert len(clashes) == 2

@@ -23,7 +23,7 @@ from editbench.editors.ft import FTEditor
 from editbench.editors.ft.hparams import FTHyperParams
 from editbench.metrics.health import PerplexityProbe
 from editbench.models.loader import load_model
-from editbench.report.jsonl import read_jsonl, strip_timing
+from editbench.runner.jsonl import read_jsonl, strip_timing
 from editbench.runner import SequentialConfig, run_sequential
 from editbench.runner.state import latest_checkpoint
 
@@ -64,7 +64,7 @@ class NoisyFT(FTEditor):
 
 def config(out_dir, resume=False) -> SequentialConfig:
     return SequentialConfig(n_edits=N_EDITS, history_every=2, checkpoint_every=3, out_dir=str(out_dir),
-                            resume=resume, schedules=("immediate", "history", "final"), progress=False, plot=False)
+                            resume=resume, schedules=("immediate", "history", "final"), progress=False)
 
 
 def run(out_dir, resume=False, sleep_s=0.0) -> dict:

@@ -16,9 +16,9 @@ from editbench.editors.base import restore
 from editbench.models.tokens import pad_token_id
 from editbench.editors.rome import ROMEEditor, ROMEHParams, RROMEEditor, left_vector
 from editbench.editors.rome.compute_k import compute_keys
-from editbench.editors.rome.compute_v import build_batch, compute_v
-from editbench.editors.rome.forward import FastForward, SlowForward
-from editbench.editors.rome.templates import context_templates
+from editbench.editors.rome.compute_v import compute_v
+from editbench.editors.toolkit.forward import FastForward, SlowForward, build_batch
+from editbench.editors.toolkit.templates import context_templates
 from editbench.models.adapter import ModelAdapter
 from editbench.models.tiny import build_tiny
 
@@ -170,6 +170,19 @@ def test_presets():
     assert r.name == "r-rome" and r.hparams.original_rome_key is False and r.hparams.layer == 17
     assert RROMEEditor(ROMEHParams(original_rome_key=True)).hparams.original_rome_key is False
     assert not ROMEEditor.supports_batch
+
+
+def test_r_rome_preset_is_rome_with_the_averaged_key():
+    """r-rome.yaml inherits rome.yaml: for every model key of rome.yaml (and none), the same hyperparameters but
+    ``original_rome_key``."""
+    from editbench.editors.base import load_preset, preset_table
+
+    keys = [k for k in preset_table("rome") if k != "default"]
+    assert len(keys) > 10 and "inherit" not in preset_table("r-rome")
+    for key in [*keys, "no-such-model"]:
+        rome, rrome = load_preset("rome", [key]), load_preset("r-rome", [key])
+        assert rome["original_rome_key"] is True and rrome == {**rome, "original_rome_key": False}, key
+        assert RROMEEditor.from_preset([key]).hparams == ROMEEditor.from_preset([key], original_rome_key=False).hparams
 
 
 @pytest.mark.slow

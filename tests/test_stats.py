@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from editbench.data.corpora import resolve_corpus, strip_wiki_markup
-from editbench.editors.rome.templates import context_templates
+from editbench.editors.toolkit.templates import context_templates
 from editbench.models.adapter import ModelAdapter
 from editbench.models.stats import cache_path, second_moment, second_moments
 from editbench.models.tiny import build_tiny
@@ -92,6 +92,23 @@ def test_several_layers_one_pass(tiny, tmp_path):
     assert len(calls) == 1  # 3 texts, batch of 3: one forward for both layers
     single = second_moment(model, tok, ad, 2, cache_dir=tmp_path / "b", **kw)
     torch.testing.assert_close(both[2], single)
+
+
+def test_texts_callable_is_only_opened_when_something_is_missing(tiny, tmp_path):
+    model, tok, ad = tiny
+    opened = []
+
+    def texts():
+        opened.append(1)
+        return iter(TEXTS)
+
+    kw = dict(corpus="lazy", texts=texts, model_hash="lz", cache_dir=tmp_path, n_samples=50, progress=False)
+    first = second_moments(model, tok, ad, [1], **kw)
+    assert opened == [1]
+    again = second_moments(model, tok, ad, [1], **kw)  # cached: the corpus is never opened
+    assert opened == [1] and torch.equal(first[1], again[1])
+    torch.testing.assert_close(second_moment(model, tok, ad, 1, **{**kw, "texts": TEXTS, "cache_dir": tmp_path / "b"}),
+                               first[1])
 
 
 def test_strip_wiki_markup():

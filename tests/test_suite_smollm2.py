@@ -32,11 +32,11 @@ def _run(tmp_path, n: int) -> dict:
                    "--n-records", str(n), *editors, "--reports-dir", str(reports), timeout=3600)
     out = r.stdout[-4000:] + r.stderr[-2000:]
     (payload,) = [json.loads(f.read_text()) for f in reports.glob("editbench-*.json")]
-    results = {res["editor"]["name"]: res for res in payload["results"]}
+    results = {res["provenance"]["editor"]["name"]: res for res in payload["results"]}
     assert set(results) == set(EDITORS), out
     for name, res in results.items():
-        assert res["model"]["id"] == "smollm2-135m" and len(res["dataset"]["record_ids"]) == n
-        assert all(rec["restored"] for rec in res["per_record"]), name
+        assert res["provenance"]["model"]["id"] == "smollm2-135m" and len(res["provenance"]["dataset"]["record_ids"]) == n
+        assert all(rec["restored"] for rec in res["details"]["per_record"]), name
     assert r.returncode == 0, out  # every editor meets its measured gates
     return results
 
@@ -51,4 +51,4 @@ def test_single_edit_suite_on_smollm2_real_counterfact(tmp_path):
 @pytest.mark.slow
 def test_single_edit_suite_on_smollm2_100_records(tmp_path):
     results = _run(tmp_path, 100)  # the suite exits 0: every editor meets its gates on all 100 records
-    assert all(len(res["per_record"]) == 100 for res in results.values())
+    assert all(len(res["details"]["per_record"]) == 100 for res in results.values())

@@ -10,7 +10,8 @@ pretraining data. Corpus ids:
   ~590k GPT-2 tokens). We locate the file *without importing gensim* (gensim pulls scipy etc.), parse the XML
   with ``xml.etree.iterparse`` and strip the wiki markup into plain paragraphs.
 - ``"factworld"``: the training documents of the embedded fact world (:mod:`editbench.factworld`), the
-  fact-world models' "pretraining" distribution; epochs are chained until the caller stops reading.
+  fact-world models' "pretraining" distribution; epochs are chained until the caller stops reading. The fact
+  world sits beside the layer stack, so it is reached by name (:data:`FACTWORLD_TEXTS`), never imported here.
 - ``"auto"``: ``factworld`` for fact-world models, ``gensim-wiki`` otherwise (see :func:`resolve_corpus`).
 
 Every corpus is an iterator of plain-text strings (one article / document each).
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import bz2
 import html
+import importlib
 import importlib.metadata
 import importlib.util
 import itertools
@@ -27,8 +29,11 @@ import re
 import xml.etree.ElementTree as ET
 from typing import Any, Iterator
 
+from editbench.models.identity import model_identity
+
 CORPORA = ("wikitext", "gensim-wiki", "factworld", "auto")
 GENSIM_WIKI_FILE = "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
+FACTWORLD_TEXTS = "editbench.factworld.corpus:endless_corpus_texts"
 
 
 # ---------------------------------------------------------------------------------------------- gensim-wiki
@@ -158,19 +163,17 @@ def wikitext_texts(config: str = "wikitext-103-raw-v1", split: str = "train") ->
 
 def factworld_texts() -> Iterator[str]:
     """The fact world's training documents, epoch after epoch (endless; the caller stops reading)."""
-    from editbench.factworld.corpus import corpus_texts as fw_corpus
-    from editbench.factworld.world import load_world
-
-    world = load_world()
-    for epoch in itertools.count():
-        yield from fw_corpus(world, epoch=epoch)
+    module, attr = FACTWORLD_TEXTS.split(":")
+    yield from getattr(importlib.import_module(module), attr)()
 
 
 def is_factworld_model(model: Any = None, model_id: str | None = None) -> bool:
+    """Whether ``model_id``, the loader's id of ``model`` (:func:`editbench.models.identity.model_identity`) or
+    its config's ``name_or_path`` names the fact world."""
     names = [model_id or ""]
     if model is not None:
-        names += [str(getattr(model, "editbench_model_id", "")),
-                  str(getattr(getattr(model, "config", None), "name_or_path", ""))]
+        ident = model_identity(model)
+        names += [ident[0] if ident else "", str(getattr(getattr(model, "config", None), "name_or_path", ""))]
     return any("factworld" in n.lower() for n in names)
 
 

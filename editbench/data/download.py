@@ -28,6 +28,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from editbench.models.cache import cache_root
+
 COUNTERFACT_URL = "https://rome.baulab.info/data/dsets/counterfact.json"
 COUNTERFACT_SHA256: str | None = None  # unknown offline; see the module docstring
 CHUNK = 1 << 16
@@ -42,8 +44,8 @@ class ChecksumError(DownloadError):
 
 
 def cache_dir() -> Path:
-    """``$EDITBENCH_CACHE`` or ``~/.cache/editbench``."""
-    return Path(os.environ.get("EDITBENCH_CACHE") or Path.home() / ".cache" / "editbench")
+    """Where downloads are cached: the one cache root (``$EDITBENCH_CACHE`` or ``~/.cache/editbench``)."""
+    return cache_root()
 
 
 def sha256_file(path: str | os.PathLike) -> str:

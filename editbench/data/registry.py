@@ -14,7 +14,6 @@ and ``<repo root>/../shared/data`` (repo root = the directory holding the ``edit
 """
 from __future__ import annotations
 
-import difflib
 import importlib
 import json
 import os
@@ -27,6 +26,7 @@ from editbench.data.counterfact import PARSERS, detect_counterfact_format
 from editbench.data.known import is_known, parse_known
 from editbench.data.schema import EditRequest, RecordError, parse_records
 from editbench.data.zsre import is_zsre, parse_zsre
+from editbench.suggest import close_matches, did_you_mean
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -65,10 +65,9 @@ class UnknownDatasetError(ValueError):
 
     def __init__(self, name: str):
         self.name = name
-        self.suggestions = difflib.get_close_matches(name, list(DATASETS), n=3, cutoff=0.5)
-        hint = f" Did you mean {' or '.join(map(repr, self.suggestions))}?" if self.suggestions else ""
-        super().__init__(f"unknown dataset {name!r}.{hint} Known datasets: {', '.join(DATASETS)}; "
-                         "or give a path to a .json/.jsonl file.")
+        self.suggestions = close_matches(name, DATASETS)
+        super().__init__(f"unknown dataset {name!r}.{did_you_mean(self.suggestions)} "
+                         f"Known datasets: {', '.join(DATASETS)}; or give a path to a .json/.jsonl file.")
 
 
 def list_datasets() -> dict[str, str]:

@@ -1,13 +1,20 @@
 """The editor contract.
 
 An editor has a ``name``, a frozen hyperparameter dataclass (``hparams_class``) loaded from per-model presets
-and overridable, ``supports_batch``, and ``apply(model, tok, requests)`` which edits the model *in place* and
-returns an :class:`EditResult` holding the original values of every parameter it touched, so that
-:func:`restore` puts the model back byte for byte. Stateful editors keep their state on the editor object.
+(:func:`load_preset`) and overridable, ``supports_batch``, and ``apply(model, tok, requests)`` which edits the
+model *in place* and returns an :class:`EditResult` holding the original values of every parameter it touched,
+so that :func:`restore` puts the model back byte for byte. Around ``apply``:
+
+- ``prepare(model, tok, cache_dir)``: optional one-off work on the unedited model (ROME/MEMIT: key covariances);
+  ``apply`` does it lazily when it was not called.
+- ``reset()``: called between independent edits (default: nothing to forget).
+- ``state_dict()`` / ``load_state_dict(d)``: the state an editor carries across edits of a sequential run
+  (tensors only; default: none), saved in checkpoints.
 """
 from __future__ import annotations
 
 import dataclasses
+import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from importlib import resources
@@ -41,13 +48,6 @@ class EditResult:
     originals: dict[str, torch.Tensor] = field(default_factory=dict)
     stats: dict[str, Any] = field(default_factory=dict)
 
-    def merge(self, other: "EditResult") -> "EditResult":
-        """Combine two results of consecutive applies: keep the *earliest* original of each parameter."""
-        for k, v in other.originals.items():
-            self.originals.setdefault(k, v)
-        self.stats.update(other.stats)
-        return self
-
 
 def save_originals(model: torch.nn.Module, names: Sequence[str]) -> dict[str, torch.Tensor]:
     """Copy the named parameters (detached, cloned) before editing them."""
@@ -66,17 +66,37 @@ def restore(model: torch.nn.Module, originals: dict[str, torch.Tensor]) -> None:
         params[name].copy_(value.to(params[name].device, params[name].dtype))
 
 
+def preset_table(editor_name: str, _seen: tuple[str, ...] = ()) -> dict:
+    """The sections of ``editbench/editors/hparams/<editor>.yaml`` ({} if there is none), inheritance resolved.
+
+    A file may say ``inherit: <other editor>``: its sections then start from the other file's, and each section it
+    holds (``default`` or a model key) updates the inherited section of the same name key by key.
+    """
+    try:
+        text = resources.files("editbench.editors").joinpath("hparams", f"{editor_name}.yaml").read_text()
+    except FileNotFoundError:
+        if _seen:
+            raise ValueError(f"preset {_seen[-1]!r} inherits {editor_name!r}, which has no preset file") from None
+        return {}
+    table = yaml.safe_load(text) or {}
+    parent = table.pop("inherit", None)
+    if parent is None:
+        return table
+    if parent in _seen or parent == editor_name:
+        raise ValueError(f"preset inheritance cycle: {' -> '.join([*_seen, editor_name, parent])}")
+    merged = {k: dict(v or {}) for k, v in preset_table(parent, (*_seen, editor_name)).items()}
+    for key, section in table.items():
+        merged[key] = {**merged.get(key, {}), **(section or {})}
+    return merged
+
+
 def load_preset(editor_name: str, model_keys: Sequence[str]) -> dict:
-    """Read ``editbench/editors/hparams/<editor>.yaml`` and merge ``default`` with the first matching model key.
+    """Read ``editbench/editors/hparams/<editor>.yaml`` (:func:`preset_table`: ``inherit`` resolved) and merge
+    ``default`` with the first matching model key.
 
     ``model_keys`` is most-specific first, e.g. ``["factworld", "gpt2"]`` (short name, then model family).
     """
-    fname = f"{editor_name}.yaml"
-    try:
-        text = resources.files("editbench.editors").joinpath("hparams", fname).read_text()
-    except FileNotFoundError:
-        return {}
-    table = yaml.safe_load(text) or {}
+    table = preset_table(editor_name)
     merged = dict(table.get("default", {}) or {})
     for key in model_keys:
         if key in table:
@@ -97,12 +117,13 @@ def _coerce(editor: str, key: str, value: Any, annotation: Any) -> Any:
 
 
 class Editor(ABC):
-    """Base class of all editors. Subclasses set ``name``, ``hparams_class`` and implement :meth:`apply`."""
+    """Base class of all editors. Subclasses set ``name`` (also the preset file's stem), ``hparams_class`` and
+    implement :meth:`apply`; :meth:`prepare`, :meth:`reset`, :meth:`state_dict` and :meth:`load_state_dict` have
+    defaults for editors without one-off work or state."""
 
     name: ClassVar[str] = "editor"
     hparams_class: ClassVar[type[HParams]] = HParams
     supports_batch: ClassVar[bool] = False
-    preset_name: ClassVar[str | None] = None  # yaml file stem; defaults to ``name``
 
     def __init__(self, hparams: HParams | None = None):
         self.hparams = hparams if hparams is not None else self.hparams_class()
@@ -110,7 +131,7 @@ class Editor(ABC):
     @classmethod
     def from_preset(cls, model_keys: Sequence[str] = (), **overrides: Any) -> "Editor":
         """Build the editor with the preset for the model (most specific key first), then ``overrides``."""
-        values = load_preset(cls.preset_name or cls.name, list(model_keys))
+        values = load_preset(cls.name, list(model_keys))
         values.update(overrides)
         types = {f.name: f.type for f in dataclasses.fields(cls.hparams_class)}
         unknown = set(values) - set(types)
@@ -121,6 +142,26 @@ class Editor(ABC):
     @abstractmethod
     def apply(self, model: torch.nn.Module, tok: Any, requests: Sequence[EditRequest]) -> EditResult:
         """Edit ``model`` in place so that it answers each request's ``target_new``; return the originals."""
+
+    def prepare(self, model: torch.nn.Module, tok: Any, cache_dir: str | os.PathLike | None = None) -> None:
+        """One-off work before the first edit of ``model`` (unedited), e.g. statistics; default: none.
+
+        ``cache_dir`` is the artefact cache root (default :func:`editbench.models.cache.cache_root`); an editor
+        keeps its files in a subdirectory of it. Optional: ``apply`` must do the work lazily when it was not called.
+        """
+
+    def reset(self) -> None:
+        """Forget per-edit state; called between independent edits (default: nothing to forget)."""
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """The state carried across the edits of a sequential run, as tensors (default: none)."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        """Restore what :meth:`state_dict` returned. The default accepts only the empty state."""
+        if state:
+            raise TypeError(f"editor {self.name!r} ({type(self).__name__}) keeps no state, but was given state with "
+                            f"key(s) {sorted(state)}")
 
     def check_batch(self, requests: Sequence[EditRequest]) -> None:
         if len(requests) > 1 and not self.supports_batch:

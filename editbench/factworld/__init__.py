@@ -11,15 +11,12 @@ Public API::
     build(out_dir, quick=False, seed=0) -> dict                         python -m editbench.factworld.build
     EMBEDDED_DIR                                                         the shipped checkpoint directory
 """
-from pathlib import Path
-
 from editbench.factworld import tasks
 from editbench.factworld.corpus import CorpusConfig, corpus_texts
 from editbench.factworld.counterfact import factworld_records
 from editbench.factworld.evaluate import evaluate_recall, evaluate_task, evaluate_tasks
 from editbench.factworld.world import RELATIONS, Fact, Relation, World, WorldConfig, generate_world, load_world
-
-EMBEDDED_DIR = Path(__file__).resolve().parents[2] / "models" / "embedded" / "factworld"
+from editbench.models.paths import FACTWORLD_DIR as EMBEDDED_DIR
 
 
 def build(out_dir, quick: bool = False, seed: int = 0, **kw) -> dict:

@@ -112,7 +112,7 @@ def build(out_dir, quick: bool = False, seed: int = 0, epochs: int | None = None
     meta = {
         "world_hash": world.hash, "world_config": dataclasses.asdict(wcfg), "train_config": dataclasses.asdict(tcfg),
         "seed": seed, "quick": quick, "complete": False, "history": [], "device": device,
-        "max_time_s": max_time_s, "recipe": recipe,
+        "max_time_s": max_time_s, "recipe": recipe, "bars": dict(BARS),  # read by the loader's partial-build warning
         "init": None if init_from is None else {"from": str(init_from), **init_meta},
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__,
                      "python": platform.python_version()},

@@ -14,35 +14,14 @@ its arguments (and of :class:`CorpusConfig`).
 """
 from __future__ import annotations
 
+import itertools
 import random
 from dataclasses import dataclass
+from typing import Iterator
 
 from editbench.factworld import tasks as T
-from editbench.factworld.world import World
-
-F_NOUNS = ("dog cat river house garden road tree bird child window table book letter boat bridge market "
-           "song cloud forest lamp door field hill village").split()
-F_ADJS = "old small green quiet bright cold tall young empty narrow heavy soft".split()
-F_VT = "saw found opened carried painted followed crossed watched cleaned built".split()
-F_VI = "slept waited smiled rested fell ran".split()
-F_PREPS = "near under behind across beside".split()
-F_FRAMES = ("the {adj} {noun} {vt} the {noun}", "a {noun} {vi} {prep} the {adj} {noun}", "the {noun} {vi}",
-            "every {noun} {prep} the {noun} is {adj}", "the {noun} and the {noun} {vi} {prep} the {noun}",
-            "a {adj} {noun} {vt} a {adj} {noun}")
-
-
-def filler_sentence(rng: random.Random) -> str:
-    """One generic sentence from a tiny grammar (no final period)."""
-    frame = rng.choice(F_FRAMES)
-    for slot, pool in (("{adj}", F_ADJS), ("{noun}", F_NOUNS), ("{vt}", F_VT), ("{vi}", F_VI),
-                       ("{prep}", F_PREPS)):
-        while slot in frame:
-            frame = frame.replace(slot, rng.choice(pool), 1)
-    return frame
-
-
-def filler_words() -> list[str]:
-    return F_NOUNS + F_ADJS + F_VT + F_VI + F_PREPS + [w for f in F_FRAMES for w in f.split()] + ["."]
+from editbench.factworld.filler import filler_sentence, filler_words  # noqa: F401 (filler_words: re-exported)
+from editbench.factworld.world import World, load_world
 
 
 @dataclass(frozen=True)
@@ -114,3 +93,12 @@ def corpus_texts(world: World, epoch: int = 0, cfg: CorpusConfig = CorpusConfig(
             docs += T.training_blocks(world, task, n, seed=f"{epoch}", level=task_level(epoch, cfg))
     rng.shuffle(docs)
     return docs
+
+
+def endless_corpus_texts() -> Iterator[str]:
+    """The shipped world's training documents, epoch after epoch (endless; the caller stops reading): the
+    ``"factworld"`` corpus of :mod:`editbench.data.corpora`, which reaches it by name (the stack never imports
+    the fact world)."""
+    world = load_world()
+    for epoch in itertools.count():
+        yield from corpus_texts(world, epoch=epoch)

@@ -33,6 +33,7 @@ import hashlib
 import random
 from dataclasses import dataclass
 
+from editbench.factworld.filler import filler_sentence
 from editbench.factworld.world import RELATIONS, World
 
 TASKS = ("sst2", "mrpc", "cola", "nli")
@@ -113,7 +114,6 @@ def _raw_example(task: str, rng: random.Random, names: list[str], label: int, le
             clauses.append(frame.replace("{n}", rng.choice(REVIEW_NOUNS)))
         return " , ".join(clauses)
     if task == "cola":
-        from editbench.factworld.corpus import filler_sentence
         if rng.random() < 0.5:
             sent = _fact_sentence(rng, names)[4]
         else:

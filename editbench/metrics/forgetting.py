@@ -132,13 +132,3 @@ class Windows:
         for k, vals in state["hist"].items():
             w._hist[k] = deque(vals, maxlen=w.sizes[-1])
         return w
-
-
-def trailing_mean(values: Sequence[float | None], w: int) -> list[float | None]:
-    """Offline version of :class:`Windows` for one series (used by plots and collapse detection)."""
-    out, buf = [], deque(maxlen=w)
-    for v in values:
-        if v is not None:
-            buf.append(float(v))
-        out.append(sum(buf) / len(buf) if buf else None)
-    return out

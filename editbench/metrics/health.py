@@ -1,17 +1,16 @@
 """Model-health probes run at checkpoints of a sequential run: is the edited model still a language model?
 
-A probe is any callable ``probe(model, tok) -> dict[str, float]``. Three are provided:
+A health probe is any callable ``probe(model, tok) -> dict[str, float]``; the registered probes of
+:mod:`editbench.metrics.probes` wrap these two:
 
 - :class:`PerplexityProbe` — held-out perplexity on given generic texts (``{"ppl": ...}``): token-weighted
   mean NLL over every next-token prediction, exponentiated. Texts are tokenized once.
 - :class:`RecallProbe` — recall of a fixed sample of facts the run does *not* edit (``{"recall": ...}``): the
   share of (prompt, answer) pairs whose answer is the argmax exact match under teacher forcing. The fact world's
   own evaluator can be passed instead; anything with the probe signature plugs in.
-- :class:`AgreementProbe` — share of fixed prompts whose greedy next token is still the unedited model's
-  (``{"agreement": ...}``): behavioural drift, for models without a labelled fact set.
 
 :func:`combine` runs several probes and merges their dicts. Direction convention used by collapse detection and
-plots (:func:`lower_is_better`): keys named ``ppl``/``*_ppl``/``*nll``/``*loss`` are better when lower, every
+plots when a run's probes did not declare directions (:func:`lower_is_better`): keys named ``ppl``/``*_ppl``/``*nll``/``*loss`` are better when lower, every
 other key (recall, accuracy, F1...) is better when higher.
 """
 from __future__ import annotations
@@ -98,46 +97,6 @@ class RecallProbe:
             raise ValueError("every subject of the pool is edited: no unedited facts to probe")
         pick = random.Random(f"recall-probe:{seed}").sample(free, min(n, len(free)))
         return cls(tok, [r.rewrite_prompt for r in pick], [r.target_true for r in pick], key=key)
-
-
-class AgreementProbe:
-    """Share of fixed prompts whose greedy next token is still the one the *unedited* model predicted.
-
-    Built from the model before any edit (it records that model's argmax after each prompt); needs no labelled
-    facts, so it works for any model, random test models included, as a measure of how far the model's behaviour
-    has drifted (``{"agreement": ...}``)."""
-
-    def __init__(self, model, tok, prompts: Sequence[str], key: str = "agreement", batch_size: int = 64):
-        if not prompts:
-            raise ValueError("AgreementProbe needs at least one prompt")
-        self.key = key
-        self.batch_size = batch_size
-        self.pad_id = pad_token_id(tok)
-        ids = [list(tok(p)["input_ids"]) for p in prompts]
-        self.encoded = [(p + [0], len(p)) for p in ids]  # placeholder target, replaced just below
-        first = self._argmax(model)
-        self.encoded = [(p + [t], len(p)) for p, t in zip(ids, first)]
-
-    @torch.no_grad()
-    def _argmax(self, model) -> list[int]:
-        """Greedy next token after each prompt (reads the hidden state before the placeholder target)."""
-        device = next(model.parameters()).device
-        base, head = model.base_model, model.get_output_embeddings()
-        out = []
-        for start in range(0, len(self.encoded), self.batch_size):
-            chunk = [s[:k] for s, k in self.encoded[start:start + self.batch_size]]
-            width = max(len(s) for s in chunk)
-            ids = torch.tensor([s + [self.pad_id] * (width - len(s)) for s in chunk])
-            mask = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in chunk])
-            hidden = base(input_ids=ids.to(device), attention_mask=mask.to(device))[0]
-            last = hidden[torch.arange(len(chunk), device=device), torch.tensor([len(s) - 1 for s in chunk],
-                                                                                   device=device)]
-            out += head(last).argmax(-1).tolist()
-        return out
-
-    def __call__(self, model, tok=None) -> dict[str, float]:
-        s = score_ids(model, self.encoded, pad_id=self.pad_id, batch_size=self.batch_size)
-        return {self.key: float(s.correct.float().mean())}
 
 
 def combine(*probes: HealthProbe) -> HealthProbe:

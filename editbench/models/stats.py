@@ -17,8 +17,14 @@ Definitions used here (documented because they differ from the reference code):
   result C = Σ kkᵀ / n is returned as float32. Memory is O(d_mlp²) per layer plus one batch.
 - The forward pass stops right after the deepest requested layer (nothing later is needed).
 
+The documents come from the caller (this module reads no corpus): ``texts`` is an iterable of strings or a
+zero-argument callable returning one, called only when some layer is not cached; ``corpus`` is its label in the
+cache key. Corpus names ("auto", "gensim-wiki", ...) are resolved above this layer, by
+:mod:`editbench.editors.toolkit.covariance` (through :mod:`editbench.data.corpora`).
+
 Cache: ``<cache_dir>/<model_hash[:16]>/<corpus>/layer<L>_n<n_samples>_len<max_length>.safetensors`` with a
-JSON sidecar; ``cache_dir`` defaults to ``$EDITBENCH_CACHE/stats`` or ``~/.cache/editbench/stats``.
+JSON sidecar; ``cache_dir`` defaults to ``<cache root>/stats`` (:func:`editbench.models.cache.cache_root`:
+``$EDITBENCH_CACHE`` or ``~/.cache/editbench``).
 """
 from __future__ import annotations
 
@@ -27,29 +33,35 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Union
 
 import torch
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
-from editbench.data.corpora import corpus_texts, resolve_corpus
 from editbench.models.adapter import ModelAdapter
+from editbench.models.cache import cache_root
 from editbench.models.hooks import StopForward
+from editbench.models.identity import model_identity
+from editbench.models.tokens import pad_right, pad_token_id
 
 FORMAT = "editbench.second_moment.v1"
+
+Texts = Union[Iterable[str], Callable[[], Iterable[str]]]
+"""Documents for the statistics: an iterable of strings, or a zero-argument callable returning one (lazy)."""
 
 
 # ---------------------------------------------------------------------------------------------- identity
 def model_fingerprint(model: torch.nn.Module) -> str:
     """A stable identity for the stats cache when the caller has no model hash.
 
-    Uses ``model.editbench_model_hash`` if the loader set it; otherwise sha256 of the config and the input
-    embedding (editors leave embeddings alone, so the fingerprint survives edits of MLP weights).
+    The loader's model hash if the loader produced the model (:func:`editbench.models.identity.model_identity`);
+    otherwise sha256 of the config and the input embedding (editors leave embeddings alone, so the fingerprint
+    survives edits of MLP weights).
     """
-    h = getattr(model, "editbench_model_hash", None)
-    if h:
-        return str(h)
+    ident = model_identity(model)
+    if ident and ident[1]:
+        return ident[1]
     digest = hashlib.sha256(model.config.to_json_string(use_diff=False).encode())
     emb = model.get_input_embeddings().weight.detach().float().cpu().contiguous()
     digest.update(emb.numpy().tobytes())
@@ -57,8 +69,7 @@ def model_fingerprint(model: torch.nn.Module) -> str:
 
 
 def default_cache_dir() -> Path:
-    root = os.environ.get("EDITBENCH_CACHE")
-    return Path(root) / "stats" if root else Path.home() / ".cache" / "editbench" / "stats"
+    return cache_root() / "stats"
 
 
 def cache_path(cache_dir: str | os.PathLike | None, model_hash: str, layer: int, corpus: str, n_samples: int,
@@ -100,23 +111,6 @@ def token_chunks(tok: Any, texts: Iterable[str], max_length: int) -> Iterator[li
                 yield specials + piece
 
 
-def _pad_batch(chunks: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    T = max(len(c) for c in chunks)
-    ids = torch.full((len(chunks), T), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(chunks), T), dtype=torch.long)
-    for i, c in enumerate(chunks):
-        ids[i, :len(c)] = torch.tensor(c)
-        mask[i, :len(c)] = 1
-    return ids, mask
-
-
-def pad_id_of(tok: Any) -> int:
-    for t in (tok.pad_token_id, tok.eos_token_id, tok.bos_token_id):
-        if t is not None:
-            return int(t)
-    return 0
-
-
 def _context_length(model: torch.nn.Module) -> int:
     cfg = model.config
     for name in ("n_positions", "max_position_embeddings", "n_ctx"):
@@ -150,12 +144,12 @@ def _accumulate(model, tok, adapter: ModelAdapter, layers: list[int], texts: Ite
     model.eval()
     try:
         chunks = token_chunks(tok, texts, max_length)
-        pad = pad_id_of(tok)
+        pad = pad_token_id(tok)  # any id: pads sit after the real tokens and are masked out
         while n < n_samples:
             batch = [c for _, c in zip(range(batch_size), chunks)]
             if not batch:
                 break
-            ids, mask = _pad_batch(batch, pad)
+            ids, mask = pad_right(batch, pad)
             try:
                 model(input_ids=ids.to(dev), attention_mask=mask.to(dev), use_cache=False)
             except StopForward:
@@ -177,18 +171,21 @@ def _accumulate(model, tok, adapter: ModelAdapter, layers: list[int], texts: Ite
 
 # ---------------------------------------------------------------------------------------------- public API
 def second_moments(model: torch.nn.Module, tok: Any, adapter: ModelAdapter, layers: list[int], *,
-                   corpus: str = "auto", n_samples: int = 100_000, model_hash: str | None = None,
+                   corpus: str, texts: Texts, n_samples: int = 100_000, model_hash: str | None = None,
                    cache_dir: str | os.PathLike | None = None, batch_size: int = 8, max_length: int = 256,
-                   progress: bool = True, texts: Iterable[str] | None = None) -> dict[int, torch.Tensor]:
+                   progress: bool = True) -> dict[int, torch.Tensor]:
     """C_l = E[k kᵀ] (float32, shape (d_mlp, d_mlp)) for each layer in ``layers``, from cache or one pass.
 
-    ``n_samples`` is a token count. ``model_hash`` identifies the model for the cache (default:
-    :func:`model_fingerprint`). ``texts`` overrides the corpus' documents; the result is then cached under the
-    label ``corpus`` (give it a name of its own, e.g. ``"test-texts"``). Layers already cached are loaded, the rest are
-    computed together in a single streamed pass (one forward per batch, hooks on all of them).
+    ``texts`` are the documents (an iterable, or a zero-argument callable returning one, called only if some
+    layer is not cached) and ``corpus`` their label in the cache key: a concrete corpus id ("gensim-wiki", ...)
+    or a name of its own for other texts (e.g. ``"test-texts"``). To go from a corpus *name* to texts use
+    :func:`editbench.editors.toolkit.covariance.second_moments_of`. ``n_samples`` is a token count.
+    ``model_hash`` identifies the model for the cache (default: :func:`model_fingerprint`). Layers already
+    cached are loaded, the rest are computed together in a single streamed pass (one forward per batch, hooks
+    on all of them).
     """
     layers = sorted(set(int(l) for l in layers))
-    corpus_id = resolve_corpus(corpus, model) if texts is None else corpus
+    corpus_id = str(corpus)
     model_hash = model_hash or model_fingerprint(model)
     max_length = min(max_length, _context_length(model))
     out: dict[int, torch.Tensor] = {}
@@ -203,8 +200,8 @@ def second_moments(model: torch.nn.Module, tok: Any, adapter: ModelAdapter, laye
             todo.append(l)
     if todo:
         t0 = time.perf_counter()
-        sums, n = _accumulate(model, tok, adapter, todo, texts if texts is not None else corpus_texts(corpus_id),
-                              n_samples, batch_size, max_length, progress)
+        docs = texts() if callable(texts) else texts
+        sums, n = _accumulate(model, tok, adapter, todo, docs, n_samples, batch_size, max_length, progress)
         if n == 0:
             raise RuntimeError(f"corpus {corpus_id!r} produced no tokens")
         seconds = time.perf_counter() - t0
@@ -220,11 +217,11 @@ def second_moments(model: torch.nn.Module, tok: Any, adapter: ModelAdapter, laye
     return {l: out[l] for l in layers}
 
 
-def second_moment(model: torch.nn.Module, tok: Any, adapter: ModelAdapter, layer: int, *, corpus: str = "auto",
-                  n_samples: int = 100_000, model_hash: str | None = None,
+def second_moment(model: torch.nn.Module, tok: Any, adapter: ModelAdapter, layer: int, *, corpus: str,
+                  texts: Texts, n_samples: int = 100_000, model_hash: str | None = None,
                   cache_dir: str | os.PathLike | None = None, batch_size: int = 8, max_length: int = 256,
-                  progress: bool = True, texts: Iterable[str] | None = None) -> torch.Tensor:
+                  progress: bool = True) -> torch.Tensor:
     """C = E[k kᵀ] (float32, (d_mlp, d_mlp)) of one layer's MLP keys; see :func:`second_moments`."""
-    return second_moments(model, tok, adapter, [layer], corpus=corpus, n_samples=n_samples, model_hash=model_hash,
-                          cache_dir=cache_dir, batch_size=batch_size, max_length=max_length, progress=progress,
-                          texts=texts)[layer]
+    return second_moments(model, tok, adapter, [layer], corpus=corpus, texts=texts, n_samples=n_samples,
+                          model_hash=model_hash, cache_dir=cache_dir, batch_size=batch_size, max_length=max_length,
+                          progress=progress)[layer]

@@ -73,16 +73,6 @@ def pad_right(seqs: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor,
     return ids, mask
 
 
-def tokenize_prompts(tok: Any, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Encode full prompts (with leading special tokens), right-padded: ``(input_ids, attention_mask, lengths)``.
-
-    ``lengths[i] - 1`` is the index of the last real token of prompt ``i``.
-    """
-    seqs = [encode_prefix(tok, t) for t in texts]
-    ids, mask = pad_right(seqs, pad_token_id(tok))
-    return ids, mask, torch.tensor([len(s) for s in seqs], dtype=torch.long)
-
-
 # ----------------------------------------------------------------------------------------------------------
 # prompt + target (teacher forcing)
 # ----------------------------------------------------------------------------------------------------------
@@ -190,9 +180,3 @@ def subject_last_token_index(tok: Any, prompt_template: str, subject: str) -> in
         return best
     return len(encode_prefix(tok, text[:s1])) - 1
 
-
-def subject_last_token_indices(tok: Any, prompt_templates: Sequence[str], subjects: Sequence[str]) -> list[int]:
-    """:func:`subject_last_token_index` for many (template, subject) pairs."""
-    if len(prompt_templates) != len(subjects):
-        raise ValueError(f"{len(prompt_templates)} templates but {len(subjects)} subjects")
-    return [subject_last_token_index(tok, t, s) for t, s in zip(prompt_templates, subjects)]

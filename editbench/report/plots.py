@@ -18,8 +18,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from editbench.metrics.distance import layer_label  # noqa: E402
-from editbench.metrics.health import lower_is_better  # noqa: E402
-from editbench.report.jsonl import read_jsonl  # noqa: E402
+from editbench.runner.jsonl import read_jsonl  # noqa: E402
+from editbench.runner.summary import health_lower_is_better, write_summary  # noqa: E402
 
 LINESTYLES = ("-", "--", ":", "-.")
 
@@ -67,6 +67,7 @@ def plot_runs(jsonl_paths: Sequence[str | Path], png: str | Path, title: str | N
             ax_d.plot(n, ys, color=color, ls=LINESTYLES[j % len(LINESTYLES)], label=f"{label} {layer_label(name)}")
         hc = [c for c in checks if c.get("health")]
         if hc:
+            lower_is_better = lambda k: health_lower_is_better(header, k)  # noqa: E731 — as the probes declared
             keys = sorted(hc[0]["health"], key=lambda k: (lower_is_better(k), k))
             health_name = health_name or keys[0]
             for j, key in enumerate(keys):
@@ -74,7 +75,7 @@ def plot_runs(jsonl_paths: Sequence[str | Path], png: str | Path, title: str | N
                 if lower_is_better(key) and key != health_name:  # e.g. perplexity next to recall: own log axis
                     ax_h2 = ax_h2 or ax_h.twinx()
                     ax_h2.set_yscale("log")
-                    ax_h2.set_ylabel(", ".join(k for k in keys if lower_is_better(k)) + " (log)")
+                    ax_h2.set_ylabel(", ".join(k for k in keys if lower_is_better(k)) + " (log)")  # noqa: B023
                     ax = ax_h2
                 ax.plot([c["n"] for c in hc], [c["health"].get(key) for c in hc], color=color,
                         ls=LINESTYLES[j % len(LINESTYLES)], marker=".", label=f"{label} {key}")
@@ -110,4 +111,15 @@ def plot_runs(jsonl_paths: Sequence[str | Path], png: str | Path, title: str | N
     png.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(png, dpi=90)
     plt.close(fig)
+    return png
+
+
+def plot_summary(summary: dict) -> Path:
+    """Draw one run's figure (``sequential.png`` beside its results) and record its path in the run's summary
+    (``summary["paths"]["plot"]``, summary.json rewritten)."""
+    jsonl = Path(summary["paths"]["jsonl"])
+    png = plot_runs([jsonl], jsonl.parent / "sequential.png", cf_edits=[summary.get("cf_edit")],
+                    title=f"{summary.get('editor')} on {summary.get('model_id')}, sample {summary.get('sample')}")
+    summary["paths"]["plot"] = str(png)
+    write_summary(summary)
     return png

@@ -1,60 +1,44 @@
-"""One sequential experiment from names: (editor, model, dataset, sample) → a run directory and its summary.
+"""One experiment config that every front end fills in, and the functions that run it.
 
-Shared by the ``sequential`` suite and ``editbench sequential`` so both build the stream, the health probe and
-the run directory the same way:  records → stream → editor.apply … → results.jsonl → summary (+ PNG).
+:class:`Experiment` is a frozen dataclass naming everything a suite run depends on (editor + hyperparameter
+overrides, model, dataset, how many records/edits, samples, seed, schedule, probes, device, output). The pytest
+plugin builds one from its options, ``editbench sequential`` from its arguments; both then call
+:func:`run_single` / :func:`run_sequential_sample` here, with the model taken from one :class:`ModelCache` so a
+session loads each model once (a sequential run restores the weights it edited when it ends).
+
+    records -> EditRequest -> Editor.apply -> scorer/probes -> runner -> results
 """
 from __future__ import annotations
 
+import dataclasses
+import re
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
-from editbench.data import load_records
-from editbench.metrics.health import PerplexityProbe, RecallProbe, combine
-from editbench.models.loader import LoadedModel, load_model
-from editbench.runner.schedule import make_stream
-from editbench.runner.sequential import SequentialConfig, run_sequential
+import yaml
 
+from editbench import DEFAULT_MODEL, default_dataset
 
-def generic_texts(model_id: str, n: int = 32) -> list[str]:
-    """Held-out generic text for the perplexity probe: fact-world filler (an epoch never trained on) or wiki."""
-    if model_id == "factworld":
-        from editbench.factworld import corpus, world
-        return corpus.corpus_texts(world.load_world(), epoch=10**6, facts=False, tasks=False)[:n]
-    from editbench.data.corpora import corpus_texts
-    try:
-        return [t for _, t in zip(range(n), corpus_texts("gensim-wiki"))]
-    except Exception:  # noqa: BLE001 — no generic corpus installed: health uses recall only
-        return []
+SUITES = ("single", "sequential")
+DEFAULT_N = {"single": 20, "sequential": 100}
+"""CPU-sized defaults: 20 single edits (about a minute per editor on the fact world); 100 sequential edits, the
+README main job (measured 13 min 43 s for MEMIT on SmolLM2 on a 2-core CPU)."""
 
 
-def factworld_unedited_probe(tok, stream, n: int = 200, seed: int = 0) -> RecallProbe:
-    """Recall of ``n`` fact-world facts whose (subject, relation) the stream never edits, each in a seeded trained
-    template. The world has 8 facts per subject, so this works up to (and past) one edit per subject, where the
-    CounterFact-style pool (one record per subject) runs out of unedited subjects."""
-    import random
-
-    from editbench.factworld.world import load_world
-    world = load_world()
-    edited = {(r.subject.strip(), r.relation_id) for r in stream}
-    rng = random.Random(f"factworld-health:{seed}")
-    free = [f for f in world.facts if (f.subject, f.relation) not in edited]
-    pick = rng.sample(free, min(n, len(free)))
-    prompts = [world.prompt(f, rng.choice(f.trained_templates(world))) for f in pick]
-    return RecallProbe(tok, prompts, [f.object for f in pick], key="recall")
+_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 
-def health_probe(lm: LoadedModel, pool, stream, seed: int = 0, dataset: str | None = None):
-    """Recall of 200 unedited facts (+ perplexity on generic text where some is available). On the fact world
-    the facts come from the world (any unedited (subject, relation)); elsewhere from the pool's unedited
-    subjects."""
-    if dataset == "factworld":
-        probes = [factworld_unedited_probe(lm.tok, stream, n=200, seed=seed)]
-    else:
-        probes = [RecallProbe.unedited(lm.tok, pool, stream, n=200, seed=seed)]
-    texts = generic_texts(lm.model_id)
-    if texts:
-        probes.append(PerplexityProbe(lm.tok, texts))
-    return combine(*probes)
+class ExperimentError(ValueError):
+    """A bad experiment setting (the message names the setting and what is allowed)."""
+
+
+def default_probes(model: str) -> tuple[str, ...]:
+    """Health probes of a sequential run: the fact world's own (world facts + filler text), else recall of the
+    pool's unedited facts plus wiki perplexity."""
+    if model == "factworld":
+        return ("factworld-recall", "factworld-perplexity")
+    return ("recall-unedited", "perplexity")
 
 
 def default_order(dataset: str) -> str:
@@ -62,19 +46,148 @@ def default_order(dataset: str) -> str:
     return "published" if dataset.startswith("counterfact") else "seeded"
 
 
-def run_experiment(editor: Any, model: str, dataset: str, *, n_edits: int, sample: int = 0, seed: int = 0,
-                   out_root: str | Path = "reports", resume: bool = False, device: str = "cpu",
-                   **config: Any) -> tuple[dict, list]:
-    """Run one sample on a freshly loaded model; return (summary, malformed-record errors)."""
-    lm = load_model(model, device=device)
-    pool, errors = load_records(dataset, seed=None, on_error="collect")
+def parse_hparams(items: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """``["rome.layer=3", "memit.mom2_update_weight=15000"]`` -> ``{"rome": {"layer": 3}, "memit": {...}}``;
+    values are parsed as YAML. The one ``--hparam`` syntax of every front end: ``EDITOR.KEY=VALUE``."""
+    out: dict[str, dict[str, Any]] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        editor, dot, name = key.partition(".")
+        if not sep or not dot or not editor or not name:
+            raise ExperimentError(f"--hparam {item!r}: expected EDITOR.KEY=VALUE, e.g. rome.layer=3")
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError as e:
+            raise ExperimentError(f"--hparam {item!r}: the value is not valid YAML ({e})") from None
+        if isinstance(parsed, str) and _FLOAT.fullmatch(parsed.strip()):
+            parsed = float(parsed)  # YAML 1.1 reads 5e-1 (no dot) as a string
+        out.setdefault(editor, {})[name] = parsed
+    return out
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """Everything one suite run of one editor depends on.
+
+    ``n``: records (single) or edits (sequential); None = :data:`DEFAULT_N`. ``dataset`` None = the model's
+    default (:func:`editbench.default_dataset`). ``hparams``: overrides of this editor's preset, as sorted
+    (key, value) pairs. ``probes`` None = :func:`default_probes`. ``batch_size``/``history_every`` are the
+    sequential schedule (requests per ``apply``; history re-scored every k edits). ``out_dir`` is the reports
+    directory; sequential runs go to ``<out_dir>/runs/sequential/<editor>/<model>/sample_<s>/``.
+    """
+
+    suite: str
+    editor: str
+    model: str = DEFAULT_MODEL
+    dataset: str | None = None
+    hparams: tuple[tuple[str, Any], ...] = ()
+    n: int | None = None
+    samples: int = 1
+    seed: int = 0
+    batch_size: int = 1
+    history_every: int = 10
+    probes: tuple[str, ...] | None = None
+    device: str = "cpu"
+    out_dir: str = "reports"
+    resume: bool = False
+
+    def __post_init__(self):
+        if self.suite not in SUITES:
+            raise ExperimentError(f"suite {self.suite!r}: expected one of {SUITES}")
+        for name in ("n", "samples", "batch_size", "history_every"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+                raise ExperimentError(f"{name} must be a whole number >= 1, got {value!r}")
+        object.__setattr__(self, "hparams", tuple(sorted(dict(self.hparams).items())))
+        if self.probes is not None:
+            object.__setattr__(self, "probes", tuple(self.probes))
+
+    @property
+    def dataset_name(self) -> str:
+        return self.dataset or default_dataset(self.model)
+
+    @property
+    def n_resolved(self) -> int:
+        return self.n if self.n is not None else DEFAULT_N[self.suite]
+
+    @property
+    def probe_names(self) -> tuple[str, ...]:
+        return self.probes if self.probes is not None else default_probes(self.model)
+
+    def run_dir(self, sample: int, model_id: str) -> Path:
+        return Path(self.out_dir) / "runs" / "sequential" / self.editor / Path(model_id).name / f"sample_{sample}"
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["hparams"] = dict(self.hparams)
+        d.update(dataset=self.dataset_name, n=self.n_resolved, probes=list(self.probe_names))
+        return d
+
+
+class ModelCache:
+    """Models loaded once per session, by (name, device). Runs hand the model back unedited."""
+
+    def __init__(self):
+        self._models: dict[tuple[str, str], Any] = {}
+
+    def get(self, name: str, device: str = "cpu"):
+        from editbench.models.loader import load_model
+
+        key = (name, device)
+        if key not in self._models:
+            self._models[key] = load_model(name, device=device)
+        return self._models[key]
+
+
+def make_editor(exp: Experiment, lm) -> Any:
+    """The editor of ``exp`` with its preset for ``lm`` and the overrides; the experiment's seed goes to an
+    editor with a ``seed`` hyperparameter unless it is overridden."""
+    from editbench import registry
+
+    overrides = dict(exp.hparams)
+    editor = registry.create(exp.editor, model_keys=lm.preset_keys, **overrides)
+    if hasattr(editor.hparams, "seed") and "seed" not in overrides:
+        editor.hparams = editor.hparams.replace(seed=exp.seed)
+    return editor
+
+
+def load_pool(exp: Experiment, n: int | None = None, seed: int | None = None):
+    """(records, malformed-record errors) of the experiment's dataset; errors are collected, not raised."""
+    from editbench.data import load_records
+
+    return load_records(exp.dataset_name, n=n, seed=seed, on_error="collect")
+
+
+def run_single(exp: Experiment, editor, lm, *, progress: bool = True):
+    """The single-edit protocol over ``exp.n`` records drawn with ``exp.seed``: (result, records, errors)."""
+    from editbench.runner.single import run_single as _run
+
+    records, errors = load_pool(exp, n=exp.n_resolved, seed=exp.seed)
+    if not records:
+        raise ExperimentError(f"no valid records in {exp.dataset_name!r} ({len(errors)} malformed: {errors[:3]})")
+    return _run(editor, lm, records, progress=progress), records, errors
+
+
+def run_sequential_sample(exp: Experiment, editor, lm, sample: int = 0, *, progress: bool = True,
+                          **config: Any) -> tuple[dict, list]:
+    """One sample (edit order) of a sequential experiment on ``lm``: (summary, malformed-record errors).
+    ``config`` passes further :class:`~editbench.runner.sequential.SequentialConfig` fields."""
+    from editbench.metrics.probes import ProbeContext, build_probes
+    from editbench.runner.schedule import make_stream
+    from editbench.runner.sequential import SequentialConfig, run_sequential
+
+    pool, errors = load_pool(exp)
     if not pool:
-        raise ValueError(f"no valid records in {dataset!r} ({len(errors)} malformed)")
-    out_dir = Path(out_root) / "runs" / "sequential" / editor.name / Path(lm.model_id).name / f"sample_{sample}"
-    cfg = SequentialConfig(n_edits=n_edits, seed=seed, sample=sample, out_dir=str(out_dir), resume=resume,
-                           order=config.pop("order", default_order(dataset)), **config)
-    stream = make_stream(pool, cfg.order, cfg.seed, cfg.sample, n_edits)
-    summary = run_sequential(editor, lm, pool, cfg, health_probe=health_probe(lm, pool, stream, seed, dataset),
-                             dataset=dataset)
+        raise ExperimentError(f"no valid records in {exp.dataset_name!r} ({len(errors)} malformed)")
+    cfg = SequentialConfig(n_edits=exp.n_resolved, seed=exp.seed, sample=sample, resume=exp.resume,
+                           out_dir=str(exp.run_dir(sample, lm.model_id)), batch_size=exp.batch_size,
+                           history_every=exp.history_every, progress=progress,
+                           order=config.pop("order", default_order(exp.dataset_name)), **config)
+    stream = make_stream(pool, cfg.order, cfg.seed, cfg.sample, cfg.n_edits)
+    probe, directions = build_probes(exp.probe_names,
+                                     ProbeContext(tok=lm.tok, model_id=lm.model_id, pool=pool, stream=stream,
+                                                  seed=exp.seed, dataset=exp.dataset_name))
+    summary = run_sequential(editor, lm, pool, cfg, health_probe=probe, health_directions=directions,
+                             dataset=exp.dataset_name)
     summary["model_hash"] = lm.model_hash
     return summary, errors

@@ -30,13 +30,13 @@ from tqdm.auto import tqdm
 from editbench.data.schema import EditRequest
 from editbench.editors.base import restore
 from editbench.metrics.collapse import CollapseRule
-from editbench.metrics.counterfact import score_requests
+from editbench.metrics.counterfact import METRICS, score_requests
 from editbench.metrics.distance import DistanceTracker
 from editbench.metrics.forgetting import ForgettingTracker, Windows
-from editbench.models.tokens import pad_token_id
 from editbench.metrics.scoring import encode_pair, score_ids
-from editbench.report.jsonl import JsonlWriter, jsonable
-from editbench.report.provenance import provenance
+from editbench.models.tokens import pad_token_id
+from editbench.runner.jsonl import JsonlWriter, jsonable
+from editbench.runner.provenance import provenance
 from editbench.runner import state as ckpt
 from editbench.runner.schedule import SCHEDULES, batches, crossed, make_stream
 
@@ -51,7 +51,7 @@ class SequentialConfig:
     never); ``health_key`` the health value collapse detection watches (None = "recall" if the probe gives it,
     else "ppl", else its first key); ``forget_at`` the edit counts the summary reports forgetting at;
     ``score_batch_size`` the scorer's batch size; ``collapse`` the CF-point rule
-    (:class:`~editbench.metrics.collapse.CollapseRule`); ``progress`` the tqdm bar; ``plot`` the PNG figure."""
+    (:class:`~editbench.metrics.collapse.CollapseRule`); ``progress`` the tqdm bar."""
 
     n_edits: int | None = None
     batch_size: int = 1
@@ -70,7 +70,6 @@ class SequentialConfig:
     forget_at: tuple[int, ...] = (10, 50, 100, 500, 1000)
     collapse: CollapseRule = field(default_factory=CollapseRule)
     progress: bool = True
-    plot: bool = True
 
     def __post_init__(self):
         bad = set(self.schedules) - set(SCHEDULES)
@@ -88,10 +87,8 @@ class SequentialConfig:
         return {k: v for k, v in jsonable(self.to_dict()).items() if k not in RESUME_FREE}
 
 
-# Per-edit metrics that get moving windows (``<metric>_w<size>`` in every edit record).
-WINDOWED = ("es", "ps", "ns", "em", "pm", "nm", "es_correct", "ps_correct", "ns_correct")
-
-# Invocation flags: they may differ between a run and its resumption and do not change its results.
+# Invocation flags: they may differ between a run and its resumption and do not change its results ("plot" is
+# kept for checkpoints written before figures moved to the report layer).
 RESUME_FREE = ("resume", "progress", "plot")
 
 
@@ -129,11 +126,13 @@ def _split_stats(stats: dict) -> tuple[dict, dict]:
 class _Run:
     """The mutable state of one run (kept in one place so checkpoints capture all of it)."""
 
-    def __init__(self, editor, lm, stream: list[EditRequest], cfg: SequentialConfig, health_probe, dataset):
+    def __init__(self, editor, lm, stream: list[EditRequest], cfg: SequentialConfig, health_probe, dataset,
+                 health_directions: dict[str, str] | None = None):
         self.editor, self.model, self.tok = editor, lm.model, lm.tok
         self.model_id = getattr(lm, "model_id", None)
         self.model_hash = getattr(lm, "model_hash", None)
         self.stream, self.cfg, self.health_probe, self.dataset = stream, cfg, health_probe, dataset
+        self.health_directions = dict(health_directions or {})
         self.out = Path(cfg.out_dir)
         self.jsonl_path = self.out / "results.jsonl"
         self.pad_id = pad_token_id(self.tok)
@@ -160,7 +159,8 @@ class _Run:
                               device=str(next(self.model.parameters()).device))
             created = prov.pop("created", None)
             self.writer.write({"type": "run", "config": cfg.experiment(), "provenance": prov,
-                               "stream": [r.case_id for r in self.stream], "timing": {"created": created}})
+                               "stream": [r.case_id for r in self.stream], "health_directions": self.health_directions,
+                               "timing": {"created": created}})
             if self.health_probe is not None:
                 self.check(0, history=False, health=True)
             return
@@ -253,7 +253,7 @@ class _Run:
             if error is not None:
                 okp = oka = False
             self.forget.add(i + 1, req.case_id, okp, oka)
-            self.windows.push({k: m.get(k) for k in WINDOWED})
+            self.windows.push({k: m.get(k) for k in METRICS})  # moving windows <metric>_w<size>
             rec = {"type": "edit", "n": i + 1, "batch": self.batch_index, "case_id": req.case_id,
                    "subject": req.subject, "target_new": req.target_new, "target_true": req.target_true,
                    "immediate": m, "ok": {"prob": bool(okp), "argmax": bool(oka)}, "windows": self.windows.means(),
@@ -303,19 +303,33 @@ class _Run:
 
 def run_sequential(editor, lm, requests: Sequence[EditRequest], config: SequentialConfig = SequentialConfig(), *,
                    health_probe: Callable[[torch.nn.Module, Any], dict] | None = None,
-                   dataset: str | None = None) -> dict:
+                   health_directions: dict[str, str] | None = None, dataset: str | None = None,
+                   stream: Sequence[EditRequest] | None = None, restore_model: bool = True) -> dict:
     """Run (or resume) one sequential run of ``editor`` on ``lm`` (anything with ``.model`` and ``.tok``, e.g. a
-    :class:`~editbench.models.loader.LoadedModel` — freshly loaded and unedited, also when resuming) over the
-    stream built from ``requests``; return the summary dict of :func:`editbench.runner.summary.summarize`."""
-    from editbench.runner.summary import summarize
-
+    :class:`~editbench.models.loader.LoadedModel` — unedited, also when resuming) over the stream built from
+    ``requests`` (or the ``stream`` given); return the summary dict of :func:`editbench.runner.summary.summarize`.
+    ``health_directions`` says for each health metric whether "higher" or "lower" is better (the probes declare
+    it). The model is handed back unedited: every parameter the run touched is restored when it ends, so one
+    loaded model serves a whole session (``restore_model=False`` leaves the edited weights, to inspect them)."""
     cfg = config
     if cfg.batch_size > 1 and not getattr(editor, "supports_batch", False):
         raise ValueError(f"batch_size={cfg.batch_size} but editor {getattr(editor, 'name', editor)!r} does not "
                          "support batch edits")
-    stream = make_stream(requests, cfg.order, cfg.seed, cfg.sample, cfg.n_edits)
-    run = _Run(editor, lm, stream, cfg, health_probe, dataset)
-    run.start()
+    if stream is None:
+        stream = make_stream(requests, cfg.order, cfg.seed, cfg.sample, cfg.n_edits)
+    run = _Run(editor, lm, list(stream), cfg, health_probe, dataset, health_directions)
+    try:
+        run.start()
+        return _loop(run, editor, cfg)
+    finally:
+        if restore_model:
+            restore(run.model, run.distance.originals)  # hand the model back as it came
+
+
+def _loop(run: "_Run", editor, cfg: SequentialConfig) -> dict:
+    from editbench.runner.summary import summarize
+
+    stream = run.stream
     k, h_every = cfg.history_every, cfg.health_every or cfg.history_every
     t_start = time.perf_counter()
     bar = tqdm(total=len(stream), initial=run.position, unit="edit", disable=not cfg.progress,

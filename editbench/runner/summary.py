@@ -13,7 +13,7 @@ from typing import Any
 
 from editbench.metrics.collapse import CollapseRule, detect_collapse
 from editbench.metrics.health import lower_is_better
-from editbench.report.jsonl import jsonable, read_jsonl
+from editbench.runner.jsonl import jsonable, read_jsonl
 
 FORGET_KEYS = ("forget_prob_now", "forget_prob_ever", "forget_argmax_now", "forget_argmax_ever",
                "learned_prob", "learned_argmax")
@@ -93,8 +93,18 @@ def forgetting_at(forgetting: list[tuple[int, dict]], counts, n_done: int) -> di
     return out
 
 
-def summarize(jsonl_path: str | Path, cfg: Any = None, wall_s: float | None = None, plot: bool | None = None) -> dict:
-    """The gateable summary of one run; also written to ``summary.json`` next to the JSONL (plus the figure)."""
+def health_lower_is_better(header: dict, key: str | None) -> bool:
+    """Whether a lower value of health metric ``key`` is better: as the run's probes declared it in the header
+    (``health_directions``), else by the metric's name (runs written before probes declared directions)."""
+    if not key:
+        return False
+    declared = (header.get("health_directions") or {}).get(key)
+    return declared == "lower" if declared else lower_is_better(key)
+
+
+def summarize(jsonl_path: str | Path, cfg: Any = None, wall_s: float | None = None) -> dict:
+    """The gateable summary of one run; also written to ``summary.json`` next to the JSONL. (The figure is the
+    report layer's: :func:`editbench.report.plots.plot_summary`.)"""
     t0 = time.perf_counter()
     jsonl_path = Path(jsonl_path)
     records = read_jsonl(jsonl_path)
@@ -110,13 +120,14 @@ def summarize(jsonl_path: str | Path, cfg: Any = None, wall_s: float | None = No
                   for n, f in s["forgetting"]]
     hk = s["health_key"]
     collapse = detect_collapse(s["step_distance"], s["step_es"], forgetting, s["health"],
-                               health_lower_is_better=bool(hk and lower_is_better(hk)),
+                               health_lower_is_better=health_lower_is_better(header, hk),
                                case_ids=s["step_case_ids"], steps=s["step_n"], rule=rule)
     n_done = s["n"][-1] if s["n"] else 0
     last = s["edits"][-1] if s["edits"] else {}
     prov = header.get("provenance", {})
     editor = prov.get("editor")
     summary = {
+        "provenance": {**prov, "created": (header.get("timing") or {}).get("created")},
         "editor": editor.get("name") if isinstance(editor, dict) else editor,
         "model_id": (prov.get("model") or {}).get("id"),
         "sample": conf.get("sample"), "order": conf.get("order"), "seed": conf.get("seed"),
@@ -139,17 +150,16 @@ def summarize(jsonl_path: str | Path, cfg: Any = None, wall_s: float | None = No
         "collapse": collapse,
         "paths": {"jsonl": str(jsonl_path), "summary": str(jsonl_path.parent / "summary.json")},
     }
-    if plot if plot is not None else conf.get("plot", True):
-        from editbench.report.plots import plot_runs
-        png = jsonl_path.parent / "sequential.png"
-        plot_runs([jsonl_path], png, cf_edits=[collapse["cf_edit"]],
-                  title=f"{summary['editor']} on {summary['model_id']}, sample {summary['sample']}")
-        summary["paths"]["plot"] = str(png)
     summary["timing"] = {"wall_s": wall_s, "edits_per_s": n_done / wall_s if wall_s else None,
                          "summary_s": time.perf_counter() - t0}
+    write_summary(summary)
+    return summary
+
+
+def write_summary(summary: dict) -> None:
+    """(Re)write a run's ``summary.json`` (at ``summary["paths"]["summary"]``)."""
     with open(summary["paths"]["summary"], "w", encoding="utf-8") as f:
         json.dump(jsonable(summary), f, indent=1, sort_keys=True)
-    return summary
 
 
 def _final_aggregate(final: list[dict]) -> dict | None:

@@ -5,27 +5,33 @@ For each edit layer l in R, ascending (i = 0, 1, ...):
     K   = keys at layer l, one column per request (template-averaged; compute_ks.py)
     Res = Z - H_L, H_L recomputed now, i.e. with layers before l already updated
     resid = Res / (|R| - i)                        (this layer takes its share of what remains)
-    dW_l  = resid K^T (lambda C_l + K K^T)^-1        (float64; one linear solve, never an inverse; see ..linalg)
+    dW_l  = resid K^T (lambda C_l + K K^T)^-1        (float64; one linear solve, never an inverse; toolkit.linalg)
 
 and dW_l is added to the MLP output matrix of layer l through the adapter (which handles GPT-2's Conv1D).
-C_l = E[k k^T] comes from :func:`editbench.models.stats.second_moments` unless given to the editor.
+The last line is the *update rule* (:func:`memit_delta`), the one step the MEMIT family changes:
+:meth:`MEMITEditor.update_rule` is the extension point, :func:`spread_updates` the loop around it.
+C_l = E[k k^T] comes from :mod:`editbench.editors.toolkit.covariance` unless given to the editor.
 """
 from __future__ import annotations
 
+import os
 import time
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 
 from editbench.data.schema import EditRequest
 from editbench.editors.base import Editor, EditResult, restore, save_originals
-from editbench.editors.linalg import solve_psd
 from editbench.editors.memit.compute_ks import keys_and_hidden
 from editbench.editors.memit.compute_z import compute_zs
 from editbench.editors.memit.hparams import MEMITHParams
-from editbench.editors.memit.templates import memit_context_templates
+from editbench.editors.toolkit.covariance import CovarianceCache, stats_cache_dir
+from editbench.editors.toolkit.linalg import solve_psd
+from editbench.editors.toolkit.templates import memit_context_templates
 from editbench.models.adapter import ModelAdapter
-from editbench.models.stats import second_moments
+
+UpdateRule = Callable[[ModelAdapter, int, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+"""``rule(adapter, layer, keys, resid, cov) -> dW``: see :meth:`MEMITEditor.update_rule`."""
 
 
 def memit_delta(keys: torch.Tensor, resid: torch.Tensor, cov: torch.Tensor, lam: float) -> torch.Tensor:
@@ -41,18 +47,23 @@ def memit_delta(keys: torch.Tensor, resid: torch.Tensor, cov: torch.Tensor, lam:
 
 def spread_updates(model: torch.nn.Module, tok: Any, adapter: ModelAdapter, requests: Sequence[EditRequest],
                    groups: Sequence[Sequence[str]], Z: torch.Tensor, covs: Mapping[int, torch.Tensor],
-                   hp: MEMITHParams) -> tuple[dict[int, float], dict[int, float]]:
+                   hp: MEMITHParams, rule: UpdateRule | None = None) -> tuple[dict[int, float], dict[int, float]]:
     """Write the targets ``Z`` (d_model, n) into the edit layers, lowest first (edits ``model`` in place).
 
+    ``rule(adapter, layer, K, resid, C)`` computes each layer's dW (default: :func:`memit_delta` with
+    ``hp.mom2_update_weight``; :class:`MEMITEditor` passes its :meth:`~MEMITEditor.update_rule`).
     Returns per layer the Frobenius norm of dW and the mean |z - h_L| measured just before that layer's update.
     """
+    if rule is None:
+        def rule(_adapter, _layer, keys, resid, cov):
+            return memit_delta(keys, resid, cov, hp.mom2_update_weight)
     z_layer = hp.layers[-1]
     delta_norm, z_error = {}, {}
     for i, layer in enumerate(hp.layers):
         K, H = keys_and_hidden(model, tok, adapter, requests, groups, layer, z_layer)
         res = Z.to(H.device) - H.T                               # (d_model, n), after the layers below
         z_error[layer] = float(res.norm(dim=0).mean())
-        dW = memit_delta(K.T, res / (len(hp.layers) - i), covs[layer], hp.mom2_update_weight)
+        dW = rule(adapter, layer, K.T, res / (len(hp.layers) - i), covs[layer])
         adapter.add_delta(layer, dW)
         delta_norm[layer] = float(dW.norm())
     return delta_norm, z_error
@@ -62,10 +73,22 @@ class MEMITEditor(Editor):
     """MEMIT: batch edits spread over several MLP layers (Meng et al. 2022b).
 
     Optional state, useful for tests and to skip work: ``covariances`` {layer: C} (else computed/cached through
-    :mod:`editbench.models.stats`), ``context_templates`` as groups ``[["{}"], [prefixed...], ...]`` (else
-    generated once per model by :func:`~.templates.memit_context_templates`), ``model_hash`` and
-    ``stats_cache_dir`` for the statistics cache. Templates and covariances computed here are kept per model
-    object, so sequential edits reuse the ones of the unedited model, like the reference code.
+    :mod:`editbench.editors.toolkit.covariance`; :meth:`prepare` does it up front, else the first ``apply``),
+    ``context_templates`` as groups ``[["{}"], [prefixed...], ...]`` (else generated once per model by
+    :func:`~editbench.editors.toolkit.templates.memit_context_templates`), ``model_hash`` and ``stats_cache_dir``
+    for the statistics cache. Templates and covariances computed here are kept per model object, so sequential
+    edits reuse the ones of the unedited model, like the reference code.
+
+    **Extension point for the MEMIT family.** The per-layer update is :meth:`update_rule`
+    ``(adapter, layer, keys, resid, cov) -> dW``: ``keys`` K (d_mlp, n) are the requests' template-averaged keys
+    at ``layer``, ``resid`` (d_model, n) this layer's share of the remaining residuals z - h_L (already divided
+    by the number of edit layers left), ``cov`` C (d_mlp, d_mlp) the layer's key covariance, and the result is
+    the (out, in) = (d_model, d_mlp) matrix added to the layer's MLP output weight (``adapter`` gives the current
+    weights, :meth:`~editbench.models.adapter.ModelAdapter.weight_out_in`). MEMIT's is :func:`memit_delta`;
+    a subclass overrides only this method (AlphaEdit: project onto the null space of C; ENCORE: a norm
+    constraint) and inherits the layer loop (:func:`spread_updates`), templates, z and covariances. State such a
+    rule keeps across edits (e.g. AlphaEdit's accumulated keys) belongs in :meth:`state_dict` /
+    :meth:`load_state_dict`; one-off work (e.g. a projection from C) in :meth:`prepare`.
     """
 
     name = "memit"
@@ -82,17 +105,15 @@ class MEMITEditor(Editor):
         self.stats_cache_dir = stats_cache_dir
         self._model_id: int | None = None
         self._generated_templates = False     # True: self.context_templates came from the model, not the caller
-        self._computed_covs: set[int] = set()  # layers whose C came from the stats module, not the caller
+        self._covs = CovarianceCache()        # C computed per model object (the unedited weights)
 
     # -- cached inputs ------------------------------------------------------------------------------------
     def _bind(self, model: torch.nn.Module) -> None:
-        """Forget lazily computed templates/covariances when handed a different model object."""
+        """Forget lazily generated templates when handed a different model object (covariances are kept per
+        model object by the cache)."""
         if self._model_id is not None and self._model_id != id(model):
             if self._generated_templates:
                 self.context_templates, self._generated_templates = None, False
-            for layer in self._computed_covs:
-                self.covariances.pop(layer, None)
-            self._computed_covs = set()
         self._model_id = id(model)
 
     def templates(self, model: torch.nn.Module, tok: Any) -> list[list[str]]:
@@ -104,15 +125,22 @@ class MEMITEditor(Editor):
             self._generated_templates = True
         return self.context_templates
 
-    def covariance(self, model: torch.nn.Module, tok: Any, adapter: ModelAdapter) -> dict[int, torch.Tensor]:
-        missing = [l for l in self.hparams.layers if l not in self.covariances]
-        if missing:
-            computed = second_moments(model, tok, adapter, missing, corpus=self.hparams.mom2_corpus,
-                                      n_samples=self.hparams.mom2_n_samples, model_hash=self.model_hash,
-                                      cache_dir=self.stats_cache_dir)
-            self.covariances.update(computed)
-            self._computed_covs |= set(computed)
-        return {l: self.covariances[l] for l in self.hparams.layers}
+    def covariance(self, model: torch.nn.Module, tok: Any, adapter: ModelAdapter,
+                   cache_dir: str | os.PathLike | None = None) -> dict[int, torch.Tensor]:
+        """{layer: C} for the edit layers: the given ``covariances``, else computed once per model object."""
+        hp = self.hparams
+        return self._covs.get(model, tok, adapter, hp.layers, given=self.covariances, corpus=hp.mom2_corpus,
+                              n_samples=hp.mom2_n_samples, model_hash=self.model_hash,
+                              cache_dir=stats_cache_dir(self.stats_cache_dir, cache_dir))
+
+    def prepare(self, model: torch.nn.Module, tok: Any, cache_dir: str | os.PathLike | None = None) -> None:
+        """Compute (or load from the disk cache) C of every edit layer for the unedited ``model``."""
+        self.covariance(model, tok, ModelAdapter(model), cache_dir)
+
+    def update_rule(self, adapter: ModelAdapter, layer: int, keys: torch.Tensor, resid: torch.Tensor,
+                    cov: torch.Tensor) -> torch.Tensor:
+        """dW of one edit layer (see the class docstring); MEMIT: :func:`memit_delta` with ``mom2_update_weight``."""
+        return memit_delta(keys, resid, cov, self.hparams.mom2_update_weight)
 
     # -- the edit -----------------------------------------------------------------------------------------
     def apply(self, model: torch.nn.Module, tok: Any, requests: Sequence[EditRequest]) -> EditResult:
@@ -146,7 +174,8 @@ class MEMITEditor(Editor):
             timing["cov_s"] = time.perf_counter() - t
 
             t = time.perf_counter()
-            delta_norm, z_error = spread_updates(model, tok, adapter, requests, groups, Z, covs, hp)
+            delta_norm, z_error = spread_updates(model, tok, adapter, requests, groups, Z, covs, hp,
+                                                 rule=self.update_rule)
             timing["update_s"] = time.perf_counter() - t
         except BaseException:
             restore(model, originals)

@@ -18,7 +18,7 @@ Adam is elementwise, so this is exactly the reference's one-request-at-a-time lo
 step for the whole batch. A request that stops early is frozen: excluded from the loss and reset to its final
 value after every later Adam step (momentum would otherwise keep moving it).
 
-The rows and the fast forward pass are ROME's (:mod:`editbench.editors.rome.forward`): adding delta to the
+The rows and the fast forward pass are ROME's (:mod:`editbench.editors.toolkit.forward`): adding delta to the
 residual after block L is what ROME's v* does too (an MLP output is added straight into the residual), so its
 ``FastForward`` — the prefix before the subject's last token run once into a KV cache, blocks up to L run
 once, each step replays only blocks L+1..N-1 on the suffix and applies the LM head at the scored positions —
@@ -34,12 +34,11 @@ import torch
 import torch.nn.functional as F
 
 from editbench.data.schema import EditRequest
-from editbench.models.tokens import pad_right, pad_token_id
 from editbench.editors.memit.hparams import MEMITHParams
-from editbench.models.hooks import adding_hook, forward_until
-from editbench.editors.rome.compute_v import build_batch
-from editbench.editors.rome.forward import FAST_FAMILIES, FastForward, _Batch
+from editbench.editors.toolkit.forward import FAST_FAMILIES, FastForward, VBatch, build_batch
 from editbench.models.adapter import ModelAdapter
+from editbench.models.hooks import adding_hook, forward_until
+from editbench.models.tokens import pad_right, pad_token_id
 
 
 @dataclass
@@ -62,7 +61,7 @@ class ZResult:
 class JointBatch:
     """The rows of several requests in one batch: all rewrite rows (request by request), then all KL rows."""
 
-    batch: _Batch            # ROME's batch: seqs, lookup (subject's last token), tgt_pos (R, T_max), kl_rows
+    batch: VBatch            # ROME's batch: seqs, lookup (subject's last token), tgt_pos (R, T_max), kl_rows
     owner: torch.Tensor      # (B,) request index of every row
     tgt_ids: torch.Tensor    # (R, T_max) target token ids, padded
     tgt_mask: torch.Tensor   # (R, T_max) True at real target tokens
@@ -92,7 +91,7 @@ def joint_batch(tok: Any, requests: Sequence[EditRequest], templates: Sequence[s
             seqs.append(b.seqs[r])
             lookup.append(b.lookup[r])
             owner.append(i)
-    joint = _Batch(seqs, lookup, torch.tensor(pos), kl_rows, device)
+    joint = VBatch(seqs, lookup, torch.tensor(pos), kl_rows, device)
     return JointBatch(joint, torch.tensor(owner, device=device), torch.tensor(ids, device=device),
                       torch.tensor(mask, device=device), bare)
 

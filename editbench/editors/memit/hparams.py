@@ -43,7 +43,7 @@ class MEMITHParams(HParams):
     mom2_n_samples: int = 100000
     """Text samples for the key second moment C = E[k k^T] (reference: 100k Wikipedia texts)."""
     mom2_corpus: str = "auto"
-    """Corpus id passed to :func:`editbench.models.stats.second_moment` ("auto" picks per model)."""
+    """Corpus name for :mod:`editbench.editors.toolkit.covariance` ("auto" picks per model)."""
 
     # --- context templates -----------------------------------------------------------------------------------
     context_template_spec: tuple[tuple[int, int], ...] = ((10, 5),)

@@ -13,6 +13,7 @@ which removes most "disabling" edits. W k + b is evaluated by the MLP output mod
 """
 from __future__ import annotations
 
+import os
 import time
 from typing import Any, Sequence
 
@@ -20,11 +21,12 @@ import torch
 
 from editbench.data.schema import EditRequest
 from editbench.editors.base import Editor, EditResult, save_originals
-from editbench.editors.linalg import solve_psd
 from editbench.editors.rome.compute_k import compute_keys
 from editbench.editors.rome.compute_v import compute_v
 from editbench.editors.rome.hparams import ROMEHParams
-from editbench.editors.rome.templates import context_templates
+from editbench.editors.toolkit.covariance import CovarianceCache, stats_cache_dir
+from editbench.editors.toolkit.linalg import solve_psd
+from editbench.editors.toolkit.templates import context_templates
 from editbench.models.adapter import ModelAdapter
 
 
@@ -49,9 +51,10 @@ class ROMEEditor(Editor):
 
     ``supports_batch`` is False: a list of requests is applied one after another (each sees the previous
     edits), and the returned originals are those before the first. Context templates (seeded) and the
-    second moment C are computed once per model object and reused for later edits, like the reference code.
-    ``model_hash`` / ``stats_cache_dir`` key the on-disk statistics cache (default: a model fingerprint and
-    ``$EDITBENCH_CACHE/stats``); ``covariance`` {layer: C} can be given directly (tests).
+    second moment C are computed once per model object and reused for later edits, like the reference code;
+    :meth:`prepare` computes C up front (else the first ``apply`` does). ``model_hash`` / ``stats_cache_dir`` key
+    the on-disk statistics cache (default: the loader's hash or a fingerprint, and ``<cache root>/stats``);
+    ``covariance`` {layer: C} can be given directly (tests).
     """
 
     name = "rome"
@@ -65,7 +68,7 @@ class ROMEEditor(Editor):
         self.model_hash = model_hash
         self.stats_cache_dir = stats_cache_dir
         self.progress = progress
-        self._computed: dict[tuple[int, int], torch.Tensor] = {}  # (id(model), layer) -> C
+        self._covs = CovarianceCache()  # C computed per model object (the unedited weights)
         self.last: dict[str, torch.Tensor] = {}
         """Vectors of the last edit, for inspection: u, k_star, k_raw, k (the one used), v0, v_star, delta_w."""
 
@@ -73,20 +76,18 @@ class ROMEEditor(Editor):
     def original_key(self) -> bool:
         return self.hparams.original_rome_key
 
-    def _cov(self, model, tok, adapter: ModelAdapter) -> torch.Tensor | None:
+    def prepare(self, model: torch.nn.Module, tok: Any, cache_dir: str | os.PathLike | None = None) -> None:
+        """Compute (or load from the disk cache) C of the edit layer for the unedited ``model``."""
+        self._cov(model, tok, ModelAdapter(model), cache_dir)
+
+    def _cov(self, model, tok, adapter: ModelAdapter, cache_dir=None) -> torch.Tensor | None:
         hp = self.hparams
         if not hp.mom2_adjustment:
             return None
-        if hp.layer in self.covariance:
-            return self.covariance[hp.layer]
-        key = (id(model), hp.layer)
-        if key not in self._computed:  # first edit of this model object: C of the unedited weights
-            from editbench.models.stats import second_moment
-            self._computed[key] = second_moment(
-                model, tok, adapter, hp.layer, corpus=hp.mom2_corpus, n_samples=hp.mom2_n_samples,
-                model_hash=self.model_hash, cache_dir=self.stats_cache_dir, max_length=hp.mom2_max_length,
-                progress=self.progress)
-        return self._computed[key]
+        return self._covs.get(model, tok, adapter, [hp.layer], given=self.covariance, corpus=hp.mom2_corpus,
+                              n_samples=hp.mom2_n_samples, max_length=hp.mom2_max_length,
+                              model_hash=self.model_hash, cache_dir=stats_cache_dir(self.stats_cache_dir, cache_dir),
+                              progress=self.progress)[hp.layer]
 
     def apply(self, model: torch.nn.Module, tok: Any, requests: Sequence[EditRequest]) -> EditResult:
         hp: ROMEHParams = self.hparams

@@ -14,24 +14,10 @@ from typing import Any, Sequence
 import torch
 
 from editbench.data.schema import EditRequest
-from editbench.models.tokens import encode_prefix, fill_template, pad_right, pad_token_id, subject_last_token_index
+from editbench.editors.toolkit.forward import lookup_index, templated_prompts
 from editbench.models.adapter import ModelAdapter
 from editbench.models.hooks import StopForward
-
-
-def lookup_index(tok: Any, prompt_template: str, subject: str, fact_token: str) -> int:
-    """Position of the fact token in ``encode_prefix(tok, filled prompt)``: the subject's last token, or the
-    prompt's last token for ``fact_token="last"``."""
-    if fact_token == "subject_last":
-        return subject_last_token_index(tok, prompt_template, subject)
-    if fact_token == "last":
-        return len(encode_prefix(tok, fill_template(prompt_template, subject)[0])) - 1
-    raise ValueError(f"unknown fact_token {fact_token!r}")
-
-
-def templated_prompts(templates: Sequence[str], request: EditRequest) -> list[str]:
-    """Each context template with the request's prompt spliced in: still a template with "{}" for the subject."""
-    return [fill_template(t, request.prompt)[0] for t in templates]
+from editbench.models.tokens import encode_prefix, fill_template, pad_right, pad_token_id
 
 
 @torch.no_grad()

@@ -9,7 +9,8 @@
 The rows are ``template(prompt) + target[:-1]`` (teacher forcing) and the KL prompt. As in kmeng01/rome the loop
 runs ``v_num_grad_steps`` iterations, stops when the loss < ``early_stop_loss``, never steps on the last
 iteration, and after each Adam step projects δ into the ball ‖δ‖ ≤ clamp_norm_factor·‖v₀‖. v₀ is the MLP output
-at the fact token of the bare prompt. The forward passes come from :mod:`.forward` (fast or slow: same result).
+at the fact token of the bare prompt. The rows and forward passes come from :mod:`editbench.editors.toolkit.forward`
+(fast or slow: same result).
 
 Weight decay: ALGORITHMS.md writes ‖δ‖²/‖v₀‖²; the reference code (kmeng01/rome and scalable-model-editing
 rebuilding-rome, ``compute_v.py``) computes ``torch.norm(delta) / torch.norm(target_init) ** 2``, i.e. ‖δ‖/‖v₀‖².
@@ -24,13 +25,10 @@ import torch
 import torch.nn.functional as F
 
 from editbench.data.schema import EditRequest
-from editbench.models.tokens import encode_prefix, encode_target, fill_template, pad_token_id
-from editbench.editors.rome.compute_k import lookup_index, templated_prompts
-from editbench.editors.rome.forward import FAST_FAMILIES, FastForward, SlowForward, _Batch
 from editbench.editors.rome.hparams import ROMEHParams
+from editbench.editors.toolkit.forward import FAST_FAMILIES, FastForward, SlowForward, build_batch
 from editbench.models.adapter import ModelAdapter
-
-KL_PROMPT = "{} is a"
+from editbench.models.tokens import pad_token_id
 
 
 def _at_least_f32(x: torch.Tensor) -> torch.Tensor:
@@ -56,27 +54,11 @@ class VResult:
                 "delta_v_norm": float(self.delta.norm())}
 
 
-def build_batch(tok: Any, request: EditRequest, templates: Sequence[str], fact_token: str,
-                device: torch.device) -> tuple[_Batch, list[int]]:
-    """Rewriting rows (one per template) then the KL row; returns the batch and the target ids."""
-    target = encode_target(tok, request.target_new)
-    seqs, lookup, pos = [], [], []
-    for p in templated_prompts(templates, request):
-        prefix = encode_prefix(tok, fill_template(p, request.subject)[0])
-        seqs.append(prefix + target[:-1])
-        lookup.append(lookup_index(tok, p, request.subject, fact_token))
-        pos.append([len(prefix) - 1 + j for j in range(len(target))])
-    kl = [len(seqs)]
-    seqs.append(encode_prefix(tok, fill_template(KL_PROMPT, request.subject)[0]))
-    lookup.append(lookup_index(tok, KL_PROMPT, request.subject, fact_token))
-    return _Batch(seqs, lookup, torch.tensor(pos), kl, device), target
-
-
 def compute_v(model: torch.nn.Module, tok: Any, adapter: ModelAdapter, request: EditRequest, hp: ROMEHParams,
               templates: Sequence[str], fast: bool | None = None) -> VResult:
     """Optimise δ; ``fast`` overrides ``hp.fast`` (the slow path is the straightforward reference loop).
 
-    Model types outside :data:`~editbench.editors.rome.forward.FAST_FAMILIES` always take the slow path."""
+    Model types outside :data:`~editbench.editors.toolkit.forward.FAST_FAMILIES` always take the slow path."""
     layer = hp.layer
     last = adapter.n_layers - 1
     loss_layer = max(last if hp.v_loss_layer is None else hp.v_loss_layer, layer)

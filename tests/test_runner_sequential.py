@@ -14,13 +14,16 @@ from editbench.editors.base import EditResult, Editor
 from editbench.editors.ft import FTEditor
 from editbench.editors.ft.hparams import FTHyperParams
 from editbench.metrics.distance import DistanceTracker, layer_label, weight_distance
-from editbench.metrics.forgetting import ForgettingTracker, Windows, trailing_mean
-from editbench.metrics.health import AgreementProbe, PerplexityProbe, RecallProbe, combine, lower_is_better
-from editbench.metrics.scoring import score_targets_one_by_one
+from editbench.metrics.forgetting import ForgettingTracker, Windows
+from editbench.metrics.health import PerplexityProbe, RecallProbe, combine, lower_is_better
+from editbench.metrics.scoring import score_ids, score_targets_one_by_one
+from editbench.models.tokens import pad_token_id
 from editbench.models.loader import load_model
+from editbench.models.loader import state_hash
 from editbench.registry import create
-from editbench.report.jsonl import JsonlWriter, read_jsonl, strip_timing, truncate
-from editbench.runner import SequentialConfig, make_stream, run_samples, run_sequential
+from editbench.report.plots import plot_summary
+from editbench.runner.jsonl import JsonlWriter, read_jsonl, strip_timing, truncate
+from editbench.runner import SequentialConfig, make_stream, run_sequential
 from editbench.runner.schedule import batches, crossed, unique_subjects
 
 TEXTS = ["The capital of France is Paris and the capital of Germany is Berlin .",
@@ -42,8 +45,7 @@ def ft(**kw):
 
 
 def cfg(tmp_path, **kw):
-    base = dict(n_edits=12, history_every=4, checkpoint_every=None, out_dir=str(tmp_path / "run"), progress=False,
-                plot=False)
+    base = dict(n_edits=12, history_every=4, checkpoint_every=None, out_dir=str(tmp_path / "run"), progress=False)
     return SequentialConfig(**{**base, **kw})
 
 
@@ -64,12 +66,12 @@ def test_forgetting_tracker_now_ever_and_state():
     assert ForgettingTracker().fractions()["forget_argmax_now"] is None
 
 
-def test_windows_match_trailing_mean_and_survive_state():
+def test_windows_trailing_means_and_survive_state():
     vals = [1, 0, None, 1, 1, 0, 1, 0, 0, 1, 1]
     w = Windows((2, 5))
     for v in vals:
         w.push({"es": v})
-    assert w.means()["es_w5"] == trailing_mean(vals, 5)[-1] == 0.6
+    assert w.means()["es_w5"] == pytest.approx(0.6)  # last five non-None values: 1, 0, 0, 1, 1
     assert w.means()["es_w2"] == 1.0
     assert Windows.from_state(json.loads(json.dumps(w.state()))).means() == w.means()
 
@@ -137,16 +139,15 @@ def test_health_probes():
     assert len(unedited.encoded) == 5 and unedited(lm.model, lm.tok)["recall"] in [i / 5 for i in range(6)]
     with pytest.raises(ValueError, match="no unedited facts"):
         RecallProbe.unedited(lm.tok, pool, pool)
-    agree = AgreementProbe(lm.model, lm.tok, ["The capital of France is", "He was born in", "The mother tongue of"])
-    assert agree(lm.model, lm.tok) == {"agreement": 1.0}  # the unedited model agrees with itself
 
 
 # -- the runner -------------------------------------------------------------------------------------------------
 def test_run_records_schedules_and_batched_history_matches_one_by_one(pool, tmp_path):
     lm = fresh()
     probe = combine(PerplexityProbe(lm.tok, TEXTS), RecallProbe(lm.tok, ["The capital of France is"], ["Paris"]))
-    c = cfg(tmp_path, n_edits=10, schedules=("immediate", "history", "final"), plot=True)
-    s = run_sequential(ft(), lm, pool, c, health_probe=probe, dataset="counterfact-1k")
+    c = cfg(tmp_path, n_edits=10, schedules=("immediate", "history", "final"))
+    s = run_sequential(ft(), lm, pool, c, health_probe=probe, dataset="counterfact-1k", restore_model=False)
+    plot_summary(s)  # the figure is the report layer's
     recs = read_jsonl(s["paths"]["jsonl"])
     kinds = [r["type"] for r in recs]
     assert kinds[0] == "run" and kinds.count("edit") == 10 and kinds.count("final") == 10
@@ -219,7 +220,10 @@ def test_failing_edits_are_recorded_and_null_edits_forget_nothing(pool, tmp_path
 def test_resume_refuses_other_config_or_edited_model(pool, tmp_path):
     c = cfg(tmp_path, n_edits=4, checkpoint_every=2)
     lm = fresh()
+    h0 = state_hash(lm.model)
     run_sequential(ft(), lm, pool, c)
+    assert state_hash(lm.model) == h0  # the run hands the model back unedited (one model serves a session)
+    ft().apply(lm.model, lm.tok, pool[:1])  # now it is edited: resuming onto it must be refused
     with pytest.raises(ValueError, match="config differs"):
         run_sequential(ft(), fresh(), pool, SequentialConfig(**{**c.to_dict(), "history_every": 3, "resume": True,
                                                                  "collapse": c.collapse}))
@@ -231,14 +235,44 @@ def test_resume_refuses_other_config_or_edited_model(pool, tmp_path):
         run_sequential(Flaky(), lm, pool, cfg(tmp_path, batch_size=2))
 
 
-def test_samples_overlay(pool, tmp_path):
-    c = cfg(tmp_path, n_edits=3, schedules=("history",), plot=True)
-    out = run_samples(ft, fresh, pool, c, samples=(0, 1),
-                      make_health_probe=lambda lm: PerplexityProbe(lm.tok, TEXTS), per_sample_plots=False)
-    assert [s["sample"] for s in out["samples"]] == [0, 1] and out["plot"].endswith("sequential.png")
-    assert "plot" not in out["samples"][0]["paths"] and (tmp_path / "run" / "sequential.png").exists()
-    edits = [r for r in read_jsonl(out["samples"][0]["paths"]["jsonl"]) if r["type"] == "edit"]
-    assert set(edits[0]["immediate"]) == {"es", "es_correct"}  # without "immediate": the rewrite prompt only
+class AgreementProbe:
+    """(A test probe for random tiny models, which know no facts.) Share of fixed prompts whose greedy next token is still the one the *unedited* model predicted.
+
+    Built from the model before any edit (it records that model's argmax after each prompt); needs no labelled
+    facts, so it works for any model, random test models included, as a measure of how far the model's behaviour
+    has drifted (``{"agreement": ...}``)."""
+
+    def __init__(self, model, tok, prompts: Sequence[str], key: str = "agreement", batch_size: int = 64):
+        if not prompts:
+            raise ValueError("AgreementProbe needs at least one prompt")
+        self.key = key
+        self.batch_size = batch_size
+        self.pad_id = pad_token_id(tok)
+        ids = [list(tok(p)["input_ids"]) for p in prompts]
+        self.encoded = [(p + [0], len(p)) for p in ids]  # placeholder target, replaced just below
+        first = self._argmax(model)
+        self.encoded = [(p + [t], len(p)) for p, t in zip(ids, first)]
+
+    @torch.no_grad()
+    def _argmax(self, model) -> list[int]:
+        """Greedy next token after each prompt (reads the hidden state before the placeholder target)."""
+        device = next(model.parameters()).device
+        base, head = model.base_model, model.get_output_embeddings()
+        out = []
+        for start in range(0, len(self.encoded), self.batch_size):
+            chunk = [s[:k] for s, k in self.encoded[start:start + self.batch_size]]
+            width = max(len(s) for s in chunk)
+            ids = torch.tensor([s + [self.pad_id] * (width - len(s)) for s in chunk])
+            mask = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in chunk])
+            hidden = base(input_ids=ids.to(device), attention_mask=mask.to(device))[0]
+            last = hidden[torch.arange(len(chunk), device=device), torch.tensor([len(s) - 1 for s in chunk],
+                                                                                   device=device)]
+            out += head(last).argmax(-1).tolist()
+        return out
+
+    def __call__(self, model, tok=None) -> dict[str, float]:
+        s = score_ids(model, self.encoded, pad_id=self.pad_id, batch_size=self.batch_size)
+        return {self.key: float(s.correct.float().mean())}
 
 
 class Disabling(FTEditor):
@@ -271,7 +305,8 @@ def test_planted_disabling_edit_is_found_in_a_real_run(pool, tmp_path):
         lm = fresh()
         probe = AgreementProbe(lm.model, lm.tok, [r.rewrite_prompt for r in pool[150:200]])
         c = cfg(tmp_path, n_edits=20, history_every=2, out_dir=str(tmp_path / name))
-        found.append(run_sequential(Disabling(bad_case), lm, pool, c, health_probe=probe))
+        found.append(run_sequential(Disabling(bad_case), lm, pool, c, health_probe=probe,
+                                    health_directions={"agreement": "higher"}))
     planted, control = found
     assert planted["cf_edit"] == 12 and planted["cf_case_id"] == bad
     assert planted["collapse"]["signals"]["health"]["collapsed"] and planted["catastrophic"]["distance_ratio"] > 5
@@ -284,15 +319,16 @@ def test_factworld_health_probe_survives_one_edit_per_subject():
     # facts to draw from (the CounterFact-style pool has one record per subject and would run dry).
     from editbench.data import load_records
     from editbench.factworld.world import load_world
-    from editbench.runner.experiment import factworld_unedited_probe
+    from editbench.metrics.probes import ProbeContext
     from editbench.models.loader import load_model
+    from editbench.registry import PROBES
 
     lm = load_model("factworld")
     stream = load_records("factworld")
     assert len({r.subject for r in stream}) == len(load_world().subjects)
-    probe = factworld_unedited_probe(lm.tok, stream, n=50, seed=0)
+    probe = PROBES.get("factworld-recall").build(ProbeContext(tok=lm.tok, model_id="factworld", stream=stream))
     edited = {(r.subject.strip(), r.relation_id) for r in stream}
-    assert len(probe.encoded) == 50
+    assert len(probe.inner.encoded) == 200
     assert probe(lm.model)["recall"] >= 0.9  # the shipped model knows the unedited facts
     world = load_world()
     free = [f for f in world.facts if (f.subject, f.relation) not in edited]

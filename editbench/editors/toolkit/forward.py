@@ -1,8 +1,13 @@
-"""The forward passes of the v* optimisation: a straightforward one and a fast one with the same result.
+"""The rows and forward passes of the value optimisations (ROME's v*, MEMIT's z): one fast, one straightforward.
 
-Both answer one question for a candidate δ (added to the edited MLP's output at each row's fact token):
-the logits at the positions that predict the target tokens (rewriting rows) and at the fact token of the KL
-rows. The optimisation in :mod:`.compute_v` only ever sees those logits.
+:func:`build_batch` lays out one request's rows (:class:`VBatch`): each context template with the prompt and the
+target (teacher forcing), then the KL prompt ``"{subject} is a"``. :func:`lookup_index` finds the fact token and
+:func:`templated_prompts` splices the prompt into the templates.
+
+The two forward passes both answer one question for a candidate δ (added to the edited MLP's output at each
+row's fact token): the logits at the positions that predict the target tokens (rewriting rows) and at the fact
+token of the KL rows. The optimisations (:mod:`editbench.editors.rome.compute_v`,
+:mod:`editbench.editors.memit.compute_z`) only ever see those logits.
 
 :class:`SlowForward` is the reference's way: the whole batch through the whole model, δ added by a forward hook,
 the LM head applied at every position (then the needed rows picked).
@@ -27,19 +32,29 @@ position ids continue each row's prefix (s_i, s_i+1, ...).
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 
+from editbench.data.schema import EditRequest
 from editbench.models.adapter import ModelAdapter
 from editbench.models.hooks import StopForward, cache_kwarg, hidden_of, output_cache
+from editbench.models.tokens import encode_prefix, encode_target, fill_template, subject_last_token_index
 
 FAST_FAMILIES = frozenset({"gpt2", "gptj", "gpt_neox", "llama", "mistral", "qwen2", "qwen3"})
 """Model types whose blocks add the MLP output projection's output straight into the residual stream."""
 
 
-class _Batch:
-    """Rows as id lists plus, per row, the fact-token index and the scored (row, col) positions."""
+KL_PROMPT = "{} is a"
+"""The essence-drift prompt: the KL term is read at its fact token."""
+
+
+class VBatch:
+    """Rows as id lists plus, per row, the fact-token index and the scored (row, col) positions.
+
+    ``seqs`` (B id lists), ``lookup`` (B fact-token indices), ``tgt_pos`` (R, T): the positions predicting the
+    target tokens of the R rewriting rows (the first R rows), ``kl_rows``: the rows scored at their fact token.
+    """
 
     def __init__(self, seqs, lookup, tgt_pos, kl_rows, device):
         self.seqs, self.lookup, self.device = seqs, lookup, device
@@ -50,10 +65,41 @@ class _Batch:
         self.kl_rows = torch.tensor(kl_rows, device=device)
 
 
+def lookup_index(tok: Any, prompt_template: str, subject: str, fact_token: str) -> int:
+    """Position of the fact token in ``encode_prefix(tok, filled prompt)``: the subject's last token, or the
+    prompt's last token for ``fact_token="last"``."""
+    if fact_token == "subject_last":
+        return subject_last_token_index(tok, prompt_template, subject)
+    if fact_token == "last":
+        return len(encode_prefix(tok, fill_template(prompt_template, subject)[0])) - 1
+    raise ValueError(f"unknown fact_token {fact_token!r}")
+
+
+def templated_prompts(templates: Sequence[str], request: EditRequest) -> list[str]:
+    """Each context template with the request's prompt spliced in: still a template with "{}" for the subject."""
+    return [fill_template(t, request.prompt)[0] for t in templates]
+
+
+def build_batch(tok: Any, request: EditRequest, templates: Sequence[str], fact_token: str,
+                device: torch.device) -> tuple[VBatch, list[int]]:
+    """Rewriting rows (one per template) then the KL row; returns the batch and the target ids."""
+    target = encode_target(tok, request.target_new)
+    seqs, lookup, pos = [], [], []
+    for p in templated_prompts(templates, request):
+        prefix = encode_prefix(tok, fill_template(p, request.subject)[0])
+        seqs.append(prefix + target[:-1])
+        lookup.append(lookup_index(tok, p, request.subject, fact_token))
+        pos.append([len(prefix) - 1 + j for j in range(len(target))])
+    kl = [len(seqs)]
+    seqs.append(encode_prefix(tok, fill_template(KL_PROMPT, request.subject)[0]))
+    lookup.append(lookup_index(tok, KL_PROMPT, request.subject, fact_token))
+    return VBatch(seqs, lookup, torch.tensor(pos), kl, device), target
+
+
 class SlowForward:
     """Full forward of every row, δ added by a hook on the MLP output, LM head at every position."""
 
-    def __init__(self, model, adapter: ModelAdapter, layer: int, loss_layer: int, batch: _Batch, pad_id: int):
+    def __init__(self, model, adapter: ModelAdapter, layer: int, loss_layer: int, batch: VBatch, pad_id: int):
         self.model, self.adapter, self.layer, self.loss_layer, self.b = model, adapter, layer, loss_layer, batch
         B, T = len(batch.seqs), int(batch.n.max())
         self.ids = torch.full((B, T), pad_id, dtype=torch.long, device=batch.device)
@@ -100,7 +146,7 @@ class SlowForward:
 class FastForward:
     """Same outputs as :class:`SlowForward`; see the module docstring for how."""
 
-    def __init__(self, model, adapter: ModelAdapter, layer: int, loss_layer: int, batch: _Batch, pad_id: int):
+    def __init__(self, model, adapter: ModelAdapter, layer: int, loss_layer: int, batch: VBatch, pad_id: int):
         if adapter.model_type not in FAST_FAMILIES:
             raise ValueError(f"fast v* path not validated for model_type {adapter.model_type!r}")
         self.adapter, self.layer, self.loss_layer, self.b = adapter, layer, loss_layer, batch

@@ -1,0 +1,62 @@
+"""Sequential editing at scale (the seed paper's sections 3–4): edits accumulate on one model.
+
+Per editor and sample (edit order): a run of ``--n-edits`` edits, scored immediately, with the edit history
+re-scored every k = 10 edits (fact forgetting), weight distance after every edit, and the model-health probes
+(recall of unedited facts + perplexity on generic text) at every check. The catastrophic-forgetting (CF) point is
+detected automatically (:mod:`editbench.metrics.collapse`). Results: ``<reports>/runs/sequential/<editor>/
+<model>/sample_<s>/`` (results.jsonl, summary.json, PNG), resumable with ``--resume``. Every run edits the
+session's one copy of the model and hands it back unedited.
+
+Gates (thresholds.yaml, suite ``sequential``): ``no_cf_before`` (no CF point before that many edits),
+``forgetting_max`` (argmax forgetting at the end), ``es_window_min`` (the 50-edit ES window at the end).
+
+    pytest suites -m sequential --editor memit                  # SmolLM2, 100 edits (the README main job)
+    pytest suites -m sequential --editor rome --n-edits 1000 --samples 4
+"""
+import pytest
+
+from editbench.gates import check_gates, gates_for, verdict
+from editbench.report.plots import plot_summary
+from editbench.runner.experiment import make_editor, run_sequential_sample
+
+pytestmark = pytest.mark.sequential
+
+
+def _gate_values(summary: dict) -> dict:
+    fin = summary.get("forgetting_final") or {}
+    windows = summary.get("final_windows") or {}
+    return {
+        "no_cf_before": float("inf") if summary["cf_edit"] is None else summary["cf_edit"],
+        "forgetting_max": fin.get("forget_argmax_now"),
+        "es_window_min": windows.get("es_w50"),
+    }
+
+
+def _check(values: dict, gates: dict) -> list[str]:
+    spec = {}
+    for key, bound in gates.items():
+        spec[key] = {"max": bound} if key.endswith("_max") else {"min": bound}
+    return check_gates(values, spec)
+
+
+def test_sequential(capsys, editor_name, eb_sample, eb_session, eb_record):
+    exp = eb_session.experiment("sequential", editor_name)
+    lm = eb_session.model_for(exp)
+    editor = make_editor(exp, lm)
+    with capsys.disabled():  # a run takes minutes: show the runner's progress bar (edits/s, ETA, ES window)
+        summary, errors = run_sequential_sample(exp, editor, lm, sample=eb_sample)
+    plot_summary(summary)
+    gates = gates_for(eb_session.thresholds(), "sequential", lm.model_id, editor.name)
+    values = _gate_values(summary)
+    failures = _check(values, gates)
+    header_prov = summary.get("provenance") or {}
+    wall = (summary.get("timing") or {}).get("wall_s") or 0
+    eb_record(suite="sequential", experiment={**exp.to_dict(), "sample": eb_sample},
+              metrics={k: summary["immediate_mean"].get(k) for k in ("es", "ps", "ns")}, n=summary["n_edits"],
+              gates=gates, gate_values=values, failures=failures, verdict=verdict(gates, failures),
+              timings={**(summary.get("timing") or {}), "apply_s_mean": wall / max(1, summary["n_edits"])},
+              artefacts=dict(summary["paths"]), record_errors=errors[:20], details={"summary": summary},
+              provenance=header_prov)
+    assert summary["complete"], f"run stopped after {summary['n_edits']} of {summary['n_planned']} edits"
+    assert gates, f"no sequential gates for editor {editor.name!r} on model {lm.model_id!r} in thresholds.yaml"
+    assert not failures, "; ".join(failures)

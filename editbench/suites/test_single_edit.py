@@ -1,0 +1,42 @@
+"""Single-edit reliability: one edit at a time, scored, then restored byte for byte.
+
+For every selected editor and N records: apply one edit, score ES/PS/NS and magnitudes (ROME convention, see
+editbench.metrics.counterfact), restore the touched parameters, check the model hash equals the unedited one,
+and gate on thresholds.yaml (suite ``single``).
+
+    pytest suites -m single --editor ft-c                                 # SmolLM2 on real CounterFact, N = 20
+    pytest suites -m single --model factworld --n-records 5               # the fast fact-world fixture
+    pytest --pyargs editbench.suites -m single --editor my-editor         # from any directory, once installed
+"""
+import pytest
+
+from editbench.gates import check_gates, gates_for, verdict
+from editbench.runner.experiment import make_editor, run_single
+from editbench.runner.provenance import provenance
+
+pytestmark = pytest.mark.single
+
+
+def test_single_edit(capsys, editor_name, eb_session, eb_record):
+    exp = eb_session.experiment("single", editor_name)
+    lm = eb_session.model_for(exp)
+    editor = make_editor(exp, lm)
+    with capsys.disabled():  # show the per-edit progress bar (large models take seconds per edit)
+        result, records, errors = run_single(exp, editor, lm)
+    gates = gates_for(eb_session.thresholds(), "single", lm.model_id, editor.name)
+    failures = check_gates(result.post, gates)
+    if not result.all_restored:
+        failures.append("restore was not byte-identical for: "
+                        + ", ".join(str(r["case_id"]) for r in result.per_record if r.get("restored") is False))
+    if result.errors:
+        failures.append(f"{len(result.errors)} edit(s) raised: {result.errors[:3]}")
+    eb_record(suite="single", experiment=exp.to_dict(), metrics=result.post, n=len(records), baseline=result.pre,
+              gates=gates, gate_values={k: result.post.get(k) for k in gates}, failures=failures,
+              verdict=verdict(gates, failures), timings=result.timings, record_errors=errors,
+              details={"per_record": result.per_record, "all_restored": result.all_restored},
+              provenance=provenance(editor=editor, model_id=lm.model_id, model_hash=lm.model_hash,
+                                    dataset=exp.dataset_name, record_ids=[r.case_id for r in records],
+                                    seed=exp.seed, device=str(next(lm.model.parameters()).device)))
+    assert gates, (f"no gates for editor {editor.name!r} on model {lm.model_id!r} in thresholds.yaml "
+                   "(add a 'default' entry or one for this editor)")
+    assert not failures, "; ".join(failures)
