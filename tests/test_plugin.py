@@ -13,7 +13,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_pytest(*args, cwd=ROOT, env_extra=None, timeout=600):
-    env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
+    # one torch thread, as in this process (tests/conftest.py): two threads thrash a 2-core machine under xdist
+    env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1",
+               OMP_NUM_THREADS=os.environ.get("EDITBENCH_TEST_THREADS", "1"))
     env.update(env_extra or {})
     return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args], cwd=cwd,
                           capture_output=True, text=True, env=env, timeout=timeout)
@@ -30,6 +32,24 @@ def test_unknown_model_and_dataset_exit_4():
     assert r.returncode == 4 and "Did you mean 'factworld'" in r.stderr
     r = run_pytest("suites", "--dataset", "counterfakt", "--collect-only", "-q")
     assert r.returncode == 4 and "Did you mean 'counterfact'" in r.stderr
+
+
+def test_suites_run_from_any_directory_through_the_installed_plugin(tmp_path):
+    """A method author's CI: no conftest, no checkout, just the installed package (pytest11 entry point)."""
+    reports = tmp_path / "reports"
+    r = run_pytest("--pyargs", "editbench.suites", "-m", "single", "--editor", "null", "--model", "tiny-gpt2",
+                   "--dataset", "counterfact-1k", "--n-records", "2", "--reports-dir", str(reports),
+                   "--thresholds", str(_null_gates(tmp_path)), cwd=tmp_path)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert "test_single_edit[null] PASSED" in r.stdout or "1 passed" in r.stdout
+    (f,) = reports.glob("editbench-*.json")
+    assert validate_session(json.loads(f.read_text())) == []
+
+
+def _null_gates(tmp_path: Path) -> Path:
+    gates = tmp_path / "gates.yaml"
+    gates.write_text("single:\n  default:\n    null: {es: {max: 1.0}}\n")
+    return gates
 
 
 def test_default_editors_are_every_registered_editor():

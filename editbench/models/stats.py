@@ -90,10 +90,12 @@ def _load_cached(path: Path, meta_expected: dict) -> torch.Tensor | None:
 
 def _save(path: Path, mom2: torch.Tensor, meta: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")  # per process: parallel workers may compute the same layer
     save_file({"mom2": mom2.contiguous()}, str(tmp), metadata={"format": FORMAT})
+    side_tmp = path.with_suffix(f".{os.getpid()}.json.tmp")
+    side_tmp.write_text(json.dumps(meta, indent=2, sort_keys=True))
     os.replace(tmp, path)
-    path.with_suffix(".json").write_text(json.dumps(meta, indent=2, sort_keys=True))
+    os.replace(side_tmp, path.with_suffix(".json"))
 
 
 # ---------------------------------------------------------------------------------------------- streaming
