@@ -44,6 +44,8 @@ def _cmd_ls(args) -> int:
         else:
             print(f"  {name:<21} FAILED TO LOAD: {probe_errors.get(name)}")
     print("datasets:", ", ".join(list_datasets()))
+    from editbench.data.tasks import list_tasksets
+    print("task sets (downstream probes):", ", ".join(list_tasksets()))
     return 0
 
 

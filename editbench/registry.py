@@ -208,14 +208,14 @@ def suggest(name: str, n: int = 3) -> list[str]:
     return EDITORS.suggest(name, n)
 
 
-def get(name: str) -> type["Editor"]:
+def get(name: str) -> type:
     return EDITORS.get(name)
 
 
-def load_all() -> tuple[dict[str, type["Editor"]], dict[str, str]]:
+def load_all() -> tuple[dict[str, type], dict[str, str]]:
     return EDITORS.load_all()
 
 
-def create(name: str, model_keys: Sequence[str] = (), **overrides: Any) -> "Editor":
+def create(name: str, model_keys: Sequence[str] = (), **overrides: Any) -> Any:
     """Instantiate editor ``name`` with its preset for ``model_keys`` (most specific first) and ``overrides``."""
     return get(name).from_preset(list(model_keys), **overrides)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from typing import Sequence
 
 import pytest
 import torch

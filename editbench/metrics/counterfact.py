@@ -23,7 +23,8 @@ from statistics import mean
 from typing import Sequence
 
 from editbench.data.schema import EditRequest
-from editbench.metrics.scoring import score_targets
+from editbench.metrics.scoring import encode_pair, score_ids, score_targets
+from editbench.models.tokens import pad_token_id
 
 METRICS = ("es", "ps", "ns", "em", "pm", "nm", "es_correct", "ps_correct", "ns_correct")
 
@@ -96,3 +97,38 @@ def aggregate(per_record: Sequence[dict]) -> dict:
     agg["score"] = harmonic_score(agg["es"], agg["ps"], agg["ns"])
     agg["n"] = len(per_record)
     return agg
+
+
+class RewriteScorer:
+    """Efficacy of many requests' rewrite prompts in one batched pass: by probability (P(new) > P(true), the ES of
+    one prompt) and by argmax (every target_new token is the argmax under teacher forcing). What the sequential
+    runner needs after each edit and when it re-scores the whole edit history; each request is tokenized once,
+    under a key the caller chooses (its position in the stream)."""
+
+    def __init__(self, tok, batch_size: int = 64):
+        self.tok, self.batch_size = tok, batch_size
+        self.pad_id = pad_token_id(tok)
+        self._enc: dict = {}
+
+    def pairs(self, key, req: EditRequest) -> list:
+        """Pre-tokenized (rewrite prompt, target_new) and, if known, (rewrite prompt, target_true)."""
+        if key not in self._enc:
+            pairs = [encode_pair(self.tok, req.rewrite_prompt, req.target_new)]
+            if req.target_true is not None:
+                pairs.append(encode_pair(self.tok, req.rewrite_prompt, req.target_true))
+            self._enc[key] = pairs
+        return self._enc[key]
+
+    def score(self, model, items: Sequence[tuple]) -> tuple[list[tuple[bool, bool]], int]:
+        """``items`` = [(key, request), ...] -> ([(ok by probability, ok by argmax), ...], pairs scored). A request
+        without target_true has no probability comparison (False)."""
+        enc, offsets = [], []
+        for key, req in items:
+            offsets.append(len(enc))
+            enc.extend(self.pairs(key, req))
+        s = score_ids(model, enc, pad_id=self.pad_id, batch_size=self.batch_size)
+        out = []
+        for (_key, req), off in zip(items, offsets):
+            has_true = req.target_true is not None
+            out.append((has_true and bool(s.nll[off] < s.nll[off + 1]), bool(s.correct[off])))
+        return out, len(enc)

@@ -188,6 +188,6 @@ def run_sequential_sample(exp: Experiment, editor, lm, sample: int = 0, *, progr
                                      ProbeContext(tok=lm.tok, model_id=lm.model_id, pool=pool, stream=stream,
                                                   seed=exp.seed, dataset=exp.dataset_name))
     summary = run_sequential(editor, lm, pool, cfg, health_probe=probe, health_directions=directions,
-                             dataset=exp.dataset_name)
+                             dataset=exp.dataset_name, stream=stream)
     summary["model_hash"] = lm.model_hash
     return summary, errors

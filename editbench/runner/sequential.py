@@ -30,11 +30,9 @@ from tqdm.auto import tqdm
 from editbench.data.schema import EditRequest
 from editbench.editors.base import restore
 from editbench.metrics.collapse import CollapseRule
-from editbench.metrics.counterfact import METRICS, score_requests
+from editbench.metrics.counterfact import METRICS, RewriteScorer, score_requests
 from editbench.metrics.distance import DistanceTracker
 from editbench.metrics.forgetting import ForgettingTracker, Windows
-from editbench.metrics.scoring import encode_pair, score_ids
-from editbench.models.tokens import pad_token_id
 from editbench.runner.jsonl import JsonlWriter, jsonable
 from editbench.runner.provenance import provenance
 from editbench.runner import state as ckpt
@@ -99,21 +97,6 @@ def _seed_all(seed: int, sample: int) -> None:
     np.random.seed(s)
 
 
-def _rewrite_pairs(tok, req: EditRequest) -> list[tuple[list[int], int]]:
-    """Pre-tokenized (rewrite prompt, target_new) and, if known, (rewrite prompt, target_true)."""
-    pairs = [encode_pair(tok, req.rewrite_prompt, req.target_new)]
-    if req.target_true is not None:
-        pairs.append(encode_pair(tok, req.rewrite_prompt, req.target_true))
-    return pairs
-
-
-def _rewrite_ok(scores, offset: int, has_true: bool) -> tuple[bool, bool]:
-    """(prob-based ES, argmax) success of one request from its scored rewrite pairs at ``offset``."""
-    ok_argmax = bool(scores.correct[offset])
-    ok_prob = has_true and bool(scores.nll[offset] < scores.nll[offset + 1])
-    return ok_prob, ok_argmax
-
-
 def _split_stats(stats: dict) -> tuple[dict, dict]:
     """Scalar editor stats, with anything that looks like a time moved out (kept apart from the results)."""
     keep, times = {}, {}
@@ -135,8 +118,7 @@ class _Run:
         self.health_directions = dict(health_directions or {})
         self.out = Path(cfg.out_dir)
         self.jsonl_path = self.out / "results.jsonl"
-        self.pad_id = pad_token_id(self.tok)
-        self.enc: dict[int, list] = {}          # stream index -> rewrite pairs (tokenized once per edit)
+        self.rewrites = RewriteScorer(self.tok, cfg.score_batch_size)  # keyed by stream index
         self.distance = DistanceTracker()
         self.orig_sha: dict[str, str] = {}      # parameter -> SHA-256 of its original value (resume check)
         self.forget = ForgettingTracker()
@@ -145,12 +127,14 @@ class _Run:
         self.batch_index = 0
         self.last_check: dict = {}
         self.last_check_n = -1
+        self.prepare_s: float | None = None
 
     # -- start / resume ------------------------------------------------------------------------------------
     def start(self) -> None:
         cfg = self.cfg
         path = ckpt.latest_checkpoint(self.out) if cfg.resume else None
         if path is None:
+            self.editor.reset()  # a fresh run: no state from an earlier run of this editor object
             ckpt.clear_run(self.out)
             self.writer = JsonlWriter(self.jsonl_path, truncate_to=0)
             _seed_all(cfg.seed, cfg.sample)
@@ -160,7 +144,7 @@ class _Run:
             created = prov.pop("created", None)
             self.writer.write({"type": "run", "config": cfg.experiment(), "provenance": prov,
                                "stream": [r.case_id for r in self.stream], "health_directions": self.health_directions,
-                               "timing": {"created": created}})
+                               "timing": {"created": created, "prepare_s": self.prepare_s}})
             if self.health_probe is not None:
                 self.check(0, history=False, health=True)
             return
@@ -217,11 +201,6 @@ class _Run:
         ckpt.save_checkpoint(self.out, self.position, self.model, names, self.editor, state)
 
     # -- one step ------------------------------------------------------------------------------------------
-    def _pairs(self, i: int) -> list:
-        if i not in self.enc:
-            self.enc[i] = _rewrite_pairs(self.tok, self.stream[i])
-        return self.enc[i]
-
     def step(self, pos: int, batch: list[EditRequest]) -> None:
         t0 = time.perf_counter()
         error = None
@@ -239,15 +218,9 @@ class _Run:
             metrics = score_requests(self.model, self.tok, batch, batch_size=self.cfg.score_batch_size)
             oks = [(m.get("es") == 1.0, m.get("es_correct") == 1.0) for m in metrics]
         else:
-            enc = [p for i in idx for p in self._pairs(i)]
-            s = score_ids(self.model, enc, pad_id=self.pad_id, batch_size=self.cfg.score_batch_size)
-            oks, metrics, off = [], [], 0
-            for i in idx:
-                has_true = self.stream[i].target_true is not None
-                okp, oka = _rewrite_ok(s, off, has_true)
-                oks.append((okp, oka))
-                metrics.append({"es": float(okp) if has_true else None, "es_correct": float(oka)})
-                off += 2 if has_true else 1
+            oks, _ = self.rewrites.score(self.model, [(i, self.stream[i]) for i in idx])
+            metrics = [{"es": float(okp) if self.stream[i].target_true is not None else None,
+                        "es_correct": float(oka)} for i, (okp, oka) in zip(idx, oks)]
         t2 = time.perf_counter()
         for j, (i, req, m, (okp, oka)) in enumerate(zip(idx, batch, metrics, oks)):
             if error is not None:
@@ -269,20 +242,11 @@ class _Run:
         if history:
             t = time.perf_counter()
             positions = self.forget.to_recheck()
-            enc, offs = [], []
-            for p in positions:
-                offs.append(len(enc))
-                enc.extend(self._pairs(p))
-            s = score_ids(self.model, enc, pad_id=self.pad_id, batch_size=self.cfg.score_batch_size)
-            okp, oka = [], []
-            for p, off in zip(positions, offs):
-                a, b = _rewrite_ok(s, off, self.stream[p].target_true is not None)
-                okp.append(a)
-                oka.append(b)
-            self.forget.update(positions, okp, oka)
+            oks, n_pairs = self.rewrites.score(self.model, [(p, self.stream[p]) for p in positions])
+            self.forget.update(positions, [a for a, _ in oks], [b for _, b in oks])
             rec["forgetting"] = self.forget.fractions()
             rec["n_rechecked"] = len(positions)
-            rec["n_pairs"] = len(enc)
+            rec["n_pairs"] = n_pairs
             rec["timing"]["history_s"] = time.perf_counter() - t
         if health and self.health_probe is not None:
             t = time.perf_counter()
@@ -319,6 +283,9 @@ def run_sequential(editor, lm, requests: Sequence[EditRequest], config: Sequenti
         stream = make_stream(requests, cfg.order, cfg.seed, cfg.sample, cfg.n_edits)
     run = _Run(editor, lm, list(stream), cfg, health_probe, dataset, health_directions)
     try:
+        t = time.perf_counter()
+        editor.prepare(run.model, run.tok)  # one-off work on the unedited model (covariances ...)
+        run.prepare_s = time.perf_counter() - t
         run.start()
         return _loop(run, editor, cfg)
     finally:

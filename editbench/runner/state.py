@@ -4,9 +4,8 @@ A checkpoint is a directory ``<out_dir>/ckpt/step_<n>/`` holding
 
 - ``params.safetensors`` — the current values of the parameters edited so far (only those: the rest of the
   model is the unedited model the run started from, which the caller loads again on resume);
-- ``editor.safetensors`` — the editor's state, if it has any: an editor that carries state across edits
-  (AlphaEdit's accumulated keys, a counter...) exposes ``state_dict() -> dict[str, Tensor]`` and
-  ``load_state_dict(d)``; stateless editors need nothing;
+- ``editor.safetensors`` — the editor's state, if it has any (the ``Editor`` contract's ``state_dict()`` /
+  ``load_state_dict(d)``: AlphaEdit's accumulated keys, a counter...; stateless editors return ``{}``);
 - ``state.json`` — the runner's position in the stream, the byte offset of the results JSONL at that moment,
   RNG states (torch, Python, NumPy) as plain JSON lists, the forgetting tracker, the moving windows, the config,
   and a SHA-256 of each edited parameter's *original* value (so resuming onto the wrong model is an error).
@@ -79,8 +78,8 @@ def save_checkpoint(out_dir: str | Path, position: int, model: torch.nn.Module, 
     params = dict(model.named_parameters())
     tensors = {n: params[n].detach().to("cpu").contiguous().clone() for n in param_names}
     save_file(tensors, str(tmp / "params.safetensors"))
-    if hasattr(editor, "state_dict") and callable(editor.state_dict):
-        ed = {k: v.detach().to("cpu").contiguous().clone() for k, v in editor.state_dict().items()}
+    ed = {k: v.detach().to("cpu").contiguous().clone() for k, v in editor.state_dict().items()}
+    if ed:
         save_file(ed, str(tmp / "editor.safetensors"))
     full = {"version": STATE_VERSION, "position": position, "params": list(param_names), "rng": rng_state(),
             **state}
@@ -134,10 +133,7 @@ def load_checkpoint(path: Path, model: torch.nn.Module, editor: Any) -> dict:
         for n, v in saved.items():
             params[n].copy_(v.to(params[n].device, params[n].dtype))
     ed_path = path / "editor.safetensors"
-    if ed_path.exists():
-        if not hasattr(editor, "load_state_dict"):
-            raise TypeError(f"{path} holds editor state but {type(editor).__name__} has no load_state_dict")
-        editor.load_state_dict(load_file(str(ed_path)))
+    editor.load_state_dict(load_file(str(ed_path)) if ed_path.exists() else {})
     return state
 
 

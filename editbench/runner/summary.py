@@ -127,7 +127,7 @@ def summarize(jsonl_path: str | Path, cfg: Any = None, wall_s: float | None = No
     prov = header.get("provenance", {})
     editor = prov.get("editor")
     summary = {
-        "provenance": {**prov, "created": (header.get("timing") or {}).get("created")},
+        "provenance": prov,  # its "created" time is under "timing" with every other wall-clock number
         "editor": editor.get("name") if isinstance(editor, dict) else editor,
         "model_id": (prov.get("model") or {}).get("id"),
         "sample": conf.get("sample"), "order": conf.get("order"), "seed": conf.get("seed"),
@@ -151,7 +151,7 @@ def summarize(jsonl_path: str | Path, cfg: Any = None, wall_s: float | None = No
         "paths": {"jsonl": str(jsonl_path), "summary": str(jsonl_path.parent / "summary.json")},
     }
     summary["timing"] = {"wall_s": wall_s, "edits_per_s": n_done / wall_s if wall_s else None,
-                         "summary_s": time.perf_counter() - t0}
+                         "summary_s": time.perf_counter() - t0, **(header.get("timing") or {})}
     write_summary(summary)
     return summary
 

@@ -49,7 +49,7 @@ def test_sequential(capsys, editor_name, eb_sample, eb_session, eb_record):
     gates = gates_for(eb_session.thresholds(), "sequential", lm.model_id, editor.name)
     values = _gate_values(summary)
     failures = _check(values, gates)
-    header_prov = summary.get("provenance") or {}
+    header_prov = {**summary["provenance"], "created": summary["timing"].get("created")}
     wall = (summary.get("timing") or {}).get("wall_s") or 0
     eb_record(suite="sequential", experiment={**exp.to_dict(), "sample": eb_sample},
               metrics={k: summary["immediate_mean"].get(k) for k in ("es", "ps", "ns")}, n=summary["n_edits"],
