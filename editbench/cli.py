@@ -77,15 +77,24 @@ def _cmd_sequential(args) -> int:
     from editbench.runner.experiment import Experiment, ExperimentError, ModelCache, make_editor, parse_hparams
     from editbench.runner.experiment import run_sequential_sample
 
-    try:
+    from editbench.runner import checks
+
+    try:  # every input checked before the model loads (the pytest plugin's rules)
+        for opt, value in (("--n-edits", args.n_edits), ("--samples", args.samples),
+                           ("--batch-size", args.batch_size), ("--history-every", args.history_every),
+                           ("--checkpoint-every", args.checkpoint_every)):
+            checks.check_count(opt, value)
         overrides = parse_hparams(args.hparam)
+        checks.check_hparam_editors(overrides, [args.editor])
         exp = Experiment(suite="sequential", editor=args.editor, model=args.model, dataset=args.dataset,
                          hparams=tuple(overrides.get(args.editor, {}).items()), n=args.n_edits,
                          samples=args.samples, seed=args.seed, batch_size=args.batch_size,
-                         history_every=args.history_every, device=args.device, out_dir=args.out, resume=args.resume)
+                         history_every=args.history_every, checkpoint_every=args.checkpoint_every,
+                         device=args.device, out_dir=args.out, resume=args.resume)
+        checks.check_experiment(exp)
     except ExperimentError as e:
         print(f"editbench sequential: error: {e}", file=sys.stderr)
-        return 2
+        return USAGE_ERROR
     lm = ModelCache().get(exp.model, exp.device)  # one model for every sample: each run hands it back unedited
     for sample in range(exp.samples):
         summary, errors = run_sequential_sample(exp, make_editor(exp, lm), lm, sample=sample)
@@ -96,6 +105,9 @@ def _cmd_sequential(args) -> int:
         if errors:
             print(f"{len(errors)} malformed record(s) skipped, e.g. {errors[0]}")
     return 0
+
+
+USAGE_ERROR = 4  # pytest's usage-error exit code: the same for `pytest suites` and `editbench`
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -128,6 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
     sq.add_argument("--seed", type=int, default=0)
     sq.add_argument("--out", default="reports")
     sq.add_argument("--resume", action="store_true", help="continue killed runs from their last checkpoint")
+    sq.add_argument("--checkpoint-every", type=int, default=50, metavar="K",
+                    help="save the edited weights, editor and runner state every K edits for --resume (default 50)")
     sq.add_argument("--device", default="cpu")
     sq.add_argument("--hparam", action="append", default=[], metavar="EDITOR.KEY=VALUE",
                     help="override one hyperparameter, e.g. --hparam memit.mom2_update_weight=15000 (as in pytest)")

@@ -20,7 +20,6 @@ from typing import Any
 import pytest
 
 from editbench import DEFAULT_MODEL  # SmolLM2; the fact world is a fixture
-from editbench.suggest import did_you_mean
 
 SUITE_MARKERS = {
     "single": "single-edit reliability suite",
@@ -58,6 +57,8 @@ def pytest_addoption(parser):
                 help="sequential suite: number of edit orders ('samples') per editor (default 1; paper: 4).")
     g.addoption("--resume", action="store_true",
                 help="sequential suite: continue killed runs from their last checkpoint in --reports-dir.")
+    g.addoption("--checkpoint-every", type=int, default=50, metavar="K",
+                help="sequential suite: checkpoint the edited weights and run state every K edits (default 50).")
     g.addoption("--thresholds", default=None, metavar="YAML",
                 help="gates file (default: the thresholds.yaml shipped beside the suites).")
     g.addoption("--hparam", action="append", default=[], metavar="EDITOR.KEY=VALUE",
@@ -77,57 +78,56 @@ class EditbenchSession:
             opt("--device")
         self.n_records, self.n_edits, self.samples = opt("--n-records"), opt("--n-edits"), opt("--samples")
         self.resume, self.reports_dir = opt("--resume"), opt("--reports-dir")
+        self.checkpoint_every = opt("--checkpoint-every")
         self.thresholds_path = Path(opt("--thresholds")) if opt("--thresholds") else THRESHOLDS
         self.hparams: dict[str, dict] = {}
         self.models = ModelCache()
         self.results: list[dict] = []
         self.report_path: Path | None = None
         self._thresholds: dict | None = None
+        self._checked: dict[str, str | None] = {}
 
     # -- checks before anything loads ----------------------------------------------------------------------
     def validate(self) -> None:
-        """Usage errors (exit 4, with a "did you mean") for explicitly given options; defaults need no imports."""
+        """Every explicitly given option checked before any model loads (:mod:`editbench.runner.checks`, the rules
+        the CLI uses too): a bad one is a usage error (exit 4) naming it and what would be valid."""
+        from editbench.runner import checks
         from editbench.runner.experiment import ExperimentError, parse_hparams
 
-        if self.editors_given:
-            from editbench import registry
-            known = registry.available()
-            for name in self.editors_given:
-                if name not in known:
-                    raise pytest.UsageError(f"--editor {name!r}: no such editor.{did_you_mean(registry.suggest(name))}"
-                                            f" Known: {', '.join(known)}")
-        if self.model != DEFAULT_MODEL:
-            from editbench.models.loader import builtin_models
-            from editbench.suggest import close_matches
-            # A name close to a built-in is a typo; anything else may be a hub id (gpt2-xl, org/name) for the loader.
-            hint = did_you_mean(close_matches(self.model, builtin_models()))
-            if self.model not in builtin_models() and not Path(self.model).exists() and "/" not in self.model \
-                    and hint:
-                raise pytest.UsageError(f"--model {self.model!r}: not a built-in model, a directory or a hub id "
-                                        f"(org/name).{hint} Built-ins: {', '.join(builtin_models())}")
-        if self.dataset is not None:
-            from editbench.data import UnknownDatasetError, list_datasets
-            if self.dataset not in list_datasets() and not Path(self.dataset).exists():
-                raise pytest.UsageError(
-                    f"--dataset {self.dataset!r}: not a dataset name or an existing file."
-                    f"{did_you_mean(UnknownDatasetError(self.dataset).suggestions)} "
-                    f"Names: {', '.join(list_datasets())}")
-        if self.device.startswith("cuda"):
-            import torch
-            if not torch.cuda.is_available():
-                raise pytest.UsageError(f"--device {self.device!r}: CUDA is not available on this machine")
-        elif self.device != "cpu" and not self.device.startswith("mps"):
-            raise pytest.UsageError(f"--device {self.device!r}: expected cpu, cuda, cuda:N or mps")
         try:
+            for opt, value in (("--n-records", self.n_records), ("--n-edits", self.n_edits),
+                               ("--samples", self.samples), ("--checkpoint-every", self.checkpoint_every)):
+                checks.check_count(opt, value)
+            for name in self.editors_given:
+                checks.check_editor(name)
             self.hparams = parse_hparams(self.config.getoption("--hparam"))
+            checks.check_hparam_editors(self.hparams, self.editors_given or None)
+            if self.model != DEFAULT_MODEL:
+                checks.check_model(self.model)
+            checks.check_device(self.device)
+            if self.dataset is not None:
+                checks.check_dataset(self.dataset, self.model)
+            if self.config.getoption("--thresholds") and not self.thresholds_path.is_file():
+                raise ExperimentError(f"--thresholds {str(self.thresholds_path)!r}: no such file")
+            checks.check_out_dir(self.reports_dir)
         except ExperimentError as e:
             raise pytest.UsageError(str(e)) from None
-        for opt, value in (("--n-records", self.n_records), ("--n-edits", self.n_edits),
-                           ("--samples", self.samples)):
-            if value is not None and value < 1:
-                raise pytest.UsageError(f"{opt} {value}: must be at least 1")
-        if self.config.getoption("--thresholds") and not self.thresholds_path.exists():
-            raise pytest.UsageError(f"--thresholds {str(self.thresholds_path)!r}: no such file")
+
+    def check_dataset_once(self, exp) -> None:
+        """The default dataset (not given on the command line) is checked when the first test needs it: a missing
+        shared mirror then fails the tests with one clear line before the model is loaded."""
+        from editbench.runner import checks
+        from editbench.runner.experiment import ExperimentError
+
+        name = exp.dataset_name
+        if name not in self._checked:
+            try:
+                checks.check_dataset(name, exp.model)
+                self._checked[name] = None
+            except ExperimentError as e:
+                self._checked[name] = str(e)
+        if self._checked[name]:
+            pytest.fail(self._checked[name], pytrace=False)
 
     # -- what suites use -----------------------------------------------------------------------------------
     def editor_names(self) -> list[str]:
@@ -139,9 +139,11 @@ class EditbenchSession:
         return Experiment(suite=suite, editor=editor, model=self.model, dataset=self.dataset,
                           hparams=tuple(self.hparams.get(editor, {}).items()),
                           n=self.n_records if suite == "single" else self.n_edits, samples=self.samples,
-                          seed=self.seed, device=self.device, out_dir=self.reports_dir, resume=self.resume)
+                          seed=self.seed, device=self.device, out_dir=self.reports_dir, resume=self.resume,
+                          checkpoint_every=self.checkpoint_every)
 
     def model_for(self, exp):
+        self.check_dataset_once(exp)
         return self.models.get(exp.model, exp.device)
 
     def thresholds(self) -> dict:

@@ -141,7 +141,7 @@ ERROR_CASES = [
     (parse_easyedit, EASY, ["subject"], 42, "0", "subject"),  # wrong type
     (parse_easyedit, EASY, ["rephrase_prompt"], 3, "0", "rephrase_prompt"),
     (parse_easyedit, EASY, ["locality_prompt"], ["ok", None], "0", "locality_prompt[1]"),
-    (parse_easyedit, EASY, ["locality_prompt"], [""], "0", "neighborhood_prompts[0]"),  # empty probe prompt
+    (parse_easyedit, EASY, ["locality_prompt"], [""], "0", "locality_prompt[0]"),  # empty probe: the file's name
     (parse_easyedit, EASY, ["locality_ground_truth"], "German", "0", "locality_ground_truth"),
     (parse_easyedit, EASY, ["prompt"], "The {mother} tongue of Danielle Darrieux is", "0", "prompt"),
     (parse_easyedit, EASY, ["case_id"], DEL, "#5", "case_id"),  # named by its position

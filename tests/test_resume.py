@@ -115,7 +115,11 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path):
     reference = run(tmp_path / "reference")
     assert resumed["n_edits"] == N_EDITS and resumed["complete"]
     assert comparable(jsonl) == comparable(reference["paths"]["jsonl"]), f"kill_at={kill_at} (seed {seed})"
-    drop = ("timing", "paths")
+    # the resumed run says what it continued from (an invocation detail: the results are the same)
+    at = int(ck.name.split("_")[1]) if ck is not None else 0
+    assert resumed["resumed_from"]["edit"] == at and reference["resumed_from"] is None
+    assert resumed["resumed_from"]["checkpoint"] == (str(ck) if ck is not None else None)
+    drop = ("timing", "paths", "resumed_from")
     assert {k: v for k, v in resumed.items() if k not in drop} == {k: v for k, v in reference.items() if k not in drop}
 
 

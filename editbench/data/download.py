@@ -11,11 +11,19 @@ How a download goes:
    a reader never sees half a file and an interrupted download leaves nothing behind.
 
 **About the expected hash, honestly.** This project was written without network access, so we could not
-compute the sha256 of the real ``counterfact.json`` and pin it. ``COUNTERFACT_SHA256`` is therefore ``None``
-and verification works trust-on-first-use: the first successful download records its hash in a sidecar file
-``<name>.sha256``; every later use (a cached read, or a re-download after the file was deleted) is verified
-against that sidecar. An explicit ``sha256=`` always takes precedence and is checked on first download too.
-Once someone has the real hash, set ``COUNTERFACT_SHA256`` to it and first downloads become verified as well.
+compute the sha256 of the real ``counterfact.json`` and pin it (nor find it published anywhere we could
+check). ``COUNTERFACT_SHA256`` is therefore ``None`` and verification works trust-on-first-use: the first
+successful download records its hash in a sidecar file ``<name>.sha256``; every later use (a cached read, or a
+re-download after the file was deleted) is verified against that sidecar. An explicit ``sha256=`` always takes
+precedence and is checked on first download too. Once someone has the real hash, set ``COUNTERFACT_SHA256`` to
+it and first downloads become verified as well.
+
+Trust on first use is **loud**: whenever a file is accepted without any expected hash -- a first download, or
+a file found in the cache with no sidecar (which may have been planted there) -- an
+:class:`UnverifiedDownloadWarning` names the file and the sha256 being recorded, so it can be checked against a
+trusted copy. A sidecar that is empty, unreadable or not a 64-hex-digit sha256 is a :class:`ChecksumError`
+naming it (never an IndexError, and never silently ignored: delete it to record a new hash). A malformed
+explicit ``sha256=`` is a ValueError.
 """
 from __future__ import annotations
 
@@ -24,15 +32,18 @@ import http.client
 import os
 import tempfile
 import time
+import re
 import urllib.error
 import urllib.request
+import warnings
 from pathlib import Path
 
 from editbench.models.cache import cache_root
 
 COUNTERFACT_URL = "https://rome.baulab.info/data/dsets/counterfact.json"
-COUNTERFACT_SHA256: str | None = None  # unknown offline; see the module docstring
+COUNTERFACT_SHA256: str | None = None  # unknown offline; see the module docstring (trust on first use, warned)
 CHUNK = 1 << 16
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 class DownloadError(RuntimeError):
@@ -40,7 +51,11 @@ class DownloadError(RuntimeError):
 
 
 class ChecksumError(DownloadError):
-    """The bytes do not have the expected sha256."""
+    """The bytes do not have the expected sha256, or the recorded expectation (the sidecar) is unusable."""
+
+
+class UnverifiedDownloadWarning(UserWarning):
+    """A file was accepted with no expected sha256 (trust on first use); the message names it and its hash."""
 
 
 def cache_dir() -> Path:
@@ -63,9 +78,29 @@ def _sidecar(dest: Path) -> Path:
 def _expected_hash(dest: Path, sha256: str | None) -> str | None:
     """The explicit hash if given, else the one recorded in the sidecar, else None."""
     if sha256:
-        return sha256.lower()
+        if not isinstance(sha256, str) or not _SHA256.fullmatch(sha256.strip().lower()):
+            raise ValueError(f"sha256 must be 64 hex digits, got {sha256!r}")
+        return sha256.strip().lower()
     side = _sidecar(dest)
-    return side.read_text().split()[0].lower() if side.exists() else None
+    if not side.exists():
+        return None
+    try:
+        text = side.read_bytes().decode("ascii")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ChecksumError(f"sha256 sidecar {side} cannot be read ({e}); delete it to record a new hash") from None
+    words = text.split()
+    if not words:
+        raise ChecksumError(f"sha256 sidecar {side} is empty; delete it to record a new hash (or pass sha256=)")
+    if not _SHA256.fullmatch(words[0].lower()):
+        raise ChecksumError(f"sha256 sidecar {side} is garbled (starts {words[0][:80]!r}, not 64 hex digits); "
+                            "delete it to record a new hash (or pass sha256=)")
+    return words[0].lower()
+
+
+def _warn_unverified(dest: Path, digest: str, how: str) -> None:
+    warnings.warn(f"{dest}: {how} with NO expected sha256 to check it against (trust on first use); recorded "
+                  f"sha256 {digest} in {_sidecar(dest)}. Compare it with a trusted copy, or pin it (sha256=).",
+                  UnverifiedDownloadWarning, stacklevel=3)
 
 
 def _write_sidecar(dest: Path, digest: str) -> None:
@@ -105,10 +140,13 @@ def download_file(url: str, dest: str | os.PathLike, sha256: str | None = None, 
     """
     dest = Path(dest)
     expected = _expected_hash(dest, sha256)
+    if dest.exists() and not dest.is_file():
+        raise DownloadError(f"{dest} exists and is not a file")
     if dest.exists() and not force:
         digest = sha256_file(dest)
         if expected is None:
             _write_sidecar(dest, digest)
+            _warn_unverified(dest, digest, "accepted a file already in the cache")
         elif digest != expected:
             raise ChecksumError(f"cached {dest} has sha256 {digest}, expected {expected}; delete it (and its "
                                 f".sha256 sidecar if the expected hash is wrong) or pass force=True")
@@ -125,6 +163,8 @@ def download_file(url: str, dest: str | os.PathLike, sha256: str | None = None, 
                                     f"{'the sha256 argument' if sha256 else _sidecar(dest)})")
             os.replace(tmp, dest)
             _write_sidecar(dest, digest)
+            if expected is None:
+                _warn_unverified(dest, digest, f"downloaded from {url}")
             return dest
         except urllib.error.HTTPError as e:
             raise DownloadError(f"{url}: HTTP {e.code} {e.reason}") from e

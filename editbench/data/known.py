@@ -9,14 +9,16 @@ A record (``../shared/data/counterfact/known_1000.json``, 1,209 of them despite 
 ``template`` is the relation's ROME template; ``prompt`` is what causal tracing actually feeds the model: the
 filled template (always a prefix of it; checked), sometimes extended with the first words of GPT-2-XL's greedy
 ``prediction`` so that the next token is the ``attribute``. Both contain the subject. These are not edit
-requests (there is no new target), so they become :class:`KnownFact`.
+requests (there is no new target), so they become :class:`KnownFact`. ``subject``, ``template``, ``prompt``,
+``attribute`` and ``relation_id`` follow the text rules of :mod:`editbench.data.schema` (``template`` is checked
+like a ROME template); ``prediction`` may be empty.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from editbench.data.schema import RecordError, require, require_str
+from editbench.data.schema import RecordError, require, require_text, short, template_problem
 
 
 @dataclass(frozen=True)
@@ -41,20 +43,21 @@ def parse_known(rec: Any, index: int | None = None, source: str | None = None) -
     where = f"#{index}" if index is not None else "?"
     kid = require(rec, "known_id", where, source)
     if isinstance(kid, bool) or not isinstance(kid, int):
-        raise RecordError(where, "known_id", f"expected an int, got {kid!r}", source)
-    subject = require_str(rec, "subject", kid, source)
-    template = require_str(rec, "template", kid, source)
-    if template.count("{}") != 1:
-        raise RecordError(kid, "template", f"must contain exactly one '{{}}', got {template!r}", source)
-    prompt = require_str(rec, "prompt", kid, source)
+        raise RecordError(where, "known_id", f"expected an int, got {short(kid)}", source)
+    subject = require_text(rec, "subject", kid, source)
+    template = require_text(rec, "template", kid, source)
+    if problem := template_problem(template):
+        raise RecordError(kid, "template", problem, source)
+    prompt = require_text(rec, "prompt", kid, source)
     if subject not in prompt:
-        raise RecordError(kid, "prompt", f"subject {subject!r} does not occur in {prompt!r}", source)
+        raise RecordError(kid, "prompt", f"subject {short(subject)} does not occur in {short(prompt)}", source)
     filled = template.replace("{}", subject)
     if not prompt.startswith(filled):
-        raise RecordError(kid, "prompt", f"{prompt!r} does not start with the filled template {filled!r}", source)
-    attribute = require_str(rec, "attribute", kid, source)
-    relation_id = require_str(rec, "relation_id", kid, source)
-    prediction = require_str(rec, "prediction", kid, source, empty_ok=True) if "prediction" in rec else ""
+        raise RecordError(kid, "prompt", f"{short(prompt)} does not start with the filled template {short(filled)}",
+                          source)
+    attribute = require_text(rec, "attribute", kid, source)
+    relation_id = require_text(rec, "relation_id", kid, source)
+    prediction = require_text(rec, "prediction", kid, source, blank_ok=True) if "prediction" in rec else ""
     return KnownFact(known_id=kid, subject=subject, template=template, attribute=attribute,
                      relation_id=relation_id, prompt=prompt, prediction=prediction)
 

@@ -22,13 +22,17 @@ Records carry no id; ``case_id`` is the record's index in the file (as ROME's ``
 CounterFact-style neighborhood (its ``loc`` question is about something unrelated and is scored by absolute
 accuracy on ``loc_ans``), so ``loc``/``loc_ans`` go in ``meta`` together with ``answers``, ``alt``, ``pred`` and
 ``cond``; ``neighborhood_prompts`` stays empty.
+
+Text fields (``subject``, ``src``, ``rephrase``, ``answers[i]``, ``alt``, ``loc``, ``loc_ans``) follow the rules in
+:mod:`editbench.data.schema`; ``alt`` may be empty (it is only the target under ``target="alt"``).
 """
 from __future__ import annotations
 
 from typing import Any
 
 from editbench.data.counterfact import easyedit_template
-from editbench.data.schema import EditRequest, RecordError, require, require_str, str_tuple
+from editbench.data.schema import (EditRequest, OversizedInt, RecordError, is_blank, require, require_text, short,
+                                   text_tuple)
 
 ZSRE_TARGETS = ("answers", "alt")
 
@@ -39,27 +43,26 @@ def parse_zsre(rec: Any, index: int | None = None, source: str | None = None, ta
     if target not in ZSRE_TARGETS:
         raise ValueError(f"zsRE target must be one of {ZSRE_TARGETS}, got {target!r}")
     cid = str(index) if index is not None else "?"
-    subject = require_str(rec, "subject", cid, source)
-    src = require_str(rec, "src", cid, source)
+    subject = require_text(rec, "subject", cid, source)
+    src = require_text(rec, "src", cid, source)
     try:
         template = easyedit_template(cid, src, subject, source)
     except RecordError as e:  # name the zsRE field, not the EasyEdit one
         raise RecordError(cid, "src", e.problem, source) from None
-    rephrase = require_str(rec, "rephrase", cid, source)
-    answers = str_tuple(require(rec, "answers", cid, source), "answers", cid, source)
-    if not answers:
-        raise RecordError(cid, "answers", "empty list", source)
-    if not answers[0].strip():
-        raise RecordError(cid, "answers[0]", "empty target", source)
-    alt = require_str(rec, "alt", cid, source, empty_ok=True)
-    loc = require_str(rec, "loc", cid, source)
-    loc_ans = require_str(rec, "loc_ans", cid, source)
+    rephrase = require_text(rec, "rephrase", cid, source)
+    answers = text_tuple(require(rec, "answers", cid, source), "answers", cid, source)
+    alt = require_text(rec, "alt", cid, source, blank_ok=True)
+    loc = require_text(rec, "loc", cid, source)
+    loc_ans = require_text(rec, "loc_ans", cid, source)
+    for key in ("pred", "cond"):
+        if isinstance(rec.get(key), OversizedInt):
+            raise RecordError(cid, key, f"integer too large ({rec[key]!r})", source)
     meta = {"format": "zsre", "target": target, "answers": list(answers), "alt": alt, "loc": loc,
             "loc_ans": loc_ans, "pred": rec.get("pred"), "cond": rec.get("cond")}
     if target == "answers":
         new, true = answers[0], None
     else:
-        if not alt.strip():
+        if is_blank(alt):
             raise RecordError(cid, "alt", "empty target (target='alt')", source)
         new, true = alt, answers[0]
     req = EditRequest(case_id=cid, prompt=template, subject=subject, target_new=new, target_true=true,
@@ -68,7 +71,7 @@ def parse_zsre(rec: Any, index: int | None = None, source: str | None = None, ta
         return req.validate(source)
     except RecordError as e:  # target_new == target_true under target='alt': point at the zsRE field
         if e.field == "target_new" and target == "alt":
-            raise RecordError(cid, "alt", f"alt equals answers[0] ({alt!r}): nothing to edit", source) from None
+            raise RecordError(cid, "alt", f"alt equals answers[0] ({short(alt)}): nothing to edit", source) from None
         raise
 
 

@@ -35,6 +35,12 @@ with a collapse of health alone is the CF point (the model broke, e.g. perplexit
 point; its case id is the *disabling edit* (for a batch, all of the batch's case ids). A jump that is not
 confirmed is reported among ``jumps`` with ``confirmed: False``.
 
+**Non-finite weights.** A step after which an edited weight holds NaN or inf (``nonfinite``, per step: the
+runner checks every edited parameter after each edit) disabled the model outright, whatever the signals say and
+however little history there is: the first such step is a CF point even at edit 1 (``min_history`` does not
+apply; ``z`` is None, the distance ratio infinite). It is listed among ``jumps`` with ``nonfinite: True``. An
+earlier confirmed distance jump stays the CF point.
+
 With batch editing the series are per *step* (one batch) and n is the edit count after the batch. The
 sequential runner passes the argmax-based "now" forgetting fraction (the paper's curves use argmax
 correctness), its health key, and widens ``tol_before``/``tol_after`` to at least the check interval, so a
@@ -163,23 +169,37 @@ def detect_collapse(distance: Sequence[float], es: Sequence[float | None] | None
                     forgetting: Sequence[tuple[int, float]] | None = None,
                     health: Sequence[tuple[int, float]] | None = None, *, health_lower_is_better: bool = False,
                     case_ids: Sequence | None = None, steps: Sequence[int] | None = None,
-                    rule: CollapseRule = CollapseRule()) -> dict:
+                    rule: CollapseRule = CollapseRule(), nonfinite: Sequence[bool] | None = None) -> dict:
     """Find the CF point. ``distance``/``es``/``case_ids`` are per step (step i ends at edit count ``steps[i]``,
     default i+1; with batch editing a step is a batch and its case id entry the batch's ids); ``forgetting`` and
     ``health`` are ``(edit count, value)`` checkpoints. Returns a JSON-able dict: ``cf_edit`` (1-based, or None),
     ``case_id``, ``signals`` at the point, ``jumps`` (all distance jumps, confirmed or not), ``gradual``
-    (forgetting rate before the point) and ``catastrophic`` (the changes across it)."""
+    (forgetting rate before the point) and ``catastrophic`` (the changes across it). ``nonfinite`` (per step)
+    marks steps after which the weights were not finite: the first is a CF point at any position."""
     jumps = distance_jumps(distance, rule, steps)
+    first_bad = next((i for i, bad in enumerate(nonfinite or ()) if bad), None)
+    if first_bad is not None:
+        j = next((j for j in jumps if j["step"] == first_bad), None)
+        if j is None:
+            step_list = list(steps) if steps is not None else list(range(1, len(distance) + 1))
+            prev = distance[first_bad - 1] if first_bad > 0 else 0.0
+            prev = prev if prev is not None and math.isfinite(prev) else math.inf
+            j = {"edit": step_list[first_bad], "step": first_bad, "z": None, "increment": math.inf, "before": prev,
+                 "after": math.inf, "ratio": math.inf}
+            jumps.append(j)
+            jumps.sort(key=lambda x: x["step"])
+        j["nonfinite"] = True
     cf = None
     for j in jumps:
         sig = signal_changes(j["step"], j["edit"], es, forgetting, health, health_lower_is_better, rule)
         live = [s for s in sig.values() if s["available"]]
         need = min(rule.min_signals, len(live))
         j["signals"] = sig
-        j["confirmed"] = need > 0 and sum(s["collapsed"] for s in live) >= need
+        j["confirmed"] = bool(j.get("nonfinite")) or (need > 0 and sum(s["collapsed"] for s in live) >= need)
         if j["confirmed"] and cf is None:
             cf = j
-    out = {"cf_edit": None, "case_id": None, "signals": {}, "jumps": jumps, "rule": asdict(rule)}
+    out = {"cf_edit": None, "case_id": None, "signals": {}, "jumps": jumps, "rule": asdict(rule),
+           "nonfinite": bool(cf and cf.get("nonfinite"))}
     until = cf["edit"] if cf else None
     rate = gradual_rate(forgetting or [], until)
     last = (steps[-1] if steps is not None and len(steps) else len(distance)) or None
@@ -191,6 +211,6 @@ def detect_collapse(distance: Sequence[float], es: Sequence[float | None] | None
         out["case_id"] = case_ids[cf["step"]] if case_ids is not None else None
         out["signals"] = cf["signals"]
         out["catastrophic"] = {"distance_ratio": cf["ratio"], "distance_before": cf["before"],
-                               "distance_after": cf["after"], "z": cf["z"],
+                               "distance_after": cf["after"], "z": cf["z"], "nonfinite": bool(cf.get("nonfinite")),
                                **{f"{k}_change": s["after"] - s["before"] for k, s in cf["signals"].items()}}
     return out

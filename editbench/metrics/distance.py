@@ -16,9 +16,14 @@ A :class:`DistanceTracker` keeps a float32 copy of each edited parameter's origi
 so a GPU run does not copy matrices to the host after every edit) and measures all of them after every edit:
 a later edit to layer A can move the distance of layer B only if it touches B, but measuring all is cheap (one
 subtraction per edited matrix) and catches editors that touch more than they report.
+
+:meth:`DistanceTracker.nonfinite` names the tracked parameters that hold NaN or inf, at almost no cost: a finite
+distance proves a finite weight, so only a parameter whose distance is not finite is scanned (a non-finite
+distance alone can also be a float32 overflow of huge but finite weights).
 """
 from __future__ import annotations
 
+import math
 import re
 from typing import Iterable
 
@@ -85,3 +90,17 @@ class DistanceTracker:
             fro = sq ** 0.5
             out["total"] = {"fro": fro, "dist": fro / numel, "rel": fro / sq0 ** 0.5 if sq0 > 0 else float("nan")}
         return out
+
+    @torch.no_grad()
+    def nonfinite(self, model: torch.nn.Module, measured: dict[str, dict[str, float]] | None = None) -> list[str]:
+        """Tracked parameters of ``model`` holding a NaN or inf (sorted). ``measured`` (the output of
+        :meth:`measure` for the model as it is) lets parameters with a finite distance skip the scan."""
+        params = dict(model.named_parameters())
+        bad = []
+        for name in self.names:
+            fro = (measured or {}).get(name, {}).get("fro") if measured is not None else None
+            if fro is not None and math.isfinite(fro):
+                continue  # ‖W − W₀‖ finite (and W₀ finite): every entry of W is finite
+            if not bool(torch.isfinite(params[name]).all()):
+                bad.append(name)
+        return bad

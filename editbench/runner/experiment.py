@@ -72,7 +72,8 @@ class Experiment:
     ``n``: records (single) or edits (sequential); None = :data:`DEFAULT_N`. ``dataset`` None = the model's
     default (:func:`editbench.default_dataset`). ``hparams``: overrides of this editor's preset, as sorted
     (key, value) pairs. ``probes`` None = :func:`default_probes`. ``batch_size``/``history_every`` are the
-    sequential schedule (requests per ``apply``; history re-scored every k edits). ``out_dir`` is the reports
+    sequential schedule (requests per ``apply``; history re-scored every k edits; ``checkpoint_every`` edits
+    between checkpoints for ``resume``). ``out_dir`` is the reports
     directory; sequential runs go to ``<out_dir>/runs/sequential/<editor>/<model>/sample_<s>/``.
     """
 
@@ -86,6 +87,7 @@ class Experiment:
     seed: int = 0
     batch_size: int = 1
     history_every: int = 10
+    checkpoint_every: int = 50
     probes: tuple[str, ...] | None = None
     device: str = "cpu"
     out_dir: str = "reports"
@@ -94,7 +96,7 @@ class Experiment:
     def __post_init__(self):
         if self.suite not in SUITES:
             raise ExperimentError(f"suite {self.suite!r}: expected one of {SUITES}")
-        for name in ("n", "samples", "batch_size", "history_every"):
+        for name in ("n", "samples", "batch_size", "history_every", "checkpoint_every"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
                 raise ExperimentError(f"{name} must be a whole number >= 1, got {value!r}")
@@ -181,7 +183,8 @@ def run_sequential_sample(exp: Experiment, editor, lm, sample: int = 0, *, progr
         raise ExperimentError(f"no valid records in {exp.dataset_name!r} ({len(errors)} malformed)")
     cfg = SequentialConfig(n_edits=exp.n_resolved, seed=exp.seed, sample=sample, resume=exp.resume,
                            out_dir=str(exp.run_dir(sample, lm.model_id)), batch_size=exp.batch_size,
-                           history_every=exp.history_every, progress=progress,
+                           history_every=exp.history_every, checkpoint_every=exp.checkpoint_every,
+                           progress=progress,
                            order=config.pop("order", default_order(exp.dataset_name)), **config)
     stream = make_stream(pool, cfg.order, cfg.seed, cfg.sample, cfg.n_edits)
     probe, directions = build_probes(exp.probe_names,

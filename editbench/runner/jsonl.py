@@ -4,6 +4,11 @@ A run that is killed (SIGKILL, power loss) leaves at most one torn line at the e
 final line without a trailing newline; :func:`truncate` cuts a file back to a byte offset recorded in a
 checkpoint, so a resumed run rewrites exactly the lines that came after it.
 
+A complete line that is not a JSON object (bytes overwritten on disk, an editor's stray write), or that a
+caller's ``check`` rejects, is *damaged*: :func:`read_jsonl` raises :class:`DamagedLineError` naming the file and
+line, or, given a list as ``damaged``, skips the line and appends its 1-based number there (the summary reports
+them).
+
 Records are written with sorted keys and ``allow_nan=False``: a float NaN/inf becomes ``null`` (JSON has no
 NaN), so every line is standard JSON that any reader can parse.
 """
@@ -13,7 +18,7 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 TIMING_KEY = "timing"  # every wall-clock number of a record lives under this key (see :func:`strip_timing`)
 
@@ -87,18 +92,43 @@ def truncate(path: str | Path, offset: int) -> None:
         os.fsync(f.fileno())
 
 
-def iter_jsonl(path: str | Path) -> Iterator[dict]:
-    """Records of a JSONL file; a final line without a newline (a torn write) is skipped."""
+class DamagedLineError(ValueError):
+    """A complete line of a JSONL file that is not a JSON object (or that the reader's ``check`` rejects)."""
+
+
+def _parse_line(line: bytes, check: Callable[[dict], Any] | None) -> dict:
+    rec = json.loads(line.decode("utf-8"))  # UnicodeDecodeError / JSONDecodeError: both ValueErrors
+    if not isinstance(rec, dict):
+        raise ValueError(f"not a JSON object but {type(rec).__name__}")
+    if check is not None:
+        check(rec)  # raises ValueError (or KeyError/TypeError) for a record it rejects
+    return rec
+
+
+def iter_jsonl(path: str | Path, damaged: list[int] | None = None,
+               check: Callable[[dict], Any] | None = None) -> Iterator[dict]:
+    """Records of a JSONL file; a final line without a newline (a torn write) is skipped. A damaged line (not
+    UTF-8 JSON, not an object, or rejected by ``check``) raises :class:`DamagedLineError`, or with ``damaged`` (a
+    list) is skipped and its 1-based line number appended to it."""
     with open(path, "rb") as f:
         data = f.read()
     lines = data.split(b"\n")
-    for line in lines[:-1]:  # the part after the last newline is empty or torn
-        if line.strip():
-            yield json.loads(line)
+    for i, line in enumerate(lines[:-1], start=1):  # the part after the last newline is empty or torn
+        if not line.strip():
+            continue
+        try:
+            rec = _parse_line(line, check)
+        except (ValueError, KeyError, TypeError) as e:
+            if damaged is None:
+                raise DamagedLineError(f"{path}, line {i} is damaged ({type(e).__name__}: {e})") from e
+            damaged.append(i)
+            continue
+        yield rec
 
 
-def read_jsonl(path: str | Path) -> list[dict]:
-    return list(iter_jsonl(path))
+def read_jsonl(path: str | Path, damaged: list[int] | None = None,
+               check: Callable[[dict], Any] | None = None) -> list[dict]:
+    return list(iter_jsonl(path, damaged, check))
 
 
 def strip_timing(record: Any) -> Any:

@@ -13,12 +13,26 @@ records of type ``run`` (header), ``edit`` (one per request), ``check`` (history
 parameters, editor state and runner state are saved (:mod:`editbench.runner.state`); ``resume=True`` continues
 a killed run from there and produces the same records. At the end :func:`editbench.runner.summary.summarize`
 reads the file back, detects the catastrophic-forgetting point and draws the figure.
+
+**Resuming** says what it does, once, as a :class:`ResumeWarning` ("resuming at edit 40 of 100 from <ckpt>" or
+"no checkpoint in <dir>: starting from edit 0 of 100"), also recorded as the summary's ``resumed_from``. A
+damaged checkpoint (see :mod:`editbench.runner.state`) raises :class:`~editbench.runner.state.CheckpointError`
+and never restarts the run silently. ``out_dir`` is not compared on resume: it is where the run lives (the
+checkpoint was found in it), not what the run computes — a relative path, a symlink or a moved run directory
+resume alike.
+
+**Non-finite weights.** After every edit the edited parameters are checked for NaN/inf (free where their
+distance is finite). An edit that leaves any is recorded with ``"nonfinite": true`` and the parameter names
+(``nonfinite_params``); it is a CF point at any position. ``on_nonfinite="stop"`` (the default) then ends the
+run cleanly: a last history/health check, a ``stop`` record, the summary's ``stopped`` reason and ``complete``
+false — no exception; ``"continue"`` goes on editing the broken model.
 """
 from __future__ import annotations
 
 import dataclasses
 import random
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -49,7 +63,8 @@ class SequentialConfig:
     never); ``health_key`` the health value collapse detection watches (None = "recall" if the probe gives it,
     else "ppl", else its first key); ``forget_at`` the edit counts the summary reports forgetting at;
     ``score_batch_size`` the scorer's batch size; ``collapse`` the CF-point rule
-    (:class:`~editbench.metrics.collapse.CollapseRule`); ``progress`` the tqdm bar."""
+    (:class:`~editbench.metrics.collapse.CollapseRule`); ``progress`` the tqdm bar; ``on_nonfinite`` what to do
+    after an edit that leaves NaN/inf in the edited weights: "stop" the run cleanly or "continue"."""
 
     n_edits: int | None = None
     batch_size: int = 1
@@ -68,11 +83,14 @@ class SequentialConfig:
     forget_at: tuple[int, ...] = (10, 50, 100, 500, 1000)
     collapse: CollapseRule = field(default_factory=CollapseRule)
     progress: bool = True
+    on_nonfinite: str = "stop"
 
     def __post_init__(self):
         bad = set(self.schedules) - set(SCHEDULES)
         if bad:
             raise ValueError(f"unknown schedule(s) {sorted(bad)}; known: {SCHEDULES}")
+        if self.on_nonfinite not in ON_NONFINITE:
+            raise ValueError(f"on_nonfinite must be one of {ON_NONFINITE}, not {self.on_nonfinite!r}")
         if self.batch_size < 1 or self.history_every < 1:
             raise ValueError("batch_size and history_every must be >= 1")
 
@@ -88,6 +106,14 @@ class SequentialConfig:
 # Invocation flags: they may differ between a run and its resumption and do not change its results ("plot" is
 # kept for checkpoints written before figures moved to the report layer).
 RESUME_FREE = ("resume", "progress", "plot")
+# Not compared on resume either, though written to the header: where the run lives. The checkpoint was found in
+# that directory, so it is the same run whatever path (relative, absolute, via a symlink, after a move) names it.
+LOCATION_KEYS = ("out_dir",)
+ON_NONFINITE = ("stop", "continue")
+
+
+class ResumeWarning(UserWarning):
+    """What a ``resume=True`` run continues from: a checkpoint (at which edit) or nothing (edit 0)."""
 
 
 def _seed_all(seed: int, sample: int) -> None:
@@ -128,12 +154,17 @@ class _Run:
         self.last_check: dict = {}
         self.last_check_n = -1
         self.prepare_s: float | None = None
+        self.stopped: str | None = None         # why the run stopped early (on_nonfinite="stop"), else None
+        self.resumed_from: dict | None = None   # what resume=True continued from (summary's resumed_from)
 
     # -- start / resume ------------------------------------------------------------------------------------
     def start(self) -> None:
         cfg = self.cfg
-        path = ckpt.latest_checkpoint(self.out) if cfg.resume else None
+        path = ckpt.latest_checkpoint(self.out) if cfg.resume else None  # CheckpointError if damaged
         if path is None:
+            if cfg.resume:
+                self._announce(0, None, f"no checkpoint in {ckpt.ckpt_root(self.out).absolute()}: starting from "
+                                        f"edit 0 of {len(self.stream)}", depth=3)
             self.editor.reset()  # a fresh run: no state from an earlier run of this editor object
             ckpt.clear_run(self.out)
             self.writer = JsonlWriter(self.jsonl_path, truncate_to=0)
@@ -150,16 +181,34 @@ class _Run:
             return
         self._resume(path)
 
+    def _announce(self, position: int, path: Path | None, message: str, depth: int) -> None:
+        """Say once what a resume continues from (``depth``: calls between here and the user's, for the warning's
+        location) and keep it for the summary's ``resumed_from``."""
+        self.resumed_from = {"edit": position, "of": len(self.stream),
+                             "checkpoint": str(path) if path is not None else None, "message": message}
+        warnings.warn(message, ResumeWarning, stacklevel=depth + 1)
+
     def _resume(self, path: Path) -> None:
-        st = ckpt.read_state(path)
-        ours, theirs = self.cfg.experiment(), {k: v for k, v in st["config"].items() if k not in RESUME_FREE}
+        st, saved_params, saved_editor = ckpt.read_checkpoint(path)  # every file verified: CheckpointError
+        skip = set(RESUME_FREE) | set(LOCATION_KEYS)
+        defaults = SequentialConfig().experiment()  # options added since the checkpoint was written: defaults
+        ours = {k: v for k, v in self.cfg.experiment().items() if k not in skip}
+        theirs = {k: v for k, v in st["config"].items() if k not in skip}
+        theirs = {**{k: defaults[k] for k in ours if k not in theirs and k in defaults}, **theirs}
         if ours != theirs:
             diff = sorted(k for k in set(ours) | set(theirs) if ours.get(k) != theirs.get(k))
             raise ValueError(f"cannot resume {self.out}: the config differs in {diff}")
         if st["stream"] != [r.case_id for r in self.stream]:
             raise ValueError(f"cannot resume {self.out}: the edit stream differs from the checkpoint's")
+        size = self.jsonl_path.stat().st_size if self.jsonl_path.exists() else None
+        if size is None or size < st["jsonl_offset"]:
+            raise ckpt.CheckpointError(
+                f"{self.jsonl_path} " + ("is missing" if size is None else f"has {size} bytes") + f", but checkpoint "
+                f"{path} was taken at byte {st['jsonl_offset']} of it: the results were cut or replaced; {ckpt.RERUN}")
         params = dict(self.model.named_parameters())
         for name, sha in st["originals_sha"].items():
+            if name not in params:
+                raise ValueError(f"cannot resume {self.out}: the model passed in has no parameter {name}")
             if ckpt.tensor_sha(params[name]) != sha:
                 raise ValueError(f"cannot resume {self.out}: parameter {name} of the model passed in is not the "
                                  "unedited original the run started from (pass a freshly loaded model)")
@@ -167,12 +216,20 @@ class _Run:
         self.orig_sha = dict(st["originals_sha"])
         if st["position"] > 0:
             self._warm_up()
-        ckpt.load_checkpoint(path, self.model, self.editor)
+        ckpt.apply_checkpoint(saved_params, saved_editor, self.model, self.editor, path)
         self.position, self.batch_index = st["position"], st["batch_index"]
+        self.stopped = st.get("stopped")
         self.forget = ForgettingTracker.from_state(st["forgetting"])
         self.windows = Windows.from_state(st["windows"])
         self.last_check, self.last_check_n = st["last_check"], st["last_check_n"]
         self.writer = JsonlWriter(self.jsonl_path, truncate_to=st["jsonl_offset"])
+        path = path.absolute()
+        msg = f"resuming at edit {self.position} of {len(self.stream)} from {path}"
+        if self.stopped:
+            msg += f" (the run had stopped: {self.stopped})"
+        if "files" not in st:
+            msg += " (a checkpoint without file hashes: its tensors are not verified)"
+        self._announce(self.position, path, msg, depth=4)
         ckpt.set_rng_state(st["rng"])  # last: nothing above may draw random numbers after it
 
     def _warm_up(self) -> None:
@@ -197,7 +254,7 @@ class _Run:
                  "config": self.cfg.experiment(), "stream": [r.case_id for r in self.stream],
                  "originals_sha": {n: self.orig_sha[n] for n in names},
                  "forgetting": self.forget.state(), "windows": self.windows.state(),
-                 "last_check": self.last_check, "last_check_n": self.last_check_n}
+                 "last_check": self.last_check, "last_check_n": self.last_check_n, "stopped": self.stopped}
         ckpt.save_checkpoint(self.out, self.position, self.model, names, self.editor, state)
 
     # -- one step ------------------------------------------------------------------------------------------
@@ -213,6 +270,11 @@ class _Run:
             error, stats, stat_times = f"{type(e).__name__}: {e}", {}, {}
         t1 = time.perf_counter()
         dist = self.distance.measure(self.model)
+        bad = self.distance.nonfinite(self.model, dist)  # NaN/inf in an edited weight: a disabled model
+        if bad and self.cfg.on_nonfinite == "stop":
+            n_after = pos + len(batch)
+            which = f"case {batch[0].case_id}" if len(batch) == 1 else f"cases {[r.case_id for r in batch]}"
+            self.stopped = f"non-finite weights after edit {n_after} ({which})"
         idx = list(range(pos, pos + len(batch)))
         if "immediate" in self.cfg.schedules:
             metrics = score_requests(self.model, self.tok, batch, batch_size=self.cfg.score_batch_size)
@@ -230,7 +292,8 @@ class _Run:
             rec = {"type": "edit", "n": i + 1, "batch": self.batch_index, "case_id": req.case_id,
                    "subject": req.subject, "target_new": req.target_new, "target_true": req.target_true,
                    "immediate": m, "ok": {"prob": bool(okp), "argmax": bool(oka)}, "windows": self.windows.means(),
-                   "distance": dist, "error": error, "editor_stats": stats,
+                   "distance": dist, "nonfinite": bool(bad), "nonfinite_params": bad, "error": error,
+                   "editor_stats": stats,
                    "timing": {"apply_s": t1 - t0, "score_s": t2 - t1, "editor": stat_times}}
             self.writer.write(rec)
         self.position = pos + len(batch)
@@ -302,13 +365,20 @@ def _loop(run: "_Run", editor, cfg: SequentialConfig) -> dict:
     bar = tqdm(total=len(stream), initial=run.position, unit="edit", disable=not cfg.progress,
                desc=f"seq[{getattr(editor, 'name', 'editor')} s{cfg.sample}]", dynamic_ncols=True)
     try:
-        for pos, batch in batches(stream, cfg.batch_size, start=run.position):
+        todo = batches(stream, cfg.batch_size, start=run.position) if run.stopped is None else []
+        for pos, batch in todo:
             run.step(pos, batch)
-            n, last = run.position, run.position == len(stream)
+            # a run stopped by non-finite weights ends here as a run ends at its last edit: a last check and a
+            # checkpoint (so resuming it continues nothing), with a "stop" record between them
+            n, last = run.position, run.position == len(stream) or run.stopped is not None
             do_hist = "history" in cfg.schedules and (crossed(pos, n, k) or last)
             do_health = run.health_probe is not None and (crossed(pos, n, h_every) or last)
             if do_hist or do_health:
                 run.check(n, history=do_hist, health=do_health)
+            if run.stopped is not None:
+                run.writer.write({"type": "stop", "n": n, "reason": run.stopped, "on_nonfinite": cfg.on_nonfinite})
+                warnings.warn(f"{run.out}: {run.stopped}: the run stops (on_nonfinite='stop')", RuntimeWarning,
+                              stacklevel=3)
             if crossed(pos, n, cfg.checkpoint_every) or (last and cfg.checkpoint_every):
                 run.save()
             bar.update(len(batch))
@@ -317,9 +387,11 @@ def _loop(run: "_Run", editor, cfg: SequentialConfig) -> dict:
             if "forget_argmax_now" in run.last_check:
                 post["forget"] = run.last_check["forget_argmax_now"]
             bar.set_postfix({key: f"{v:.2f}" for key, v in post.items() if v is not None}, refresh=False)
-        if "final" in cfg.schedules:
+            if run.stopped is not None:
+                break
+        if "final" in cfg.schedules and run.stopped is None:
             run.final()
     finally:
         bar.close()
         run.writer.close()
-    return summarize(run.jsonl_path, cfg, wall_s=time.perf_counter() - t_start)
+    return summarize(run.jsonl_path, cfg, wall_s=time.perf_counter() - t_start, resumed_from=run.resumed_from)

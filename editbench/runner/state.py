@@ -8,10 +8,18 @@ A checkpoint is a directory ``<out_dir>/ckpt/step_<n>/`` holding
   ``load_state_dict(d)``: AlphaEdit's accumulated keys, a counter...; stateless editors return ``{}``);
 - ``state.json`` — the runner's position in the stream, the byte offset of the results JSONL at that moment,
   RNG states (torch, Python, NumPy) as plain JSON lists, the forgetting tracker, the moving windows, the config,
-  and a SHA-256 of each edited parameter's *original* value (so resuming onto the wrong model is an error).
+  and a SHA-256 of each edited parameter's *original* value (so resuming onto the wrong model is an error), and
+  under ``files`` a SHA-256 of the bytes of ``params.safetensors`` and ``editor.safetensors`` (computed when they
+  are written, verified when they are read: overwritten tensor bytes cannot resume silently).
 
 The directory is written under a temporary name and renamed into place, then ``ckpt/LATEST`` is replaced
-atomically: a run killed while checkpointing keeps the previous checkpoint.
+atomically: a run killed while checkpointing keeps the previous checkpoint. ``LATEST`` must name a
+``step_<7 digits>`` directory inside ``ckpt/``; without ``LATEST`` (a run killed between renaming its first
+checkpoint into place and writing ``LATEST``) the newest complete ``step_*`` directory is used.
+
+Anything wrong with a checkpoint the user asked to resume from — a ``LATEST`` naming a missing or foreign
+directory, a missing or truncated ``state.json``, a missing tensor file, a hash that does not match — raises
+:class:`CheckpointError` naming the file and the problem; it never falls back to a fresh start.
 """
 from __future__ import annotations
 
@@ -19,15 +27,33 @@ import hashlib
 import json
 import os
 import random
+import re
 import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load as load_bytes, save_file
 
-STATE_VERSION = 1
+STATE_VERSION = 1  # ``files`` (hashes) was added without a version bump: checkpoints without it still load
+STEP_RE = re.compile(r"step_\d{7}")
+TENSOR_FILES = ("params.safetensors", "editor.safetensors")
+STATE_KEYS = ("position", "params", "rng", "batch_index", "jsonl_offset", "config", "stream", "originals_sha",
+              "forgetting", "windows", "last_check", "last_check_n")
+RERUN = "rerun without --resume (resume=False) to start the run over"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be resumed from: names the file and what is wrong with it."""
+
+
+def file_sha(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def tensor_sha(t: torch.Tensor) -> str:
@@ -81,8 +107,9 @@ def save_checkpoint(out_dir: str | Path, position: int, model: torch.nn.Module, 
     ed = {k: v.detach().to("cpu").contiguous().clone() for k, v in editor.state_dict().items()}
     if ed:
         save_file(ed, str(tmp / "editor.safetensors"))
+    files = {f: file_sha(tmp / f) for f in TENSOR_FILES if (tmp / f).exists()}
     full = {"version": STATE_VERSION, "position": position, "params": list(param_names), "rng": rng_state(),
-            **state}
+            **state, "files": files}
     with open(tmp / "state.json", "w", encoding="utf-8") as f:
         json.dump(full, f)
         f.flush()
@@ -104,36 +131,114 @@ def save_checkpoint(out_dir: str | Path, position: int, model: torch.nn.Module, 
 
 
 def latest_checkpoint(out_dir: str | Path) -> Path | None:
-    latest = ckpt_root(out_dir) / "LATEST"
-    if not latest.exists():
-        return None
-    path = ckpt_root(out_dir) / latest.read_text().strip()
-    return path if (path / "state.json").exists() else None
+    """The checkpoint directory to resume ``out_dir`` from, or None when the run has none (it never reached one;
+    a ``.tmp`` directory of a checkpoint cut by a kill does not count). Raises :class:`CheckpointError` when
+    ``LATEST`` is damaged, names a directory that is not there or lies outside ``ckpt/``, or that directory has no
+    ``state.json``."""
+    root = ckpt_root(out_dir)
+    latest = root / "LATEST"
+    if latest.exists():
+        try:
+            name = latest.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as e:
+            raise CheckpointError(f"{latest} cannot be read ({e}); {RERUN}") from e
+        if not STEP_RE.fullmatch(name):
+            raise CheckpointError(f"{latest} does not name a checkpoint (step_<7 digits>) but {name[:80]!r}; {RERUN}")
+        path = root / name
+        if not path.is_dir():
+            raise CheckpointError(f"{latest} names {path}, which does not exist; {RERUN}")
+        if path.resolve().parent != root.resolve():
+            raise CheckpointError(f"{latest} names {path}, which resolves outside {root} (to {path.resolve()}); "
+                                  f"{RERUN}")
+    else:  # no LATEST: either no checkpoint yet, or a kill between renaming one into place and writing LATEST
+        steps = sorted(p for p in root.iterdir() if p.is_dir() and STEP_RE.fullmatch(p.name)) if root.is_dir() else []
+        if not steps:
+            return None
+        path = steps[-1]
+    if not (path / "state.json").is_file():
+        raise CheckpointError(f"{path / 'state.json'} is missing: the checkpoint is incomplete; {RERUN}")
+    return path
 
 
 def read_state(path: Path) -> dict:
-    """The ``state.json`` of a checkpoint directory (checked for the format version)."""
-    with open(path / "state.json", encoding="utf-8") as f:
-        state = json.load(f)
+    """The ``state.json`` of a checkpoint directory (checked for the format version and its keys)."""
+    f = Path(path) / "state.json"
+    try:
+        with open(f, encoding="utf-8") as fh:
+            state = json.load(fh)
+    except FileNotFoundError as e:
+        raise CheckpointError(f"{f} is missing: the checkpoint is incomplete; {RERUN}") from e
+    except (ValueError, OSError) as e:  # JSONDecodeError / UnicodeDecodeError: truncated or overwritten
+        raise CheckpointError(f"{f} is damaged (not readable JSON: {e}); {RERUN}") from e
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{f} is damaged (not a JSON object); {RERUN}")
     if state.get("version") != STATE_VERSION:
-        raise ValueError(f"{path}: checkpoint version {state.get('version')} != {STATE_VERSION}")
+        raise CheckpointError(f"{f}: checkpoint version {state.get('version')} != {STATE_VERSION}; {RERUN}")
+    missing = [k for k in STATE_KEYS if k not in state]
+    if missing:
+        raise CheckpointError(f"{f} is damaged (no {missing}); {RERUN}")
     return state
 
 
-def load_checkpoint(path: Path, model: torch.nn.Module, editor: Any) -> dict:
-    """Load parameters (into ``model``, in place) and editor state from a checkpoint; return its state dict.
-    RNG states are *not* set here: the runner sets them last, right before it continues."""
+def read_checkpoint(path: Path) -> tuple[dict, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """``(state, params, editor_state)`` of a checkpoint directory, every file checked: tensor files present,
+    their bytes matching the SHA-256 recorded in ``state.json`` when they were written, and ``params`` holding
+    exactly the parameters the state lists. Raises :class:`CheckpointError` otherwise."""
+    path = Path(path)
     state = read_state(path)
+    hashes = state.get("files")  # absent in checkpoints written before hashes were recorded
+    if hashes is not None and not isinstance(hashes, dict):
+        raise CheckpointError(f"{path / 'state.json'} is damaged (files: {hashes!r}); {RERUN}")
+    tensors = {}
+    for name in TENSOR_FILES:
+        f = path / name
+        expected = hashes.get(name) if hashes is not None else None
+        if not f.is_file():
+            if name == "params.safetensors" or expected is not None:
+                raise CheckpointError(f"{f} is missing; {RERUN}")
+            tensors[name] = {}  # a stateless editor writes no editor.safetensors
+            continue
+        if hashes is not None and expected is None:
+            raise CheckpointError(f"{f} is not one of the files this checkpoint wrote ({sorted(hashes)}); {RERUN}")
+        data = f.read_bytes()
+        if expected is not None:
+            got = hashlib.sha256(data).hexdigest()
+            if got != expected:
+                raise CheckpointError(f"{f} is damaged: its SHA-256 {got[:16]}... is not the {expected[:16]}... "
+                                      f"recorded in state.json when it was written; {RERUN}")
+        try:
+            tensors[name] = load_bytes(data)
+        except Exception as e:  # safetensors' own error type for a bad header
+            raise CheckpointError(f"{f} is damaged ({type(e).__name__}: {e}); {RERUN}") from e
+    params = tensors["params.safetensors"]
+    if sorted(params) != sorted(state["params"]):
+        raise CheckpointError(f"{path / 'params.safetensors'} holds {sorted(params)}, but state.json lists "
+                              f"{sorted(state['params'])}; {RERUN}")
+    return state, params, tensors["editor.safetensors"]
+
+
+def apply_checkpoint(params_saved: dict[str, torch.Tensor], editor_state: dict[str, torch.Tensor],
+                     model: torch.nn.Module, editor: Any, where: Path | str = "checkpoint") -> None:
+    """Copy saved parameter values into ``model`` (in place) and hand ``editor`` its saved state."""
     params = dict(model.named_parameters())
-    saved = load_file(str(path / "params.safetensors"))
-    missing = [n for n in saved if n not in params]
+    missing = [n for n in params_saved if n not in params]
     if missing:
-        raise KeyError(f"{path}: the model has no parameter(s) {missing}")
+        raise KeyError(f"{where}: the model has no parameter(s) {missing}")
     with torch.no_grad():
-        for n, v in saved.items():
+        for n, v in params_saved.items():
+            if tuple(v.shape) != tuple(params[n].shape):
+                raise CheckpointError(f"{where}: parameter {n} has shape {tuple(v.shape)} in the checkpoint, "
+                                      f"{tuple(params[n].shape)} in the model; {RERUN}")
             params[n].copy_(v.to(params[n].device, params[n].dtype))
-    ed_path = path / "editor.safetensors"
-    editor.load_state_dict(load_file(str(ed_path)) if ed_path.exists() else {})
+    editor.load_state_dict(editor_state)
+
+
+def load_checkpoint(path: Path, model: torch.nn.Module, editor: Any) -> dict:
+    """Load parameters (into ``model``, in place) and editor state from a checkpoint (verified, see
+    :func:`read_checkpoint`); return its state dict. RNG states are *not* set here: the runner sets them last,
+    right before it continues."""
+    state, params, ed = read_checkpoint(path)
+    apply_checkpoint(params, ed, model, editor, path)
     return state
 
 

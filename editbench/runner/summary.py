@@ -2,11 +2,18 @@
 
 The JSONL file is the source of truth: the summary of a resumed run is computed from the same records as an
 uninterrupted one, and :func:`summarize` can be re-run on any finished (or half-finished) run offline.
+
+A damaged line of the file (bytes overwritten, a record without its fields) does not stop the summary: it is
+skipped, and ``damaged_lines`` lists its 1-based line number (``n_damaged_lines`` counts them). A run stopped by
+non-finite weights (``SequentialConfig.on_nonfinite="stop"``) has a ``stop`` record, reported as ``stopped``
+(the reason) with ``complete`` false; edits flagged ``nonfinite`` are counted (``n_nonfinite``,
+``first_nonfinite_edit``) and the first of them is a CF point wherever it is.
 """
 from __future__ import annotations
 
 import json
 import time
+import warnings
 from pathlib import Path
 from statistics import mean
 from typing import Any
@@ -18,6 +25,23 @@ from editbench.runner.jsonl import jsonable, read_jsonl
 FORGET_KEYS = ("forget_prob_now", "forget_prob_ever", "forget_argmax_now", "forget_argmax_ever",
                "learned_prob", "learned_argmax")
 COLLAPSE_FORGET_KEY = "forget_argmax_now"  # the paper's curves use argmax correctness
+EDIT_FIELDS = ("n", "batch", "case_id", "immediate", "distance")
+
+
+def check_record(rec: dict) -> None:
+    """Raise ValueError for a results record the summary cannot use (a damaged line)."""
+    kind = rec.get("type")
+    if not isinstance(kind, str):
+        raise ValueError("no record 'type'")
+    if kind == "edit":
+        missing = [k for k in EDIT_FIELDS if k not in rec]
+        if missing:
+            raise ValueError(f"edit record without {missing}")
+        if not isinstance(rec["n"], int) or not isinstance(rec["immediate"], dict) \
+                or not isinstance(rec["distance"], dict):
+            raise ValueError("edit record with fields of the wrong type")
+    elif kind in ("check", "final", "stop") and not isinstance(rec.get("n"), int):
+        raise ValueError(f"{kind} record without an edit count 'n'")
 
 
 MIN_RECALL_FOR_HEALTH = 0.5
@@ -65,11 +89,13 @@ def load_series(records: list[dict], health_key: str | None = None) -> dict:
                           for s in steps],
         "step_distance": [s["edits"][-1]["distance"].get("total", {}).get("dist", 0.0) for s in steps],
         "step_es": [_mean_or_none([e["immediate"].get("es") for e in s["edits"]]) for s in steps],
+        "step_nonfinite": [any(bool(e.get("nonfinite")) for e in s["edits"]) for s in steps],
         "checks": checks,
         "forgetting": [(c["n"], c["forgetting"]) for c in checks if "forgetting" in c],
         "health_key": hk,
         "health": [(c["n"], c["health"][hk]) for c in checks if hk and hk in c.get("health", {})],
         "final": [r for r in records if r["type"] == "final"],
+        "stop": next((r for r in records if r["type"] == "stop"), None),
     }
     return out
 
@@ -102,12 +128,18 @@ def health_lower_is_better(header: dict, key: str | None) -> bool:
     return declared == "lower" if declared else lower_is_better(key)
 
 
-def summarize(jsonl_path: str | Path, cfg: Any = None, wall_s: float | None = None) -> dict:
+def summarize(jsonl_path: str | Path, cfg: Any = None, wall_s: float | None = None,
+              resumed_from: dict | None = None) -> dict:
     """The gateable summary of one run; also written to ``summary.json`` next to the JSONL. (The figure is the
-    report layer's: :func:`editbench.report.plots.plot_summary`.)"""
+    report layer's: :func:`editbench.report.plots.plot_summary`.) ``resumed_from`` is what the runner resumed
+    (``{"edit", "of", "checkpoint", "message"}``), None for a run that was not resumed."""
     t0 = time.perf_counter()
     jsonl_path = Path(jsonl_path)
-    records = read_jsonl(jsonl_path)
+    damaged: list[int] = []
+    records = read_jsonl(jsonl_path, damaged=damaged, check=check_record)
+    if damaged:
+        warnings.warn(f"{jsonl_path}: {len(damaged)} damaged line(s) skipped (line {', '.join(map(str, damaged))}); "
+                      "the summary lists them under damaged_lines", UserWarning, stacklevel=2)
     header = next((r for r in records if r["type"] == "run"), {})
     conf = cfg.to_dict() if cfg is not None else header.get("config", {})
     rule = cfg.collapse if cfg is not None else CollapseRule(**conf.get("collapse", {}))
@@ -121,8 +153,11 @@ def summarize(jsonl_path: str | Path, cfg: Any = None, wall_s: float | None = No
     hk = s["health_key"]
     collapse = detect_collapse(s["step_distance"], s["step_es"], forgetting, s["health"],
                                health_lower_is_better=health_lower_is_better(header, hk),
-                               case_ids=s["step_case_ids"], steps=s["step_n"], rule=rule)
+                               case_ids=s["step_case_ids"], steps=s["step_n"], rule=rule,
+                               nonfinite=s["step_nonfinite"])
     n_done = s["n"][-1] if s["n"] else 0
+    nonfinite = [e["n"] for e in s["edits"] if e.get("nonfinite")]
+    stop = s["stop"]
     last = s["edits"][-1] if s["edits"] else {}
     prov = header.get("provenance", {})
     editor = prov.get("editor")
@@ -132,7 +167,11 @@ def summarize(jsonl_path: str | Path, cfg: Any = None, wall_s: float | None = No
         "model_id": (prov.get("model") or {}).get("id"),
         "sample": conf.get("sample"), "order": conf.get("order"), "seed": conf.get("seed"),
         "n_edits": n_done, "n_planned": len(header.get("stream", [])),
-        "complete": n_done == len(header.get("stream", [])),
+        "complete": bool(header) and n_done == len(header.get("stream", [])) and stop is None,
+        "stopped": stop.get("reason") if stop else None,
+        "resumed_from": resumed_from,
+        "damaged_lines": damaged, "n_damaged_lines": len(damaged),
+        "n_nonfinite": len(nonfinite), "first_nonfinite_edit": nonfinite[0] if nonfinite else None,
         "cf_edit": collapse["cf_edit"], "cf_case_id": collapse["case_id"],
         "forgetting_at": forgetting_at(s["forgetting"], conf.get("forget_at", ()), n_done),
         "forgetting_final": {k: s["forgetting"][-1][1].get(k) for k in FORGET_KEYS} if s["forgetting"] else None,

@@ -1,0 +1,217 @@
+"""Every front-end input checked before any model is loaded: one set of rules for pytest and the CLI.
+
+:func:`check_experiment` (and the pieces it is made of) raise :class:`~editbench.runner.experiment.ExperimentError`
+with one line naming the input and what would be valid; the pytest plugin turns it into a usage error and the CLI
+into ``error: ...``, both with exit code 4 (pytest's usage-error code). Nothing here loads a model: editors are
+imported (their hyperparameter dataclasses), dataset files are read and parsed, directories are probed.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+from editbench.runner.experiment import Experiment, ExperimentError
+from editbench.suggest import close_matches, did_you_mean
+
+DEVICES = "cpu, cuda, cuda:N or mps"
+
+
+def check_editor(name: str) -> type:
+    """The editor class registered as ``name`` (imported, no model needed)."""
+    from editbench import registry
+
+    try:
+        return registry.get(name)
+    except registry.UnknownEditorError as e:
+        raise ExperimentError(f"--editor {name!r}: no such editor.{did_you_mean(e.close)} "
+                              f"Known: {', '.join(e.known)}") from None
+    except registry.EditorLoadError as e:
+        raise ExperimentError(f"--editor {name!r}: {e}") from None
+
+
+def check_model(name: str) -> None:
+    """A built-in short name, a model directory (with config.json), or a hub id ("org/name" or a plain name that
+    is no near-miss of a built-in)."""
+    from editbench.models.loader import builtin_models
+
+    if name in builtin_models():
+        return
+    path = Path(name).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ExperimentError(f"--model {name!r}: the directory has no config.json (not a save_pretrained "
+                                  "model directory)")
+        return
+    if path.exists():
+        raise ExperimentError(f"--model {name!r}: a file, not a model directory, built-in name or hub id")
+    if name.startswith((".", "/", "~")) or path.suffix in {".safetensors", ".bin", ".gguf", ".json"}:
+        raise ExperimentError(f"--model {name!r}: no such model directory")
+    close = close_matches(name, builtin_models())
+    if "/" not in name and close:
+        raise ExperimentError(f"--model {name!r}: not a built-in model, a directory or a hub id (org/name)."
+                              f"{did_you_mean(close)} Built-ins: {', '.join(builtin_models())}")
+    if offline() and not in_hub_cache(name):
+        raise ExperimentError(f"--model {name!r}: not a built-in model ({', '.join(builtin_models())}) or a "
+                              "directory, and as a hub id it is not in the local Hugging Face cache (HF_HUB_OFFLINE "
+                              "is set, so nothing can be downloaded)")
+
+
+def offline() -> bool:
+    flags = (os.environ.get(k, "") for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+    return any(v.strip().lower() in {"1", "true", "yes", "on"} for v in flags)
+
+
+def in_hub_cache(name: str) -> bool:
+    """Whether the hub id's config.json is in the local Hugging Face cache (no network)."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+        found = try_to_load_from_cache(name, "config.json")
+    except Exception:  # noqa: BLE001 — an id the hub library rejects is not in the cache
+        return False
+    return isinstance(found, str)
+
+
+def check_dataset(name: str, model: str) -> int:
+    """Read and parse the dataset now (names and files alike); the number of good records. A missing shared
+    mirror, a directory, an unreadable file or a file with no valid record is an error naming what to do."""
+    from editbench.data import DATASETS, UnknownDatasetError, data_dir, list_datasets, load_records
+
+    d = DATASETS.get(name)
+    if d is not None and d.file:
+        instead = ("Set EDITBENCH_DATA_DIR to a copy, or use --dataset counterfact-full (downloaded from ROME's data "
+                   "host and cached) or a JSON file of records")
+        try:
+            base = data_dir()
+        except FileNotFoundError as e:
+            raise ExperimentError(f"--dataset {name!r} reads {d.file} from the shared data mirror, which is not "
+                                  f"here ({e}). {instead}") from None
+        if not (base / d.file).is_file():
+            raise ExperimentError(f"--dataset {name!r}: {base / d.file} is missing from the shared data mirror. "
+                                  f"{instead}")
+    elif d is None:
+        path = Path(name).expanduser()
+        if path.is_dir():
+            raise ExperimentError(f"--dataset {name!r} is a directory; give a .json/.jsonl file of records or a "
+                                  f"dataset name ({', '.join(list_datasets())})")
+        if not path.is_file():
+            close = UnknownDatasetError(name).suggestions
+            raise ExperimentError(f"--dataset {name!r}: not a dataset name or an existing file.{did_you_mean(close)} "
+                                  f"Names: {', '.join(list_datasets())}")
+    try:
+        good, errors = load_records(name, on_error="collect")
+    except (ValueError, OSError, ImportError, RecursionError) as e:
+        raise ExperimentError(f"--dataset {name!r}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") \
+            from None
+    if not good:
+        first = f" (first: {errors[0]})" if errors else ""
+        raise ExperimentError(f"--dataset {name!r}: no valid record ({len(errors)} malformed){first}")
+    return len(good)
+
+
+def _expected(annotation: Any) -> tuple[tuple[type, ...], bool]:
+    """(accepted types, None allowed) of a hyperparameter field from its annotation (a string under
+    ``from __future__ import annotations``)."""
+    text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", str(annotation))
+    parts = [p.strip() for p in text.replace("Optional[", "").replace("]", "|").split("|") if p.strip()]
+    kinds: list[type] = []
+    for p in parts:
+        head = p.split("[")[0]
+        kinds += {"float": [int, float], "int": [int], "bool": [bool], "str": [str], "tuple": [list, tuple],
+                  "list": [list, tuple], "Sequence": [list, tuple]}.get(head, [])
+    return tuple(kinds), "None" in parts
+
+
+def check_hparams(editor_cls: type, overrides: dict[str, Any]) -> None:
+    """Each override names a field of the editor's hyperparameters and has a value of its type (YAML strings
+    such as "1e-3" for numbers are accepted, as the editors coerce them)."""
+    fields = {f.name: f for f in dataclasses.fields(editor_cls.hparams_class)}
+    for key, value in overrides.items():
+        if key not in fields:
+            raise ExperimentError(f"--hparam {editor_cls.name}.{key}: {editor_cls.name} has no hyperparameter "
+                                  f"{key!r}.{did_you_mean(close_matches(key, fields))} Known: {', '.join(fields)}")
+        kinds, none_ok = _expected(fields[key].type)
+        if value is None and none_ok or not kinds:
+            continue
+        if isinstance(value, str) and (int in kinds or float in kinds) and str not in kinds:
+            try:
+                float(value)
+                continue
+            except ValueError:
+                pass
+        ok = isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)
+        if not ok:
+            want = " or ".join(sorted({k.__name__ for k in kinds}))
+            raise ExperimentError(f"--hparam {editor_cls.name}.{key}={value!r}: expected {want}")
+
+
+def check_hparam_editors(overrides: dict[str, dict], selected: Sequence[str] | None = None) -> None:
+    """Every ``--hparam EDITOR.KEY`` names a registered editor (a misspelt one is not silently ignored)."""
+    from editbench import registry
+
+    known = registry.available()
+    for name in overrides:
+        if name not in known:
+            raise ExperimentError(f"--hparam {name}.{next(iter(overrides[name]))}: no editor {name!r}."
+                                  f"{did_you_mean(registry.suggest(name))} Known: {', '.join(known)}")
+        if selected is not None and name not in selected:
+            raise ExperimentError(f"--hparam {name}.{next(iter(overrides[name]))}: editor {name!r} is not selected "
+                                  f"(--editor {' '.join(selected)})")
+        check_hparams(check_editor(name), overrides[name])
+
+
+def check_device(device: str) -> None:
+    if device == "cpu" or device == "mps" or device.startswith("mps:"):
+        return
+    if device == "cuda" or (device.startswith("cuda:") and device[5:].isdigit()):
+        import torch
+        if not torch.cuda.is_available():
+            raise ExperimentError(f"--device {device!r}: CUDA is not available on this machine")
+        return
+    raise ExperimentError(f"--device {device!r}: expected {DEVICES}")
+
+
+def check_out_dir(path: str, option: str = "--reports-dir") -> None:
+    """The output directory exists or can be made, and files can be written there (found now, not at the end).
+    Nothing is created: the deepest existing ancestor must be a writable directory."""
+    p = Path(path).expanduser().absolute()
+    probe = p
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise ExperimentError(f"{option} {path!r}: cannot write there ({probe} is a file, not a directory)")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ExperimentError(f"{option} {path!r}: cannot write there ({probe} is not writable)")
+
+
+def check_count(option: str, value: Any) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ExperimentError(f"{option} {value!r}: must be a whole number >= 1")
+
+
+def check_experiment(exp: Experiment, *, dataset_checked: bool = False) -> type:
+    """All of the above for one experiment; returns the editor class."""
+    editor_cls = check_editor(exp.editor)
+    check_model(exp.model)
+    check_device(exp.device)
+    check_hparams(editor_cls, dict(exp.hparams))
+    if exp.batch_size > 1 and not editor_cls.supports_batch:
+        raise ExperimentError(f"--batch-size {exp.batch_size}: editor {exp.editor!r} edits one request at a time "
+                              "(supports_batch is False); use --batch-size 1")
+    if exp.probes:
+        from editbench import registry
+        for p in exp.probes:
+            if p not in registry.PROBES.available():
+                raise ExperimentError(f"probe {p!r}: no such probe.{did_you_mean(registry.PROBES.suggest(p))} "
+                                      f"Known: {', '.join(registry.PROBES.available())}")
+    if not dataset_checked:
+        check_dataset(exp.dataset_name, exp.model)
+    check_out_dir(exp.out_dir, "--out" if exp.suite == "sequential" else "--reports-dir")
+    return editor_cls
+
+
+__all__ = ["check_count", "check_dataset", "check_device", "check_editor", "check_experiment", "check_hparam_editors",
+           "check_hparams", "check_model", "check_out_dir"]
