@@ -104,3 +104,34 @@ def test_score_requests_matches_pairwise_scoring(lm):
     for req, m in zip(reqs, out):
         s = score_targets_one_by_one(lm.model, lm.tok, [req.rewrite_prompt] * 2, ["Rome", "Paris"])
         assert m["es"] == float(s.nll[1] > s.nll[0])
+
+
+def _llama2_style_tokenizer():
+    """A tiny SentencePiece-style BPE tokenizer as Llama-2's fast tokenizer is built (legacy): the normalizer
+    prepends "▁" and turns spaces into "▁", so a target tokenized after a space starts with a bare "▁"."""
+    from tokenizers import Tokenizer, decoders, models, normalizers
+    from transformers import PreTrainedTokenizerFast
+
+    chars = ["▁", "P", "a", "r", "i", "s", "T", "h", "e"]
+    merges = [("▁", "P"), ("▁P", "a"), ("▁Pa", "r"), ("▁Par", "i"), ("▁Pari", "s"), ("▁", "T"), ("▁T", "h"),
+              ("▁Th", "e")]
+    vocab = {"<unk>": 0, "<s>": 1, "</s>": 2}
+    for t in chars + [a + b for a, b in merges]:
+        vocab[t] = len(vocab)
+    tk = Tokenizer(models.BPE(vocab, merges, unk_token="<unk>", fuse_unk=True))
+    tk.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
+    tk.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.Fuse(), decoders.Strip(" ", 1, 0)])
+    return PreTrainedTokenizerFast(tokenizer_object=tk, bos_token="<s>", eos_token="</s>", unk_token="<unk>")
+
+
+def test_sentencepiece_target_has_no_stray_space_token():
+    from editbench.models.tokens import encode_target
+
+    tok = _llama2_style_tokenizer()
+    raw = tok(" Paris", add_special_tokens=False)["input_ids"]
+    assert tok.convert_ids_to_tokens(raw) == ["▁", "▁Paris"]  # the stray marker the fix removes
+    target = encode_target(tok, "Paris")
+    assert tok.convert_ids_to_tokens(target) == ["▁Paris"]
+    # ... which is how the target appears after a prompt in one piece of text
+    joint = tok("The Paris", add_special_tokens=False)["input_ids"]
+    assert joint == tok("The", add_special_tokens=False)["input_ids"] + target

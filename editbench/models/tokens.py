@@ -57,6 +57,21 @@ def encode_target(tok: Any, target: str) -> list[int]:
     ids = list(tok(" " + target.lstrip(" "), add_special_tokens=False)["input_ids"])
     if not ids:
         raise ValueError(f"target {target!r} tokenizes to nothing")
+    return _drop_stray_space(tok, ids)
+
+
+SP_SPACE = "\u2581"  # SentencePiece's word-start marker
+
+
+def _drop_stray_space(tok: Any, ids: list[int]) -> list[int]:
+    """A SentencePiece tokenizer in Llama-2's legacy mode prepends its own word-start marker to the text, so
+    ``" Paris"`` becomes ``["▁", "▁Paris"]``; after a prompt the same target is ``["▁Paris"]``. Drop such a bare
+    leading marker when the next token starts a word itself (GPT-2-style BPE, e.g. SmolLM2, never yields one)."""
+    if len(ids) < 2 or not hasattr(tok, "convert_ids_to_tokens"):
+        return ids
+    first, second = tok.convert_ids_to_tokens(ids[:2])
+    if first == SP_SPACE and isinstance(second, str) and second.startswith(SP_SPACE):
+        return ids[1:]
     return ids
 
 

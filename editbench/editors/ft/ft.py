@@ -9,9 +9,16 @@ The algorithm (Meng et al. 2022a, appendix; the seed paper's FT-C, section 3 and
 3. Up to ``num_steps`` times: if loss < ``stop_loss`` stop; else one Adam step on the W_l, then (FT-C) clamp
    ``W_l`` elementwise into ``[W0_l - eps, W0_l + eps]`` (projection onto the L-infinity ball).
 
-Difference from the ROME repository's ``ft_main.py``: that code scores every target token from the *last prompt
-position* (it never feeds the target back in); we use teacher forcing as ALGORITHMS.md and the scorer do. For
-single-token targets the two are the same.
+Differences from the ROME repository's ``ft_main.py``:
+
+- that code scores every target token from the *last prompt position* (it never feeds the target back in); we
+  use teacher forcing as ALGORITHMS.md and the scorer do. For single-token targets the two are the same.
+- its parameter filter (``"transformer.h.{l}.mlp.c_proj" in name``) also trains and clamps c_proj's **bias** on
+  GPT-2. editbench trains the weight matrix only, by decision: the seed paper describes FT-C as fine-tuning the
+  edited layer's weight under an L-infinity bound, the default model's family (Llama: ``down_proj``) has no bias,
+  so the same edit budget means the same thing on every architecture, and the weight-distance measure (the seed
+  paper's ``‖W - W0‖``) then covers everything FT changed. On GPT-2 this leaves FT slightly weaker than the
+  reference (d_model more free parameters there).
 
 The weights are edited in place; the returned :class:`EditResult` holds copies of exactly the trained weights, so
 :func:`editbench.editors.base.restore` gives back the byte-identical model. ``requires_grad`` of every parameter

@@ -41,7 +41,8 @@ class MEMITHParams(HParams):
     mom2_update_weight: float = 20000.0
     """lambda in  dW = R K^T (lambda C + K K^T)^-1 ; depends on the scale of C for the model at hand."""
     mom2_n_samples: int = 100000
-    """Text samples for the key second moment C = E[k k^T] (reference: 100k Wikipedia texts)."""
+    """Tokens (key vectors) for the key second moment C = E[k k^T] (the reference counts 100k Wikipedia articles
+    instead; see :mod:`editbench.models.stats`)."""
     mom2_corpus: str = "auto"
     """Corpus name for :mod:`editbench.editors.toolkit.covariance` ("auto" picks per model)."""
 
