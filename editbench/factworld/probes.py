@@ -10,16 +10,13 @@ from __future__ import annotations
 import random
 
 from editbench.metrics.health import PerplexityProbe, RecallProbe
-from editbench.metrics.probes import Probe, ProbeContext
+from editbench.metrics.probes import ProbeContext, WrappedProbe
 
 
-class WorldRecall(Probe):
+class WorldRecall(WrappedProbe):
     name = "factworld-recall"
     metrics = {"recall": "higher"}
     N = 200
-
-    def __init__(self, inner: RecallProbe):
-        self.inner = inner
 
     @classmethod
     def build(cls, ctx: ProbeContext) -> "WorldRecall":
@@ -33,17 +30,11 @@ class WorldRecall(Probe):
         prompts = [world.prompt(f, rng.choice(f.trained_templates(world))) for f in pick]
         return cls(RecallProbe(ctx.tok, prompts, [f.object for f in pick], key="recall"))
 
-    def run(self, model, tok) -> dict[str, float]:
-        return self.inner(model, tok)
 
-
-class FillerPerplexity(Probe):
+class FillerPerplexity(WrappedProbe):
     name = "factworld-perplexity"
     metrics = {"ppl": "lower"}
     N_TEXTS = 32
-
-    def __init__(self, inner: PerplexityProbe):
-        self.inner = inner
 
     @classmethod
     def build(cls, ctx: ProbeContext) -> "FillerPerplexity":
@@ -51,6 +42,3 @@ class FillerPerplexity(Probe):
 
         texts = corpus.corpus_texts(world.load_world(), epoch=10**6, facts=False, tasks=False)[:cls.N_TEXTS]
         return cls(PerplexityProbe(ctx.tok, texts))
-
-    def run(self, model, tok) -> dict[str, float]:
-        return self.inner(model, tok)

@@ -62,15 +62,23 @@ class Probe(ABC):
         return self.run(model, tok)
 
 
-class UneditedRecall(Probe):
+class WrappedProbe(Probe):
+    """A probe whose measurement is a callable ``inner(model, tok) -> dict`` (the health probes of
+    :mod:`editbench.metrics.health`) built by :meth:`build`."""
+
+    def __init__(self, inner: Any):
+        self.inner = inner
+
+    def run(self, model, tok) -> dict[str, float]:
+        return self.inner(model, tok)
+
+
+class UneditedRecall(WrappedProbe):
     """Recall (argmax exact match) of ``target_true`` for 200 pool records whose subjects the stream never edits."""
 
     name = "recall-unedited"
     metrics = {"recall": "higher"}
     N = 200
-
-    def __init__(self, inner: RecallProbe):
-        self.inner = inner
 
     @classmethod
     def build(cls, ctx: ProbeContext) -> "UneditedRecall | None":
@@ -80,19 +88,13 @@ class UneditedRecall(Probe):
             ctx.notes.append(f"{cls.name}: {e}")
             return None
 
-    def run(self, model, tok) -> dict[str, float]:
-        return self.inner(model, tok)
 
-
-class WikiPerplexity(Probe):
+class WikiPerplexity(WrappedProbe):
     """Perplexity on 32 held-out generic documents (real Wikipedia from the gensim wheel, read offline)."""
 
     name = "perplexity"
     metrics = {"ppl": "lower"}
     N_TEXTS = 32
-
-    def __init__(self, inner: PerplexityProbe):
-        self.inner = inner
 
     @classmethod
     def build(cls, ctx: ProbeContext) -> "WikiPerplexity | None":
@@ -103,9 +105,6 @@ class WikiPerplexity(Probe):
             ctx.notes.append(f"{cls.name}: no generic text ({type(e).__name__}: {e})")
             return None
         return cls(PerplexityProbe(ctx.tok, texts)) if texts else None
-
-    def run(self, model, tok) -> dict[str, float]:
-        return self.inner(model, tok)
 
 
 def build_probes(names: Sequence[str], ctx: ProbeContext) -> tuple[Any, dict[str, str]]:
