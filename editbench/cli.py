@@ -90,14 +90,20 @@ def _cmd_sequential(args) -> int:
                          hparams=tuple(overrides.get(args.editor, {}).items()), n=args.n_edits,
                          samples=args.samples, seed=args.seed, batch_size=args.batch_size,
                          history_every=args.history_every, checkpoint_every=args.checkpoint_every,
-                         device=args.device, out_dir=args.out, resume=args.resume)
+                         on_nonfinite=args.on_nonfinite, device=args.device, out_dir=args.out, resume=args.resume)
         checks.check_experiment(exp)
     except ExperimentError as e:
         print(f"editbench sequential: error: {e}", file=sys.stderr)
         return USAGE_ERROR
     lm = ModelCache().get(exp.model, exp.device)  # one model for every sample: each run hands it back unedited
+    from editbench.runner.state import CheckpointError
+
     for sample in range(exp.samples):
-        summary, errors = run_sequential_sample(exp, make_editor(exp, lm), lm, sample=sample)
+        try:
+            summary, errors = run_sequential_sample(exp, make_editor(exp, lm), lm, sample=sample)
+        except CheckpointError as e:  # a damaged run directory: say which file, no traceback
+            print(f"editbench sequential: error: {e}", file=sys.stderr)
+            return 1
         plot_summary(summary)
         keep = ("editor", "model_id", "sample", "n_edits", "cf_edit", "cf_case_id", "forgetting_at",
                 "gradual_forget_rate_per_100", "health_first", "health_last", "paths")
@@ -140,6 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
     sq.add_argument("--seed", type=int, default=0)
     sq.add_argument("--out", default="reports")
     sq.add_argument("--resume", action="store_true", help="continue killed runs from their last checkpoint")
+    sq.add_argument("--on-nonfinite", choices=("stop", "continue"), default="stop",
+                    help="after an edit that leaves NaN/inf weights (a CF point): stop the run (default) or go on")
     sq.add_argument("--checkpoint-every", type=int, default=50, metavar="K",
                     help="save the edited weights, editor and runner state every K edits for --resume (default 50)")
     sq.add_argument("--device", default="cpu")

@@ -28,7 +28,8 @@ SUITE_MARKERS = {
     "slow": "long runs that CI does not select",
 }
 SESSION_KEY = pytest.StashKey["EditbenchSession"]()
-SUMMARY_METRICS = ("es", "ps", "ns", "em", "pm", "nm")
+SUMMARY_METRICS = ("es", "ps", "ns", "score", "em", "pm", "nm")
+INTERVAL_METRICS = ("es", "ps", "ns", "score")  # the rates the table shows with their interval (all are in the JSON)
 THRESHOLDS = Path(__file__).parent / "suites" / "thresholds.yaml"
 
 
@@ -59,6 +60,9 @@ def pytest_addoption(parser):
                 help="sequential suite: continue killed runs from their last checkpoint in --reports-dir.")
     g.addoption("--checkpoint-every", type=int, default=50, metavar="K",
                 help="sequential suite: checkpoint the edited weights and run state every K edits (default 50).")
+    g.addoption("--on-nonfinite", choices=("stop", "continue"), default="stop",
+                help="sequential suite: after an edit that leaves NaN/inf weights (a disabling edit, the CF point), "
+                     "stop the run (default) or go on editing the broken model.")
     g.addoption("--thresholds", default=None, metavar="YAML",
                 help="gates file (default: the thresholds.yaml shipped beside the suites).")
     g.addoption("--hparam", action="append", default=[], metavar="EDITOR.KEY=VALUE",
@@ -78,7 +82,7 @@ class EditbenchSession:
             opt("--device")
         self.n_records, self.n_edits, self.samples = opt("--n-records"), opt("--n-edits"), opt("--samples")
         self.resume, self.reports_dir = opt("--resume"), opt("--reports-dir")
-        self.checkpoint_every = opt("--checkpoint-every")
+        self.checkpoint_every, self.on_nonfinite = opt("--checkpoint-every"), opt("--on-nonfinite")
         self.thresholds_path = Path(opt("--thresholds")) if opt("--thresholds") else THRESHOLDS
         self.hparams: dict[str, dict] = {}
         self.models = ModelCache()
@@ -140,7 +144,7 @@ class EditbenchSession:
                           hparams=tuple(self.hparams.get(editor, {}).items()),
                           n=self.n_records if suite == "single" else self.n_edits, samples=self.samples,
                           seed=self.seed, device=self.device, out_dir=self.reports_dir, resume=self.resume,
-                          checkpoint_every=self.checkpoint_every)
+                          checkpoint_every=self.checkpoint_every, on_nonfinite=self.on_nonfinite)
 
     def model_for(self, exp):
         self.check_dataset_once(exp)
@@ -170,12 +174,18 @@ class EditbenchSession:
         return path
 
     def table_rows(self) -> list[list[Any]]:
+        """One row per result: a rate with a bootstrap interval (single suite) reads ``0.90 [0.70, 1.00]``, plus
+        `` n=K`` when it is over K records rather than the row's n; magnitudes and rates without an interval, their
+        value to 3 decimals (every interval is in the result JSON, ``details.intervals``)."""
+        from editbench.metrics.intervals import format_rate
         rows = []
         for r in self.results:
             m, prov = r["metrics"], r["provenance"]
+            cis = ((r.get("details") or {}).get("intervals") or {}).get("post") or {}
             s_edit = r["timings"].get("apply_s_mean")
             rows.append([r["suite"], (prov.get("editor") or {}).get("name"), (prov.get("model") or {}).get("id"),
-                         r["n"]] + [None if m.get(k) is None else round(m[k], 3) for k in SUMMARY_METRICS]
+                         r["n"]] + [format_rate(m.get(k), cis.get(k) if k in INTERVAL_METRICS else None, r["n"])
+                                    for k in SUMMARY_METRICS]
                         + [None if s_edit is None else round(s_edit, 3), r["verdict"]])
         return rows
 
@@ -257,6 +267,11 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     terminalreporter.write_line(tabulate(eb.table_rows(), headers=["suite", "editor", "model", "n",
                                                                    *SUMMARY_METRICS, "s/edit", "verdict"],
                                          tablefmt="github"))
+    methods = [((r.get("details") or {}).get("intervals") or {}).get("method") for r in eb.results]
+    how = next((m for m in methods if m), None)
+    if how:
+        terminalreporter.write_line(f"rates: mean over the n records [{how.get('level', 0.95):.0%} {how.get('kind')}, "
+                                    f"{how.get('n_boot')} resamples, seed {how.get('seed')}]")
     errors = sum(len(r["record_errors"]) for r in eb.results)
     if errors:
         terminalreporter.write_line(f"{errors} malformed record(s) were skipped; each is named under "

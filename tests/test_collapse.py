@@ -179,3 +179,32 @@ def test_overflowed_weights_are_the_largest_jump():
     health = [(0, 1.0), (30, 1.0), (40, 0.0)]
     out = detect_collapse(dist, [1.0] * 30 + [0.0] * 10, health=health, rule=CollapseRule(tol_after=10))
     assert out["cf_edit"] == 31
+
+
+def test_first_nonfinite_step_is_a_cf_point_at_any_position():
+    # An edit that writes NaN/inf disabled the model: a CF point even at edit 1, with no history at all, and
+    # whatever the functional signals say (the runner flags it per step; its distance is None).
+    dist = [None] * 8
+    out = detect_collapse(dist, [0.0] * 8, nonfinite=[True] * 8, case_ids=[f"c{i + 1}" for i in range(8)])
+    assert out["cf_edit"] == 1 and out["case_id"] == "c1" and out["nonfinite"] is True
+    assert out["catastrophic"]["nonfinite"] is True and math.isinf(out["catastrophic"]["distance_ratio"])
+    assert [j["edit"] for j in out["jumps"]] == [1] and out["jumps"][0]["confirmed"]
+    # later in a run: the first flagged step, also where the distance jump alone would not be confirmed
+    dist = [0.1 * i for i in range(1, 31)] + [None] * 10
+    calm = [(e, 1.0) for e in range(0, 41, 10)]
+    flags = [False] * 30 + [True] * 10
+    assert detect_collapse(dist, [1.0] * 40, health=calm)["cf_edit"] is None
+    out = detect_collapse(dist, [1.0] * 40, health=calm, nonfinite=flags)
+    assert out["cf_edit"] == 31 and out["jumps"][0]["nonfinite"] and out["gradual"]["until_edit"] == 31
+    # batches: the edit count after the batch
+    out = detect_collapse([1.0, None], nonfinite=[False, True], steps=[4, 8], case_ids=[["a", "b"], ["c", "d"]])
+    assert out["cf_edit"] == 8 and out["case_id"] == ["c", "d"]
+
+
+def test_an_earlier_confirmed_jump_stays_the_cf_point_before_a_nonfinite_step():
+    dist, es, fg, hl = synth(200, 3, 100)
+    flags = [False] * 150 + [True] * 50
+    out = detect_collapse(dist, es, fg, hl, nonfinite=flags)
+    assert out["cf_edit"] == 100 and out["nonfinite"] is False
+    assert any(j["edit"] == 151 and j.get("nonfinite") for j in out["jumps"])
+    assert detect_collapse(dist, es, fg, hl, nonfinite=[False] * 200)["cf_edit"] == 100

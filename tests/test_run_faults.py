@@ -170,7 +170,7 @@ def killed_run(pool, tmp_path):
 def _overwrite_tensor_bytes(f):
     data = bytearray(f.read_bytes())
     header = 8 + int.from_bytes(data[:8], "little")
-    data[header + 4:header + 12] = b"\x00\x00\x80\x7f" * 2  # two float32 entries -> inf, the header intact
+    data[header:header + 8] = b"\x00\x00\x80\x7f" * 2  # the first 8 data bytes (float32: two infs), same size
     f.write_bytes(bytes(data))
 
 
@@ -304,3 +304,12 @@ def test_inf_later_in_the_run_stops_there(pool, tmp_path):
 def test_on_nonfinite_is_checked():
     with pytest.raises(ValueError, match="on_nonfinite"):
         SequentialConfig(on_nonfinite="ignore")
+
+
+def test_a_checkpoint_from_before_file_hashes_still_resumes_and_says_so(pool, killed_run):
+    f = killed_run / "ckpt" / "step_0000004" / "state.json"
+    st = json.loads(f.read_text())
+    del st["files"]  # as written before hashes were recorded
+    f.write_text(json.dumps(st))
+    s, msgs = resume_warnings(lambda: run(Nudge(), pool, cfg(killed_run, resume=True)))
+    assert len(msgs) == 1 and "without file hashes" in msgs[0] and s["resumed_from"]["edit"] == 4 and s["complete"]

@@ -41,7 +41,7 @@ def plot_runs(jsonl_paths: Sequence[str | Path], png: str | Path, title: str | N
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     health_name, ax_h2 = None, None
     for r, path in enumerate(jsonl_paths):
-        recs = read_jsonl(path)
+        recs = read_jsonl(path, damaged=[])  # damaged lines: skipped (the summary reports them)
         header = next((x for x in recs if x["type"] == "run"), {})
         conf = header.get("config", {})
         label = labels[r] if labels else f"sample {conf.get('sample', r)}"

@@ -73,7 +73,8 @@ class Experiment:
     default (:func:`editbench.default_dataset`). ``hparams``: overrides of this editor's preset, as sorted
     (key, value) pairs. ``probes`` None = :func:`default_probes`. ``batch_size``/``history_every`` are the
     sequential schedule (requests per ``apply``; history re-scored every k edits; ``checkpoint_every`` edits
-    between checkpoints for ``resume``). ``out_dir`` is the reports
+    between checkpoints for ``resume``; ``on_nonfinite`` "stop" | "continue" after an edit leaves NaN/inf weights).
+    ``out_dir`` is the reports
     directory; sequential runs go to ``<out_dir>/runs/sequential/<editor>/<model>/sample_<s>/``.
     """
 
@@ -88,6 +89,7 @@ class Experiment:
     batch_size: int = 1
     history_every: int = 10
     checkpoint_every: int = 50
+    on_nonfinite: str = "stop"
     probes: tuple[str, ...] | None = None
     device: str = "cpu"
     out_dir: str = "reports"
@@ -103,6 +105,8 @@ class Experiment:
         object.__setattr__(self, "hparams", tuple(sorted(dict(self.hparams).items())))
         if self.probes is not None:
             object.__setattr__(self, "probes", tuple(self.probes))
+        if self.on_nonfinite not in ("stop", "continue"):
+            raise ExperimentError(f"on_nonfinite {self.on_nonfinite!r}: expected 'stop' or 'continue'")
 
     @property
     def dataset_name(self) -> str:
@@ -184,7 +188,7 @@ def run_sequential_sample(exp: Experiment, editor, lm, sample: int = 0, *, progr
     cfg = SequentialConfig(n_edits=exp.n_resolved, seed=exp.seed, sample=sample, resume=exp.resume,
                            out_dir=str(exp.run_dir(sample, lm.model_id)), batch_size=exp.batch_size,
                            history_every=exp.history_every, checkpoint_every=exp.checkpoint_every,
-                           progress=progress,
+                           on_nonfinite=exp.on_nonfinite, progress=progress,
                            order=config.pop("order", default_order(exp.dataset_name)), **config)
     stream = make_stream(pool, cfg.order, cfg.seed, cfg.sample, cfg.n_edits)
     probe, directions = build_probes(exp.probe_names,

@@ -3,6 +3,10 @@
 For each request: score the unedited model (the baseline), ``editor.apply`` the one edit, score ES/PS/NS and
 magnitudes, restore the touched parameters from the returned originals, and hash the whole model state to check
 that the restore is exact. A request whose edit raises is recorded with its error and the run goes on.
+
+``pre``/``post`` are plain means over records; ``intervals`` adds, for each of them, a seeded bootstrap 95%
+interval over the records that were edited and scored (:mod:`editbench.metrics.intervals`), the baseline's over
+the same records as the edited model's.
 """
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from tqdm.auto import tqdm
 from editbench.data.schema import EditRequest
 from editbench.editors.base import Editor, restore
 from editbench.metrics.counterfact import aggregate, score_requests
+from editbench.metrics.intervals import aggregate_intervals, method
 from editbench.models.loader import LoadedModel, state_hash
 
 
@@ -23,13 +28,15 @@ class SingleEditResult:
     per_record: list[dict] = field(default_factory=list)
     pre: dict = field(default_factory=dict)     # aggregate metrics of the unedited model
     post: dict = field(default_factory=dict)    # aggregate metrics right after each edit
+    # bootstrap 95% intervals over records (seeded): {"post"|"pre": {metric: {mean, lo, hi, n}}, "method": {...}}
+    intervals: dict = field(default_factory=dict)
     errors: list[dict] = field(default_factory=list)
     all_restored: bool = True
     timings: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return {"pre": self.pre, "post": self.post, "all_restored": self.all_restored, "errors": self.errors,
-                "timings": self.timings, "per_record": self.per_record}
+        return {"pre": self.pre, "post": self.post, "intervals": self.intervals, "all_restored": self.all_restored,
+                "errors": self.errors, "timings": self.timings, "per_record": self.per_record}
 
 
 def run_single(editor: Editor, lm: LoadedModel, requests: Sequence[EditRequest], *, batch_size: int = 64,
@@ -75,6 +82,10 @@ def run_single(editor: Editor, lm: LoadedModel, requests: Sequence[EditRequest],
         bar.set_postfix(es=f"{aggregate(done)['es'] or 0:.2f}")
     out.pre = aggregate(pre)
     out.post = aggregate([r["post"] for r in out.per_record if "post" in r])
+    # the baseline's interval over the records that were edited and scored, the same records as the post one
+    scored = [r for r in out.per_record if "post" in r]
+    out.intervals = {"post": aggregate_intervals([r["post"] for r in scored]),
+                     "pre": aggregate_intervals([r["pre"] for r in scored]), "method": method()}
     out.timings.update({
         "apply_s_mean": sum(apply_s) / len(apply_s) if apply_s else None,
         "score_s_mean": sum(score_s) / len(score_s) if score_s else None,

@@ -18,6 +18,7 @@ import pytest
 from editbench.gates import check_gates, gates_for, verdict
 from editbench.report.plots import plot_summary
 from editbench.runner.experiment import make_editor, run_sequential_sample
+from editbench.runner.state import CheckpointError
 
 pytestmark = pytest.mark.sequential
 
@@ -44,7 +45,10 @@ def test_sequential(capsys, editor_name, eb_sample, eb_session, eb_record):
     lm = eb_session.model_for(exp)
     editor = make_editor(exp, lm)
     with capsys.disabled():  # a run takes minutes: show the runner's progress bar (edits/s, ETA, ES window)
-        summary, errors = run_sequential_sample(exp, editor, lm, sample=eb_sample)
+        try:
+            summary, errors = run_sequential_sample(exp, editor, lm, sample=eb_sample)
+        except CheckpointError as e:  # a damaged run directory under --resume: one line naming the file
+            pytest.fail(str(e), pytrace=False)
     plot_summary(summary)
     gates = gates_for(eb_session.thresholds(), "sequential", lm.model_id, editor.name)
     values = _gate_values(summary)
@@ -57,6 +61,8 @@ def test_sequential(capsys, editor_name, eb_sample, eb_session, eb_record):
               timings={**(summary.get("timing") or {}), "apply_s_mean": wall / max(1, summary["n_edits"])},
               artefacts=dict(summary["paths"]), record_errors=errors[:20], details={"summary": summary},
               provenance=header_prov)
-    assert summary["complete"], f"run stopped after {summary['n_edits']} of {summary['n_planned']} edits"
+    assert summary["complete"], (f"run stopped after {summary['n_edits']} of {summary['n_planned']} edits"
+                                 + (f": {summary['stopped']} (--on-nonfinite continue goes on)"
+                                    if summary.get("stopped") else ""))
     assert gates, f"no sequential gates for editor {editor.name!r} on model {lm.model_id!r} in thresholds.yaml"
     assert not failures, "; ".join(failures)

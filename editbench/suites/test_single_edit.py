@@ -2,7 +2,8 @@
 
 For every selected editor and N records: apply one edit, score ES/PS/NS and magnitudes (ROME convention, see
 editbench.metrics.counterfact), restore the touched parameters, check the model hash equals the unedited one,
-and gate on thresholds.yaml (suite ``single``).
+and gate on thresholds.yaml (suite ``single``): absolute bars, bars relative to the unedited model on the same
+records, and bars on the bootstrap 95% interval over records (its ``details.intervals`` in the result JSON).
 
     pytest suites -m single --editor ft-c                                 # SmolLM2 on real CounterFact, N = 20
     pytest suites -m single --model factworld --n-records 5               # the fast fact-world fixture
@@ -10,7 +11,7 @@ and gate on thresholds.yaml (suite ``single``).
 """
 import pytest
 
-from editbench.gates import check_gates, gates_for, verdict
+from editbench.gates import check_gates, gate_values, gates_for, verdict
 from editbench.runner.experiment import make_editor, run_single
 from editbench.runner.provenance import provenance
 
@@ -24,16 +25,22 @@ def test_single_edit(capsys, editor_name, eb_session, eb_record):
     with capsys.disabled():  # show the per-edit progress bar (large models take seconds per edit)
         result, records, errors = run_single(exp, editor, lm)
     gates = gates_for(eb_session.thresholds(), "single", lm.model_id, editor.name)
-    failures = check_gates(result.post, gates)
+    # relative bars compare with the unedited model on the same (edited and scored) records; bound-based bars read
+    # the bootstrap intervals over records (thresholds.yaml, editbench.gates)
+    post_ci = result.intervals.get("post", {})
+    same_baseline = {k: v["mean"] for k, v in result.intervals.get("pre", {}).items()}
+    failures = check_gates(result.post, gates, baseline=same_baseline, intervals=post_ci)
+    checked = gate_values(result.post, gates, baseline=same_baseline, intervals=post_ci)
     if not result.all_restored:
         failures.append("restore was not byte-identical for: "
                         + ", ".join(str(r["case_id"]) for r in result.per_record if r.get("restored") is False))
     if result.errors:
         failures.append(f"{len(result.errors)} edit(s) raised: {result.errors[:3]}")
     eb_record(suite="single", experiment=exp.to_dict(), metrics=result.post, n=len(records), baseline=result.pre,
-              gates=gates, gate_values={k: result.post.get(k) for k in gates}, failures=failures,
+              gates=gates, gate_values=checked, failures=failures,
               verdict=verdict(gates, failures), timings=result.timings, record_errors=errors,
-              details={"per_record": result.per_record, "all_restored": result.all_restored},
+              details={"per_record": result.per_record, "all_restored": result.all_restored,
+                       "intervals": result.intervals},
               provenance=provenance(editor=editor, model_id=lm.model_id, model_hash=lm.model_hash,
                                     dataset=exp.dataset_name, record_ids=[r.case_id for r in records],
                                     seed=exp.seed, device=str(next(lm.model.parameters()).device)))
