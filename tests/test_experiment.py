@@ -80,4 +80,7 @@ def test_sequential_suite_results_share_the_single_suite_schema(tmp_path):
     for x in results:
         assert validate(x) == [] and x["provenance"]["model"]["id"] == "tiny-gpt2" and x["n"] == 3
         assert x["artefacts"]["plot"].endswith("sequential.png")
+        cost = x["cost"]  # measured, per phase
+        assert cost["apply_s_total"] > 0 and cost["eval_s"] > 0 and cost["peak_rss_mb"] > 50
+        assert cost["prepare_s"] is not None and set(cost["eval_breakdown_s"]) == {"immediate", "history", "health"}
     assert {x["experiment"]["sample"] for x in results} == {0, 1}

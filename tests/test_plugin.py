@@ -96,6 +96,7 @@ def test_suite_writes_json_and_prints_table(tmp_path):
     assert any("99" in e and "subject" in e for e in ft["record_errors"])  # reported, the session went on
     assert "malformed record(s) were skipped" in r.stdout  # ... and said so in the terminal
     assert prov["versions"]["torch"] and prov["seed"] == 0 and ft["timings"]["apply_s_mean"] is not None
+    assert ft["cost"]["apply_s_total"] > 0 and ft["cost"]["peak_rss_mb"] > 50 and "prepare_s" in ft["cost"]
     assert all(rec["restored"] for rec in ft["details"]["per_record"])
     assert results["null"]["metrics"]["es"] == results["null"]["baseline"]["es"]
 

@@ -17,6 +17,7 @@ the same top-level shape whatever the suite (single, sequential, and the suites 
 ``failures``       one readable string per failed gate or failed check
 ``verdict``        ``"pass"`` | ``"FAIL"`` | ``"NO GATES"``
 ``timings``        wall-clock seconds (``apply_s_mean`` is the tables' s/edit)
+``cost``           measured cost (:mod:`editbench.runner.cost`): prepare_s, apply_s_total/mean, eval_s, peak memory
 ``artefacts``      paths of files the result refers to (run directory, JSON lines, summary, figure)
 ``record_errors``  malformed input records that were skipped, as strings naming the record and field
 ``details``        suite-specific payload (single: ``per_record``; sequential: the run ``summary``)
@@ -44,6 +45,7 @@ FIELDS: dict[str, tuple[type, ...]] = {
     "failures": (list,),
     "verdict": (str,),
     "timings": (dict,),
+    "cost": (dict,),
     "artefacts": (dict,),
     "record_errors": (list,),
     "details": (dict,),
@@ -55,12 +57,12 @@ PROVENANCE_KEYS = ("editor", "model", "dataset", "seed", "device", "versions", "
 def make_result(*, suite: str, test: str, experiment: dict, provenance: dict, metrics: dict, n: int,
                 gates: dict, gate_values: dict, failures: list[str], verdict: str, baseline: dict | None = None,
                 timings: dict | None = None, artefacts: dict | None = None, record_errors: list | None = None,
-                details: dict | None = None) -> dict:
+                details: dict | None = None, cost: dict | None = None) -> dict:
     """A result in the schema (checked by :func:`validate`; a ValueError names what is wrong)."""
     result = {"schema": RESULT_SCHEMA, "suite": suite, "test": test, "experiment": experiment,
               "provenance": provenance, "metrics": metrics, "n": int(n), "baseline": baseline, "gates": gates,
               "gate_values": gate_values, "failures": list(failures), "verdict": verdict,
-              "timings": timings or {}, "artefacts": artefacts or {},
+              "timings": timings or {}, "cost": cost or {}, "artefacts": artefacts or {},
               "record_errors": [str(e) for e in (record_errors or [])], "details": details or {}}
     problems = validate(result)
     if problems:

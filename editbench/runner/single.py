@@ -21,6 +21,7 @@ from editbench.editors.base import Editor, restore
 from editbench.metrics.counterfact import aggregate, score_requests
 from editbench.metrics.intervals import aggregate_intervals, method
 from editbench.models.loader import LoadedModel, state_hash
+from editbench.runner.cost import memory
 
 
 @dataclass
@@ -33,6 +34,7 @@ class SingleEditResult:
     errors: list[dict] = field(default_factory=list)
     all_restored: bool = True
     timings: dict = field(default_factory=dict)
+    cost: dict = field(default_factory=dict)       # editbench.runner.cost: phases and peak memory
 
     def to_dict(self) -> dict:
         return {"pre": self.pre, "post": self.post, "intervals": self.intervals, "all_restored": self.all_restored,
@@ -91,4 +93,7 @@ def run_single(editor: Editor, lm: LoadedModel, requests: Sequence[EditRequest],
         "score_s_mean": sum(score_s) / len(score_s) if score_s else None,
         "total_s": time.perf_counter() - t0,
     })
+    out.cost = {"prepare_s": out.timings["prepare_s"], "apply_s_total": sum(apply_s),
+                "apply_s_mean": out.timings["apply_s_mean"], "eval_s": out.timings["baseline_s"] + sum(score_s),
+                **memory()}
     return out

@@ -20,6 +20,7 @@ from typing import Any
 
 from editbench.metrics.collapse import CollapseRule, detect_collapse
 from editbench.metrics.health import lower_is_better
+from editbench.runner.cost import memory
 from editbench.runner.jsonl import jsonable, read_jsonl
 
 FORGET_KEYS = ("forget_prob_now", "forget_prob_ever", "forget_argmax_now", "forget_argmax_ever",
@@ -191,8 +192,21 @@ def summarize(jsonl_path: str | Path, cfg: Any = None, wall_s: float | None = No
     }
     summary["timing"] = {"wall_s": wall_s, "edits_per_s": n_done / wall_s if wall_s else None,
                          "summary_s": time.perf_counter() - t0, **(header.get("timing") or {})}
+    summary["cost"] = run_cost(s["edits"], s["checks"], header)
     write_summary(summary)
     return summary
+
+
+def run_cost(edits: list[dict], checks: list[dict], header: dict) -> dict:
+    """What the run's records say it cost (see :mod:`editbench.runner.cost`): one-off preparation, the editor's
+    apply per edit, evaluation (immediate scoring, history re-scoring, health probes), peak memory now."""
+    apply = [(e.get("timing") or {}).get("apply_s") or 0.0 for e in edits]
+    score = sum((e.get("timing") or {}).get("score_s") or 0.0 for e in edits)
+    history = sum((c.get("timing") or {}).get("history_s") or 0.0 for c in checks)
+    health = sum((c.get("timing") or {}).get("health_s") or 0.0 for c in checks)
+    return {"prepare_s": (header.get("timing") or {}).get("prepare_s"), "apply_s_total": sum(apply),
+            "apply_s_mean": sum(apply) / len(apply) if apply else None, "eval_s": score + history + health,
+            "eval_breakdown_s": {"immediate": score, "history": history, "health": health}, **memory()}
 
 
 def write_summary(summary: dict) -> None:

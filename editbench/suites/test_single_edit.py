@@ -38,7 +38,7 @@ def test_single_edit(capsys, editor_name, eb_session, eb_record):
         failures.append(f"{len(result.errors)} edit(s) raised: {result.errors[:3]}")
     eb_record(suite="single", experiment=exp.to_dict(), metrics=result.post, n=len(records), baseline=result.pre,
               gates=gates, gate_values=checked, failures=failures,
-              verdict=verdict(gates, failures), timings=result.timings, record_errors=errors,
+              verdict=verdict(gates, failures), timings=result.timings, cost=result.cost, record_errors=errors,
               details={"per_record": result.per_record, "all_restored": result.all_restored,
                        "intervals": result.intervals},
               provenance=provenance(editor=editor, model_id=lm.model_id, model_hash=lm.model_hash,
