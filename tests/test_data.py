@@ -284,3 +284,181 @@ def test_factworld_dataset():
     recs = load_records("factworld", n=5)
     assert len(recs) == 5 and all(r.meta["format"] == "rome" for r in recs)
     assert all(r.neighborhood_prompts and r.paraphrase_prompts for r in recs)
+
+
+# --- bad input and faults (issue "Bad input and faults": record loading) -------------------------------------
+
+from editbench.data import DatasetFileError, DatasetFileMissing, read_json_records  # noqa: E402
+
+
+def _write(path, recs, suffix):
+    text = json.dumps(recs) if suffix == ".json" else "\n".join(map(json.dumps, recs)) + "\n"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+EASY_NO_PROMPT = {k: v for k, v in EASY.items() if k != "prompt"}
+EASY_NO_GT = {k: v for k, v in EASY.items() if k != "ground_truth"}
+ROME_NO_RR = {k: v for k, v in ROME.items() if k != "requested_rewrite"}
+
+
+@pytest.mark.parametrize("suffix", [".json", ".jsonl"])
+@pytest.mark.parametrize("base,first,cid,fld", [
+    (EASY, None, "#0", "<record>"), (EASY, 42, "#0", "<record>"), (EASY, [], "#0", "<record>"),
+    (EASY, "a record", "#0", "<record>"), (EASY, EASY_NO_PROMPT, "0", "prompt"),
+    (EASY, EASY_NO_GT, "0", "ground_truth"), (ROME, ROME_NO_RR, "0", "requested_rewrite"), (ROME, 7, "#0", "<record>"),
+])
+def test_bad_first_record_costs_one_record_not_the_file(tmp_path, suffix, base, first, cid, fld):
+    path = _write(tmp_path / f"badfirst{suffix}", [first] + [dict(base, case_id=i) for i in (1, 2, 3)], suffix)
+    good, errors = load_records(path, on_error="collect")
+    assert [r.case_id for r in good] == ["1", "2", "3"]
+    assert [(e.case_id, e.field, e.source) for e in errors] == [(cid, fld, str(path))]
+    with pytest.raises(RecordError) as ei:  # raise mode: the record's error, not "unrecognised record format"
+        load_records(path)
+    assert (ei.value.case_id, ei.value.field) == (cid, fld)
+
+
+def test_format_is_the_majority_of_recognisable_records(tmp_path):
+    path = _write(tmp_path / "mixed.json", [ROME] + [dict(EASY, case_id=i) for i in (1, 2)], ".json")
+    good, errors = load_records(path, on_error="collect")
+    assert [r.meta["format"] for r in good] == ["easyedit", "easyedit"]
+    assert [(e.case_id, e.field) for e in errors] == [("0", "subject")]  # the first EasyEdit key it lacks
+
+
+def test_no_recognisable_record_is_one_file_error(tmp_path):
+    path = _write(tmp_path / "junk.json", [None, {"question": "?"}, 3], ".json")
+    with pytest.raises(DatasetFileError, match="none of its 3 records is in a known format") as ei:
+        load_records(path, on_error="collect")
+    assert ei.value.path == str(path) and str(path) in str(ei.value)
+
+
+@pytest.mark.parametrize("name,body,match", [
+    ("truncated.json", b'[{"case_id": 0},', "invalid JSON at line 1"),
+    ("latin1.json", '[{"subject": "Caf\u00e9"}]'.encode("latin-1"), "not valid UTF-8: byte 0xe9"),
+    ("deep.json", b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+    ("utf16.json", json.dumps([EASY]).encode("utf-16"), "UTF-16"),
+    ("utf16.jsonl", json.dumps(EASY).encode("utf-16"), "UTF-16"),
+    ("lines.json", (json.dumps(EASY) + "\n" + json.dumps(EASY)).encode(), "needs the .jsonl suffix"),
+    ("empty.json", b"", "invalid JSON"),
+    ("object.json", b'{"records": []}', "expected a JSON list"),
+])
+def test_unreadable_file_is_one_typed_error_naming_it(tmp_path, name, body, match):
+    path = tmp_path / name
+    path.write_bytes(body)
+    for on_error in ("raise", "collect"):
+        with pytest.raises(DatasetFileError, match=match) as ei:
+            load_records(path, on_error=on_error)
+        assert isinstance(ei.value, ValueError) and str(path) in str(ei.value)
+        assert not isinstance(ei.value, (json.JSONDecodeError, UnicodeDecodeError))
+
+
+def test_missing_file_and_directory(tmp_path):
+    with pytest.raises(DatasetFileMissing, match="nope.json") as ei:
+        load_records(tmp_path / "nope.json")
+    assert isinstance(ei.value, FileNotFoundError) and isinstance(ei.value, DatasetFileError)
+    (tmp_path / "dir.json").mkdir()
+    with pytest.raises(DatasetFileError, match="is a directory"):
+        load_records(tmp_path / "dir.json")
+
+
+@pytest.mark.parametrize("suffix", [".json", ".jsonl"])
+def test_utf8_bom_accepted(tmp_path, suffix):
+    path = tmp_path / f"bom{suffix}"
+    text = json.dumps([EASY]) if suffix == ".json" else json.dumps(EASY) + "\n"
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    assert [r.case_id for r in load_records(path)] == ["0"]
+
+
+@pytest.mark.parametrize("suffix", [".json", ".jsonl"])
+def test_huge_integer_is_one_record_error(tmp_path, suffix):
+    recs = [dict(EASY, case_id=i) for i in range(3)]
+    text = (json.dumps(recs) if suffix == ".json" else "\n".join(map(json.dumps, recs)))
+    text = text.replace('"case_id": 1', '"case_id": ' + "7" * 5000, 1)  # Python refuses to parse > 4,300 digits
+    path = tmp_path / f"huge{suffix}"
+    path.write_text(text)
+    good, errors = load_records(path, on_error="collect")
+    assert [r.case_id for r in good] == ["0", "2"]
+    assert [(e.case_id, e.field) for e in errors] == [("#1", "case_id")] and "5,000 digits" in str(errors[0])
+
+
+def test_bad_jsonl_lines_are_record_errors_naming_file_and_line(tmp_path):
+    path = tmp_path / "lines.jsonl"
+    lines = [json.dumps(dict(EASY, case_id=0)).encode(), b'{"case_id": 1, "prompt": ', b"",
+             json.dumps(dict(EASY, case_id=2)).encode(), b'{"subject": "Caf\xe9"}', b"[" * 100_000 + b"]" * 100_000,
+             json.dumps(dict(EASY, case_id=3)).encode()]
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    good, errors = load_records(path, on_error="collect")
+    assert [r.case_id for r in good] == ["0", "2", "3"]
+    assert [(e.case_id, e.field, e.source) for e in errors] == [
+        ("#1", "<record>", f"{path}:2"), ("#3", "<record>", f"{path}:5"), ("#4", "<record>", f"{path}:6")]
+    assert "invalid JSON" in errors[0].problem and "UTF-8" in errors[1].problem and "deep" in errors[2].problem
+    with pytest.raises(RecordError, match="lines.jsonl:2"):
+        load_records(path)
+    with pytest.raises(DatasetFileError, match="lines.jsonl:2: invalid JSON"):  # a strict read: the first bad line
+        read_json_records(path)
+    assert len(read_json_records(path, bad_lines="keep")) == 6  # blank line skipped
+
+
+SILENTLY_WRONG = [
+    # a ROME template as str.format reads it: exactly one {} and no other brace
+    (parse_rome, ROME, ["requested_rewrite", "prompt"], "{{}} lives in", "0", "requested_rewrite.prompt"),
+    (parse_rome, ROME, ["requested_rewrite", "prompt"], "{} lives in {{x}}", "0", "requested_rewrite.prompt"),
+    (parse_rome, ROME, ["requested_rewrite", "prompt"], "{{{}}} lives in", "0", "requested_rewrite.prompt"),
+    (parse_rome, ROME, ["requested_rewrite", "prompt"], "{0} lives in", "0", "requested_rewrite.prompt"),
+    (parse_rome, ROME, ["requested_rewrite", "prompt"], "{!r} lives in", "0", "requested_rewrite.prompt"),
+    (parse_rome, ROME, ["requested_rewrite", "prompt"], "{:>9} lives in", "0", "requested_rewrite.prompt"),
+    (parse_known, KNOWN, ["template"], "{{}} is located in the continent", 0, "template"),
+    # invisible-only strings are empty
+    (parse_rome, ROME, ["requested_rewrite", "subject"], "\u200b", "0", "requested_rewrite.subject"),
+    (parse_rome, ROME, ["requested_rewrite", "target_new", "str"], "\ufeff", "0", "requested_rewrite.target_new.str"),
+    (parse_easyedit, EASY, ["target_new"], "\u2060\u00a0", "0", "target_new"),
+    (parse_easyedit, EASY, ["subject"], " \u200b\t", "0", "subject"),
+    (parse_zsre, ZSRE, ["answers"], ["\u200b"], "5", "answers[0]"),
+    (parse_easyedit, EASY, ["case_id"], "\u200b", "#5", "case_id"),
+    # control characters, lone surrogates, size limits
+    (parse_rome, ROME, ["requested_rewrite", "prompt"], "The mother\x00 tongue of {} is", "0",
+     "requested_rewrite.prompt"),
+    (parse_easyedit, EASY, ["ground_truth"], "Fren\x1bch", "0", "ground_truth"),
+    (parse_rome, ROME, ["neighborhood_prompts"], ["ok", "bad\x07"], "0", "neighborhood_prompts[1]"),
+    (parse_easyedit, EASY, ["target_new"], "Engl\x85ish", "0", "target_new"),  # C1 control (NEL)
+    (parse_zsre, ZSRE, ["rephrase"], "What university did \ud800 attend?", "5", "rephrase"),
+    (parse_rome, ROME, ["requested_rewrite", "subject"], "Danielle \udc00", "0", "requested_rewrite.subject"),
+    (parse_easyedit, EASY, ["rephrase_prompt"], "x" * 2001, "0", "rephrase_prompt"),
+    (parse_rome, ROME, ["generation_prompts"], ["x" * 2001], "0", "generation_prompts[0]"),
+    (parse_easyedit, EASY, ["case_id"], "x" * 201, "#5", "case_id"),
+    # empty probe lists, and the EasyEdit field named as the file spells it
+    (parse_rome, ROME, ["paraphrase_prompts"], [], "0", "paraphrase_prompts"),
+    (parse_rome, ROME, ["neighborhood_prompts"], [], "0", "neighborhood_prompts"),
+    (parse_easyedit, EASY, ["rephrase_prompt"], [], "0", "rephrase_prompt"),
+    (parse_easyedit, EASY, ["locality_prompt"], [], "0", "locality_prompt"),
+    (parse_easyedit, EASY, ["rephrase_prompt"], "", "0", "rephrase_prompt"),  # was paraphrase_prompts[0]
+    (parse_easyedit, EASY, ["rephrase_prompt"], ["ok", " "], "0", "rephrase_prompt[1]"),
+]
+
+
+@pytest.mark.parametrize("parse,base,path,value,cid,fld", SILENTLY_WRONG,
+                         ids=[f"{c[0].__name__}-{'.'.join(c[2])}-{i}" for i, c in enumerate(SILENTLY_WRONG)])
+def test_silently_wrong_values_are_record_errors(parse, base, path, value, cid, fld):
+    test_record_error_names_case_and_field(parse, base, path, value, cid, fld)
+
+
+def test_escaped_braces_template_had_no_subject():
+    # why "{{}} lives in" must be an error: it formats to a prompt without the subject at all
+    assert "{{}} lives in".format("Paris") == "{} lives in"
+    req = EditRequest("0", "{{}} lives in", "Paris", "Rome", "London")
+    with pytest.raises(RecordError, match="placeholder"):
+        req.validate()
+    for bad in ("\u200b", "a\x00", "\ud800"):
+        with pytest.raises(RecordError, match="subject"):
+            EditRequest("0", "{} lives in", bad, "Rome", "London").validate()
+
+
+def test_accepted_text_kept_exactly():
+    # no normalization: interior format characters, NBSP, newlines and a 2,000-character probe are kept as is
+    rec = dict(EASY, subject="Dani\u200delle Darrieux", prompt="The mother tongue of Dani\u200delle Darrieux is",
+               rephrase_prompt=["Where\u00a0she is from\n, people speak", "y" * 2000], target_new="Engl\u0301ish")
+    req = parse_easyedit(rec)
+    assert req.rewrite_prompt == rec["prompt"] and req.paraphrase_prompts == tuple(rec["rephrase_prompt"])
+    assert req.target_new == "Engl\u0301ish"  # NFD kept, not composed
+    zs = parse_zsre(dict(ZSRE, loc_ans="15\u00b045\u2032S\ufeff / \ufeff15.750\u00b0S"), 0)  # as in the real zsRE
+    assert zs.meta["loc_ans"].count("\ufeff") == 2

@@ -4,12 +4,17 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import warnings
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 import editbench.data.download as dl
-from editbench.data import ChecksumError, DownloadError, download_counterfact, download_file, load_records
+from editbench.data import (ChecksumError, DownloadError, UnverifiedDownloadWarning, download_counterfact,
+                            download_file, load_records)
+
+# trust on first use warns (tested below); the other tests are about other things
+pytestmark = pytest.mark.filterwarnings("ignore::editbench.data.download.UnverifiedDownloadWarning")
 
 
 def rome_records(n: int) -> list[dict]:
@@ -152,3 +157,62 @@ def test_redownload_verified_against_recorded_sidecar(server, tmp_path):
     with pytest.raises(ChecksumError, match="expected ffff"):
         download_counterfact(f"{server}/counterfact.json", progress=False)
     assert sorted(p.name for p in cache.iterdir()) == ["counterfact.json.sha256"]
+
+
+# --- trust on first use is loud; sidecars are checked (issue "Bad input and faults") -------------------------
+
+def test_unpinned_first_download_warns_naming_file_and_hash(server, tmp_path):
+    with pytest.warns(UnverifiedDownloadWarning, match=SHA) as rec:
+        path = download_counterfact(f"{server}/counterfact.json", progress=False)
+    msg = str(rec[0].message)
+    assert str(path) in msg and "NO expected sha256" in msg and "counterfact.json.sha256" in msg
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the second use is verified against the recorded hash: no warning
+        download_counterfact(f"{server}/counterfact.json", progress=False)
+
+
+def test_planted_cache_file_warns(server, tmp_path):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    planted = BODY.replace(b"Italy", b"Spain")
+    (cache / "counterfact.json").write_bytes(planted)  # no sidecar, no pin: nothing to check it against
+    with pytest.warns(UnverifiedDownloadWarning, match="already in the cache") as rec:
+        download_counterfact(f"{server}/counterfact.json", progress=False)
+    assert hashlib.sha256(planted).hexdigest() in str(rec[0].message) and Handler.hits == []
+
+
+def test_pinned_hash_does_not_warn(server, tmp_path, monkeypatch):
+    monkeypatch.setattr(dl, "COUNTERFACT_SHA256", SHA)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        path = download_counterfact(f"{server}/counterfact.json", progress=False)
+    assert path.read_bytes() == BODY
+
+
+@pytest.mark.parametrize("content,match", [("", "is empty"), ("\n  \n", "is empty"),
+                                           ("not-a-hash  counterfact.json\n", "garbled"),
+                                           ("abc123  counterfact.json\n", "garbled")])
+@pytest.mark.parametrize("cached", [False, True])
+def test_empty_or_garbled_sidecar_is_a_checksum_error(server, tmp_path, content, match, cached):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "counterfact.json.sha256").write_text(content)  # was an IndexError (empty) or a wrong "hash"
+    if cached:
+        (cache / "counterfact.json").write_bytes(BODY)
+    with pytest.raises(ChecksumError, match=match) as ei:
+        download_counterfact(f"{server}/counterfact.json", progress=False)
+    assert "counterfact.json.sha256" in str(ei.value) and Handler.hits == []
+
+
+def test_non_ascii_sidecar_is_a_checksum_error(server, tmp_path):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "counterfact.json.sha256").write_bytes(b"\xff\xfe")
+    with pytest.raises(ChecksumError, match="cannot be read"):
+        download_counterfact(f"{server}/counterfact.json", progress=False)
+
+
+def test_malformed_explicit_hash_is_a_value_error(server, tmp_path):
+    with pytest.raises(ValueError, match="64 hex digits"):
+        download_file(f"{server}/counterfact.json", tmp_path / "d" / "cf.json", sha256="abc", progress=False)
+    assert Handler.hits == []

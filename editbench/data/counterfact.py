@@ -125,8 +125,8 @@ def parse_easyedit(rec: Any, index: int | None = None, source: str | None = None
     loc_gt = require_text(rec, "locality_ground_truth", cid, source)
     if loc_gt.strip() != true.strip():
         raise RecordError(cid, "locality_ground_truth",
-                          f"{short(loc_gt)} differs from ground_truth {short(true)}: CounterFact neighbors share the true "
-                          "object, and NS scores them against it", source)
+                          f"{short(loc_gt)} differs from ground_truth {short(true)}: CounterFact neighbors share the "
+                          "true object, and NS scores them against it", source)
     req = EditRequest(case_id=cid, prompt=prompt, subject=subject, target_new=new, target_true=true,
                       paraphrase_prompts=para, neighborhood_prompts=neigh, meta={"format": "easyedit"})
     return req.validate(source)

@@ -44,7 +44,7 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 def load_trace_facts(dataset: str, model: str = "") -> tuple[list, str]:
     """(facts, dataset label) for a ``--dataset`` value."""
-    from editbench.data import detect_format, load_known, load_records, read_json_records
+    from editbench.data import detect_file_format, load_known, load_records, read_json_records
 
     if dataset == "auto":
         dataset = "factworld" if model == "factworld" else "known_1000"
@@ -52,8 +52,8 @@ def load_trace_facts(dataset: str, model: str = "") -> tuple[list, str]:
         return load_known(), "known_1000"
     path = Path(dataset).expanduser()
     if path.is_file():
-        raw = read_json_records(path)
-        if raw and detect_format(raw[0]) == "known":
+        raw = read_json_records(path, bad_lines="keep")
+        if raw and detect_file_format(raw, str(path)) == "known":  # the majority of recognisable records
             return load_known(path), path.stem
         return load_records(path), path.stem
     return load_records(dataset), dataset
