@@ -30,6 +30,9 @@ SUITE_MARKERS = {
 SESSION_KEY = pytest.StashKey["EditbenchSession"]()
 SUMMARY_METRICS = ("es", "ps", "ns", "score", "em", "pm", "nm")
 INTERVAL_METRICS = ("es", "ps", "ns", "score")  # the rates the table shows with their interval (all are in the JSON)
+# the other two scoring protocols (metrics.counterfact TOKEN_ACC_METRICS, GEN_METRICS), one compact column each:
+# "es/ps/ns" means to 2 decimals, "-" for one not measured (their intervals are in the JSON too)
+PROTOCOL_COLUMNS = (("tok es/ps/ns", ("es_tok", "ps_tok", "ns_tok")), ("gen es/ps/ns", ("es_gen", "ps_gen", "ns_gen")))
 THRESHOLDS = Path(__file__).parent / "suites" / "thresholds.yaml"
 
 
@@ -186,8 +189,17 @@ class EditbenchSession:
             rows.append([r["suite"], (prov.get("editor") or {}).get("name"), (prov.get("model") or {}).get("id"),
                          r["n"]] + [format_rate(m.get(k), cis.get(k) if k in INTERVAL_METRICS else None, r["n"])
                                     for k in SUMMARY_METRICS]
+                        + [protocol_cell(m, keys) for _name, keys in PROTOCOL_COLUMNS]
                         + [None if s_edit is None else round(s_edit, 3), r["verdict"]])
         return rows
+
+
+def protocol_cell(metrics: dict, keys) -> str | None:
+    """``0.90/0.80/1.00`` for the three rates of one protocol (``-`` for a missing one), None if none is there."""
+    vals = [metrics.get(k) for k in keys]
+    if all(v is None for v in vals):
+        return None
+    return "/".join("-" if v is None else f"{v:.2f}" for v in vals)
 
 
 def pytest_configure(config):
@@ -265,7 +277,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     from tabulate import tabulate
     terminalreporter.write_sep("=", "editbench results")
     terminalreporter.write_line(tabulate(eb.table_rows(), headers=["suite", "editor", "model", "n",
-                                                                   *SUMMARY_METRICS, "s/edit", "verdict"],
+                                                                   *SUMMARY_METRICS,
+                                                                   *(c for c, _ in PROTOCOL_COLUMNS),
+                                                                   "s/edit", "verdict"],
                                          tablefmt="github"))
     methods = [((r.get("details") or {}).get("intervals") or {}).get("method") for r in eb.results]
     how = next((m for m in methods if m), None)

@@ -43,6 +43,7 @@ def test_batched_equals_one_by_one(lm, pairs, batch_size):
     torch.testing.assert_close(batched.nll, single.nll, atol=1e-4, rtol=1e-4)
     assert torch.equal(batched.correct, single.correct)
     assert torch.equal(batched.n_target_tokens, single.n_target_tokens)
+    torch.testing.assert_close(batched.token_acc, single.token_acc)  # the token_acc protocol's per-pair value
 
 
 def test_target_is_tokenized_with_leading_space(lm):

@@ -4,7 +4,8 @@ The ROME/CounterFact convention: tokenize the prefix as the tokenizer normally d
 tokenizer adds one), tokenize ``" " + target`` without special tokens, concatenate the ids, and read the
 log-probability of each target token at the position before it. The score of a pair is the **mean over target
 tokens** of the negative log-likelihood; a pair is *correct* (argmax exact match) when every target token is the
-argmax at its position.
+argmax at its position, and its *token accuracy* (EasyEdit's convention) is the share of target tokens that are
+the argmax at their position (teacher forcing: earlier target tokens given, whatever the model predicted).
 
 Padding never depends on ``tok.padding_side``: sequences are right-padded by hand (``models.tokens.pad_right``),
 so every real token sits at the same position with the same causal context whether the batch holds one pair or
@@ -23,11 +24,13 @@ from editbench.models.tokens import encode_prefix, encode_target, pad_right, pad
 
 @dataclass
 class TargetScores:
-    """Per-pair results: ``nll`` (mean NLL over target tokens) and ``correct`` (argmax exact match)."""
+    """Per-pair results: ``nll`` (mean NLL over target tokens), ``correct`` (argmax exact match) and
+    ``token_acc`` (share of target tokens that are the argmax at their position, teacher-forced)."""
 
     nll: torch.Tensor
     correct: torch.Tensor
     n_target_tokens: torch.Tensor
+    token_acc: torch.Tensor | None = None
 
     @property
     def prob(self) -> torch.Tensor:
@@ -53,9 +56,10 @@ def score_ids(model, encoded: Sequence[tuple[list[int], int]], pad_id: int = 0,
     n = len(encoded)
     nll = torch.empty(n, dtype=torch.float32)
     correct = torch.empty(n, dtype=torch.bool)
+    token_acc = torch.empty(n, dtype=torch.float32)
     ntok = torch.tensor([len(ids) - k for ids, k in encoded], dtype=torch.long)
     if n == 0:
-        return TargetScores(nll, correct, ntok)
+        return TargetScores(nll, correct, ntok, token_acc)
     device = next(model.parameters()).device
     base, head = _base_and_head(model)
     # Sort by length so each batch carries little padding; results go back to input order.
@@ -83,7 +87,8 @@ def score_ids(model, encoded: Sequence[tuple[list[int], int]], pad_id: int = 0,
         idx_t = torch.tensor(idx)
         nll[idx_t] = sums / counts
         correct[idx_t] = oks == counts
-    return TargetScores(nll, correct, ntok)
+        token_acc[idx_t] = oks.float() / counts
+    return TargetScores(nll, correct, ntok, token_acc)
 
 
 @torch.no_grad()
@@ -99,7 +104,7 @@ def score_targets(model, tok, prefixes: Sequence[str], targets: Sequence[str],
 @torch.no_grad()
 def score_targets_one_by_one(model, tok, prefixes: Sequence[str], targets: Sequence[str]) -> TargetScores:
     """Reference implementation: one full forward per pair, logits over the whole sequence. For tests/benchmarks."""
-    nll, correct, ntok = [], [], []
+    nll, correct, ntok, acc = [], [], [], []
     device = next(model.parameters()).device
     for p, t in zip(prefixes, targets):
         seq, k = encode_pair(tok, p, t)
@@ -108,6 +113,7 @@ def score_targets_one_by_one(model, tok, prefixes: Sequence[str], targets: Seque
         tgt = torch.tensor(seq[k:], device=device)
         nll.append(float(-logp.gather(1, tgt[:, None]).mean()))
         correct.append(bool((logp.argmax(-1) == tgt).all()))
+        acc.append(float((logp.argmax(-1) == tgt).float().mean()))
         ntok.append(len(seq) - k)
-    return TargetScores(torch.tensor(nll), torch.tensor(correct), torch.tensor(ntok))
+    return TargetScores(torch.tensor(nll), torch.tensor(correct), torch.tensor(ntok), torch.tensor(acc))
 

@@ -44,9 +44,10 @@ from tqdm.auto import tqdm
 from editbench.data.schema import EditRequest
 from editbench.editors.base import restore
 from editbench.metrics.collapse import CollapseRule
-from editbench.metrics.counterfact import METRICS, RewriteScorer, score_requests
+from editbench.metrics.counterfact import METRICS, PROTOCOLS, RewriteScorer, check_protocols, score_requests
 from editbench.metrics.distance import DistanceTracker
 from editbench.metrics.forgetting import ForgettingTracker, Windows
+from editbench.metrics.generation import GenForgetting
 from editbench.runner.jsonl import JsonlWriter, jsonable
 from editbench.runner.provenance import provenance
 from editbench.runner import state as ckpt
@@ -64,7 +65,12 @@ class SequentialConfig:
     else "ppl", else its first key); ``forget_at`` the edit counts the summary reports forgetting at;
     ``score_batch_size`` the scorer's batch size; ``collapse`` the CF-point rule
     (:class:`~editbench.metrics.collapse.CollapseRule`); ``progress`` the tqdm bar; ``on_nonfinite`` what to do
-    after an edit that leaves NaN/inf in the edited weights: "stop" the run cleanly or "continue"."""
+    after an edit that leaves NaN/inf in the edited weights: "stop" the run cleanly or "continue";
+    ``protocols`` the scoring protocols of the immediate and final scores
+    (:data:`editbench.metrics.counterfact.PROTOCOLS`; ``prob`` is always scored, forgetting and the CF point
+    need it) — with ``gen`` the history checks also re-generate from the rewrite prompts of the edits that
+    generated their target right away (the check record's ``forgetting_gen``, its time ``timing.history_gen_s``,
+    part of ``history_s``)."""
 
     n_edits: int | None = None
     batch_size: int = 1
@@ -84,8 +90,10 @@ class SequentialConfig:
     collapse: CollapseRule = field(default_factory=CollapseRule)
     progress: bool = True
     on_nonfinite: str = "stop"
+    protocols: tuple[str, ...] = PROTOCOLS
 
     def __post_init__(self):
+        check_protocols(self.protocols)
         bad = set(self.schedules) - set(SCHEDULES)
         if bad:
             raise ValueError(f"unknown schedule(s) {sorted(bad)}; known: {SCHEDULES}")
@@ -148,6 +156,8 @@ class _Run:
         self.distance = DistanceTracker()
         self.orig_sha: dict[str, str] = {}      # parameter -> SHA-256 of its original value (resume check)
         self.forget = ForgettingTracker()
+        self.protocols = tuple(dict.fromkeys(("prob",) + check_protocols(cfg.protocols)))
+        self.gen_forget = GenForgetting()       # forgetting under the gen protocol (when selected)
         self.windows = Windows(cfg.windows)
         self.position = 0
         self.batch_index = 0
@@ -220,6 +230,7 @@ class _Run:
         self.position, self.batch_index = st["position"], st["batch_index"]
         self.stopped = st.get("stopped")
         self.forget = ForgettingTracker.from_state(st["forgetting"])
+        self.gen_forget = GenForgetting.from_state(st.get("forgetting_gen"), n=st["position"])
         self.windows = Windows.from_state(st["windows"])
         self.last_check, self.last_check_n = st["last_check"], st["last_check_n"]
         self.writer = JsonlWriter(self.jsonl_path, truncate_to=st["jsonl_offset"])
@@ -253,7 +264,7 @@ class _Run:
         state = {"batch_index": self.batch_index, "jsonl_offset": self.writer.tell(),
                  "config": self.cfg.experiment(), "stream": [r.case_id for r in self.stream],
                  "originals_sha": {n: self.orig_sha[n] for n in names},
-                 "forgetting": self.forget.state(), "windows": self.windows.state(),
+                 "forgetting": self.forget.state(), "forgetting_gen": self.gen_forget.state(), "windows": self.windows.state(),
                  "last_check": self.last_check, "last_check_n": self.last_check_n, "stopped": self.stopped}
         ckpt.save_checkpoint(self.out, self.position, self.model, names, self.editor, state)
 
@@ -277,17 +288,25 @@ class _Run:
             self.stopped = f"non-finite weights after edit {n_after} ({which})"
         idx = list(range(pos, pos + len(batch)))
         if "immediate" in self.cfg.schedules:
-            metrics = score_requests(self.model, self.tok, batch, batch_size=self.cfg.score_batch_size)
+            metrics = score_requests(self.model, self.tok, batch, batch_size=self.cfg.score_batch_size,
+                                     protocols=self.protocols)
             oks = [(m.get("es") == 1.0, m.get("es_correct") == 1.0) for m in metrics]
+            gen_oks = [m.get("es_gen") == 1.0 for m in metrics]
         else:
             oks, _ = self.rewrites.score(self.model, [(i, self.stream[i]) for i in idx])
             metrics = [{"es": float(okp) if self.stream[i].target_true is not None else None,
                         "es_correct": float(oka)} for i, (okp, oka) in zip(idx, oks)]
+            gen_oks = [False] * len(idx)
+            if "gen" in self.protocols:
+                gen_oks = self.rewrites.generates(self.model, [(i, self.stream[i]) for i in idx])
+                for m, ok in zip(metrics, gen_oks):
+                    m["es_gen"] = float(ok)
         t2 = time.perf_counter()
         for j, (i, req, m, (okp, oka)) in enumerate(zip(idx, batch, metrics, oks)):
             if error is not None:
                 okp = oka = False
             self.forget.add(i + 1, req.case_id, okp, oka)
+            self.gen_forget.add(error is None and gen_oks[j])
             self.windows.push({k: m.get(k) for k in METRICS})  # moving windows <metric>_w<size>
             rec = {"type": "edit", "n": i + 1, "batch": self.batch_index, "case_id": req.case_id,
                    "subject": req.subject, "target_new": req.target_new, "target_true": req.target_true,
@@ -310,6 +329,13 @@ class _Run:
             rec["forgetting"] = self.forget.fractions()
             rec["n_rechecked"] = len(positions)
             rec["n_pairs"] = n_pairs
+            if "gen" in self.protocols:
+                tg = time.perf_counter()
+                gpos = self.gen_forget.to_recheck()
+                self.gen_forget.update(gpos, self.rewrites.generates(self.model, [(p, self.stream[p]) for p in gpos]))
+                rec["forgetting_gen"] = self.gen_forget.fractions()
+                rec["n_regenerated"] = len(gpos)
+                rec["timing"]["history_gen_s"] = time.perf_counter() - tg
             rec["timing"]["history_s"] = time.perf_counter() - t
         if health and self.health_probe is not None:
             t = time.perf_counter()
@@ -322,7 +348,8 @@ class _Run:
     def final(self) -> None:
         """Schedule "final": full metrics of every edit of the run, scored after the last one."""
         t = time.perf_counter()
-        metrics = score_requests(self.model, self.tok, self.stream, batch_size=self.cfg.score_batch_size)
+        metrics = score_requests(self.model, self.tok, self.stream, batch_size=self.cfg.score_batch_size,
+                                 protocols=self.protocols)
         for i, (req, m) in enumerate(zip(self.stream, metrics)):
             self.writer.write({"type": "final", "n": i + 1, "case_id": req.case_id, "metrics": m})
         self.writer.write({"type": "final_done", "n": len(self.stream), "timing": {"final_s": time.perf_counter() - t}})

@@ -7,6 +7,10 @@ that the restore is exact. A request whose edit raises is recorded with its erro
 ``pre``/``post`` are plain means over records; ``intervals`` adds, for each of them, a seeded bootstrap 95%
 interval over the records that were edited and scored (:mod:`editbench.metrics.intervals`), the baseline's over
 the same records as the edited model's.
+
+``protocols`` selects the scoring protocols (:data:`editbench.metrics.counterfact.PROTOCOLS`, all three by
+default: ``prob`` ES/PS/NS..., ``token_acc`` es_tok..., ``gen`` es_gen...); every selected key is in ``pre``,
+``post``, each record and ``intervals``.
 """
 from __future__ import annotations
 
@@ -18,8 +22,8 @@ from tqdm.auto import tqdm
 
 from editbench.data.schema import EditRequest
 from editbench.editors.base import Editor, restore
-from editbench.metrics.counterfact import aggregate, score_requests
-from editbench.metrics.intervals import aggregate_intervals, method
+from editbench.metrics.counterfact import EXTRA_METRICS, PROTOCOLS, aggregate, check_protocols, score_requests
+from editbench.metrics.intervals import aggregate_intervals, interval, method
 from editbench.models.loader import LoadedModel, state_hash
 from editbench.runner.cost import memory
 
@@ -41,16 +45,27 @@ class SingleEditResult:
                 "errors": self.errors, "timings": self.timings, "per_record": self.per_record}
 
 
+def _intervals(per_record: list[dict]) -> dict:
+    """Intervals of METRICS and the Score, plus those of the token_acc / gen keys the records carry."""
+    out = aggregate_intervals(per_record)
+    for k in EXTRA_METRICS:
+        if any(k in r for r in per_record):
+            out[k] = interval([r.get(k) for r in per_record])
+    return out
+
+
 def run_single(editor: Editor, lm: LoadedModel, requests: Sequence[EditRequest], *, batch_size: int = 64,
-               check_restore: bool = True, progress: bool = True) -> SingleEditResult:
+               check_restore: bool = True, progress: bool = True,
+               protocols: Sequence[str] = PROTOCOLS) -> SingleEditResult:
     """Run the single-edit protocol of ``editor`` over ``requests`` on ``lm``; the model ends unedited."""
+    protocols = check_protocols(protocols)
     model, tok = lm.model, lm.tok
     out = SingleEditResult()
     t0 = time.perf_counter()
     editor.prepare(model, tok)  # one-off work on the unedited model (covariances ...), timed apart from the edits
     out.timings["prepare_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    pre = score_requests(model, tok, requests, batch_size=batch_size)
+    pre = score_requests(model, tok, requests, batch_size=batch_size, protocols=protocols)
     out.timings["baseline_s"] = time.perf_counter() - t0
     h0 = state_hash(model) if check_restore else None
     apply_s, score_s = [], []
@@ -71,7 +86,7 @@ def run_single(editor: Editor, lm: LoadedModel, requests: Sequence[EditRequest],
         rec["apply_s"] = time.perf_counter() - t
         apply_s.append(rec["apply_s"])
         t = time.perf_counter()
-        rec["post"] = score_requests(model, tok, [req], batch_size=batch_size)[0]
+        rec["post"] = score_requests(model, tok, [req], batch_size=batch_size, protocols=protocols)[0]
         score_s.append(time.perf_counter() - t)
         rec["touched"] = sorted(res.originals)
         rec["edit_stats"] = {k: v for k, v in res.stats.items() if isinstance(v, (int, float, str, bool))}
@@ -86,8 +101,8 @@ def run_single(editor: Editor, lm: LoadedModel, requests: Sequence[EditRequest],
     out.post = aggregate([r["post"] for r in out.per_record if "post" in r])
     # the baseline's interval over the records that were edited and scored, the same records as the post one
     scored = [r for r in out.per_record if "post" in r]
-    out.intervals = {"post": aggregate_intervals([r["post"] for r in scored]),
-                     "pre": aggregate_intervals([r["pre"] for r in scored]), "method": method()}
+    out.intervals = {"post": _intervals([r["post"] for r in scored]),
+                     "pre": _intervals([r["pre"] for r in scored]), "method": method()}
     out.timings.update({
         "apply_s_mean": sum(apply_s) / len(apply_s) if apply_s else None,
         "score_s_mean": sum(score_s) / len(score_s) if score_s else None,

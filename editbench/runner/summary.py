@@ -19,6 +19,7 @@ from statistics import mean
 from typing import Any
 
 from editbench.metrics.collapse import CollapseRule, detect_collapse
+from editbench.metrics.counterfact import EXTRA_METRICS
 from editbench.metrics.health import lower_is_better
 from editbench.runner.cost import memory
 from editbench.runner.jsonl import jsonable, read_jsonl
@@ -27,6 +28,8 @@ FORGET_KEYS = ("forget_prob_now", "forget_prob_ever", "forget_argmax_now", "forg
                "learned_prob", "learned_argmax")
 COLLAPSE_FORGET_KEY = "forget_argmax_now"  # the paper's curves use argmax correctness
 EDIT_FIELDS = ("n", "batch", "case_id", "immediate", "distance")
+# the token_acc and gen protocols' immediate scores, averaged in the summary when the run's edit records carry them
+IMMEDIATE_EXTRA = EXTRA_METRICS
 
 
 def check_record(rec: dict) -> None:
@@ -178,7 +181,11 @@ def summarize(jsonl_path: str | Path, cfg: Any = None, wall_s: float | None = No
         "forgetting_final": {k: s["forgetting"][-1][1].get(k) for k in FORGET_KEYS} if s["forgetting"] else None,
         "final_windows": last.get("windows", {}),
         "immediate_mean": {k: _mean_or_none([e["immediate"].get(k) for e in s["edits"]])
-                           for k in ("es", "ps", "ns", "es_correct", "ps_correct", "ns_correct")},
+                           for k in ("es", "ps", "ns", "es_correct", "ps_correct", "ns_correct")
+                           + tuple(k for k in IMMEDIATE_EXTRA if any(k in e["immediate"] for e in s["edits"]))},
+        # forgetting under the gen protocol (history checks re-generate from rewrite prompts), None without it
+        "forgetting_gen_final": next((c["forgetting_gen"] for c in reversed(s["checks"]) if "forgetting_gen" in c),
+                                     None),
         "gradual_forget_rate_per_100": collapse["gradual"]["forget_rate_per_100"],
         "catastrophic": collapse["catastrophic"],
         "health_key": hk,
