@@ -213,6 +213,17 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(config, items):
+    session = config.stash[SESSION_KEY]
+    suites = {m for item in items for m in SUITE_MARKERS if m in ("single", "sequential") and m in item.keywords}
+    if suites and session.dataset is None:  # the default dataset of the model, checked before any model loads
+        from editbench.runner import checks
+        from editbench.runner.experiment import ExperimentError
+        exp = session.experiment(sorted(suites)[0], session.editor_names()[0])
+        try:
+            checks.check_dataset(exp.dataset_name, exp.model)
+        except ExperimentError as e:
+            raise pytest.UsageError(f"{e} (the default dataset of --model {exp.model!r})") from None
+        session._checked[exp.dataset_name] = None
     if not any("gpu" in item.keywords for item in items):
         return
     import torch

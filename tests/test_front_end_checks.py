@@ -95,6 +95,9 @@ def test_missing_shared_data_is_one_clear_line_before_the_model(tmp_path):
     r = run_pytest("suites", "-m", "single", "--editor", "null", "--dataset", "counterfact",
                    "--collect-only", "-q", env_extra={"EDITBENCH_DATA_DIR": str(empty)})
     assert r.returncode == 4 and "shared data mirror" in r.stderr and "counterfact-full" in r.stderr, r.stderr
+    # the model's default dataset too (no --dataset given), before the model is loaded
+    r = run_pytest("suites", "-m", "single", "--editor", "null", env_extra={"EDITBENCH_DATA_DIR": str(empty)})
+    assert r.returncode == 4 and "the default dataset of --model 'smollm2-135m'" in r.stderr, r.stderr[-2000:]
 
 
 # -- a fuzz of the option validators: only ExperimentError, never a crash ------------------------------------------
