@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from editbench.metrics import intervals as iv
-from editbench.metrics.counterfact import METRICS, aggregate
+from editbench.metrics.counterfact import EXTRA_METRICS, METRICS, aggregate
 from editbench.metrics.intervals import aggregate_intervals, bootstrap_ci, format_rate, interval
 
 
@@ -137,7 +137,7 @@ def test_single_runner_result_carries_intervals():
                         paraphrase_prompts=(f"The capital near {s} is",), neighborhood_prompts=("Lyon is in",))
             for i, s in enumerate(["Toko Yasuda", "Danielle Darrieux", "Marc Chagall"])]
     res = run_single(NullEditor(), lm, reqs, progress=False)
-    assert isinstance(res.post["es"], float) and set(res.post) == set(METRICS) | {"score", "n"}  # unchanged
+    assert isinstance(res.post["es"], float) and set(res.post) == set(METRICS) | set(EXTRA_METRICS) | {"score", "n"}
     assert set(res.intervals) == {"post", "pre", "method"} and res.intervals["method"]["seed"] == 0
     assert res.intervals["post"] == res.intervals["pre"]  # the null editor changes nothing
     assert res.intervals["post"]["es"]["mean"] == res.post["es"] and res.intervals["post"]["es"]["n"] == 3
