@@ -9,6 +9,8 @@
                                       precompute and cache MLP key second-moment statistics (ROME/MEMIT)
     editbench trace --model M [--dataset known_1000|factworld|PATH] [--n 20] [--kind mlp|hidden|attn|all]
                                       causal tracing: where the model stores subject facts; suggests layers
+    editbench data fetch [NAME ...] [--list]
+                                      download data files from their original sources (for offline machines)
 
 The suites themselves run under pytest:  pytest suites -m single --editor ft-c
 """
@@ -70,6 +72,38 @@ def _cmd_trace(args) -> int:
     return run(args) or 0
 
 
+def _cmd_data_fetch(args) -> int:
+    """Pre-fetch data files from their original sources (default: every one with a public source); --list."""
+    from editbench.data.download import DownloadError, sha256_file
+    from editbench.data.sources import SOURCES, DataNotAvailable, UnknownSourceError, local_copy, obtain
+
+    if args.list:
+        for s in SOURCES.values():
+            here = local_copy(s)
+            pin = f"sha256 {s.sha256} (pinned)" if s.sha256 else "sha256 not pinned (trust on first use, warned)"
+            print(f"{s.name:<16} {'present: ' + str(here) if here else 'absent'}")
+            print(f"    {s.origin}; {pin}")
+            for url in s.urls:
+                print(f"    from {url}")
+            if not s.public:
+                print(f"    no public source of the balanced set; {s.fallback}")
+        return 0
+    for name in args.names:
+        if name not in SOURCES:
+            print(f"editbench data fetch: error: {UnknownSourceError(name)}", file=sys.stderr)
+            return USAGE_ERROR
+    failed = 0
+    for name in args.names or [n for n, s in SOURCES.items() if s.public]:
+        try:
+            path = obtain(name, download=True, progress=not args.quiet)
+        except (DataNotAvailable, DownloadError, OSError, ValueError) as e:
+            print(f"{name}: not fetched: {str(e).splitlines()[0] if str(e) else type(e).__name__}", file=sys.stderr)
+            failed += 1
+            continue
+        print(f"{name:<16} {path}  sha256 {sha256_file(path)}")
+    return 1 if failed else 0
+
+
 def _cmd_sequential(args) -> int:
     import json
 
@@ -90,7 +124,8 @@ def _cmd_sequential(args) -> int:
                          hparams=tuple(overrides.get(args.editor, {}).items()), n=args.n_edits,
                          samples=args.samples, seed=args.seed, batch_size=args.batch_size,
                          history_every=args.history_every, checkpoint_every=args.checkpoint_every,
-                         on_nonfinite=args.on_nonfinite, device=args.device, out_dir=args.out, resume=args.resume)
+                         on_nonfinite=args.on_nonfinite, protocols=tuple(args.protocol or ("prob", "token_acc", "gen")),
+                         device=args.device, out_dir=args.out, resume=args.resume)
         checks.check_experiment(exp)
     except ExperimentError as e:
         print(f"editbench sequential: error: {e}", file=sys.stderr)
@@ -146,6 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
     sq.add_argument("--seed", type=int, default=0)
     sq.add_argument("--out", default="reports")
     sq.add_argument("--resume", action="store_true", help="continue killed runs from their last checkpoint")
+    sq.add_argument("--protocol", action="append", choices=("prob", "token_acc", "gen"), default=None,
+                    help="scoring protocols (repeatable; default all three; prob is always kept for forgetting)")
     sq.add_argument("--on-nonfinite", choices=("stop", "continue"), default="stop",
                     help="after an edit that leaves NaN/inf weights (a CF point): stop the run (default) or go on")
     sq.add_argument("--checkpoint-every", type=int, default=50, metavar="K",
@@ -164,6 +201,18 @@ def build_parser() -> argparse.ArgumentParser:
     from editbench.trace.cli import add_arguments as _trace_arguments  # argparse only: no torch import
     tr = sub.add_parser("trace", help="causal tracing: where the model stores subject facts (ROME/MEMIT layers)")
     _trace_arguments(tr).set_defaults(func=_cmd_trace)
+    da = sub.add_parser("data", help="data files: fetch them from their original sources")
+    das = da.add_subparsers(dest="data_cmd", required=True)
+    fe = das.add_parser("fetch", help="download data files into the cache (for offline machines); --list: sources",
+                        description="Download each named data file (default: every one with a public source) from "
+                                    "its original source into <cache>/data/ (sha256 checked where pinned), unless a "
+                                    "local copy (EDITBENCH_DATA_DIR or ../shared/data, or the cache) has it; print "
+                                    "where each file is and its sha256. Downloads even when EDITBENCH_OFFLINE or "
+                                    "HF_HUB_OFFLINE is set (they only stop implicit downloads on first use).")
+    fe.add_argument("names", nargs="*", metavar="NAME", help="datasets or task sets (see --list)")
+    fe.add_argument("--list", action="store_true", help="show each source, its hash and whether it is here")
+    fe.add_argument("--quiet", action="store_true", help="no progress bars")
+    fe.set_defaults(func=_cmd_data_fetch)
     return p
 
 

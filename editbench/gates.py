@@ -21,6 +21,9 @@ A metric's spec is a mapping with one or more bars, all of which must hold, and 
                           failure of that metric
 ========================  =================================================================================
 
+The metric name says the scoring protocol a gate uses: ``es``/``ps``/``ns`` (and the magnitudes) are ``prob``,
+``*_tok`` are ``token_acc`` and ``*_gen`` are ``gen`` (:mod:`editbench.metrics.counterfact`).
+
 Example: ``ns: {min_vs_baseline: -0.2, from: "ROME on SmolLM2, 10 records, 2026-11-26: NS 0.70 vs 0.70"}``.
 Comparisons allow 1e-9 of float rounding (``0.6 - 0.8`` meets ``-0.2``). A gated metric that was not measured
 fails, as does a relative bar without a baseline, a bound-based bar without an interval, and an unknown key in a

@@ -63,6 +63,10 @@ def pytest_addoption(parser):
                 help="sequential suite: continue killed runs from their last checkpoint in --reports-dir.")
     g.addoption("--checkpoint-every", type=int, default=50, metavar="K",
                 help="sequential suite: checkpoint the edited weights and run state every K edits (default 50).")
+    g.addoption("--protocol", action="append", choices=("prob", "token_acc", "gen"), default=None,
+                help="how edits are scored (repeatable; default all three, side by side): prob = P(new) > P(true) "
+                     "(ROME/MEMIT), token_acc = teacher-forced token accuracy (EasyEdit), gen = free greedy "
+                     "generation from the prompt alone (no target length or content leaked).")
     g.addoption("--on-nonfinite", choices=("stop", "continue"), default="stop",
                 help="sequential suite: after an edit that leaves NaN/inf weights (a disabling edit, the CF point), "
                      "stop the run (default) or go on editing the broken model.")
@@ -86,6 +90,7 @@ class EditbenchSession:
         self.n_records, self.n_edits, self.samples = opt("--n-records"), opt("--n-edits"), opt("--samples")
         self.resume, self.reports_dir = opt("--resume"), opt("--reports-dir")
         self.checkpoint_every, self.on_nonfinite = opt("--checkpoint-every"), opt("--on-nonfinite")
+        self.protocols = tuple(opt("--protocol") or ("prob", "token_acc", "gen"))
         self.thresholds_path = Path(opt("--thresholds")) if opt("--thresholds") else THRESHOLDS
         self.hparams: dict[str, dict] = {}
         self.models = ModelCache()
@@ -147,7 +152,8 @@ class EditbenchSession:
                           hparams=tuple(self.hparams.get(editor, {}).items()),
                           n=self.n_records if suite == "single" else self.n_edits, samples=self.samples,
                           seed=self.seed, device=self.device, out_dir=self.reports_dir, resume=self.resume,
-                          checkpoint_every=self.checkpoint_every, on_nonfinite=self.on_nonfinite)
+                          checkpoint_every=self.checkpoint_every, on_nonfinite=self.on_nonfinite,
+                          protocols=self.protocols)
 
     def model_for(self, exp):
         self.check_dataset_once(exp)

@@ -29,7 +29,9 @@ def test_experiment_defaults_and_checks():
     assert Experiment(suite="single", editor="rome", model="factworld").probe_names[0] == "factworld-recall"
     d = e.to_dict()
     assert d["hparams"] == {"a": 2, "b": 1} and d["n"] == 100 and json.dumps(d)
-    for bad in ({"n": 0}, {"samples": -1}, {"batch_size": 0}, {"history_every": 0}, {"suite": "nope"}):
+    assert e.protocols == ("prob", "token_acc", "gen")
+    for bad in ({"n": 0}, {"samples": -1}, {"batch_size": 0}, {"history_every": 0}, {"suite": "nope"},
+                {"protocols": ("prob", "guess")}, {"protocols": ()}, {"on_nonfinite": "ignore"}):
         with pytest.raises(ExperimentError):
             Experiment(**{"suite": "single", "editor": "rome", **bad})
 

@@ -74,7 +74,8 @@ class Experiment:
     (key, value) pairs. ``probes`` None = :func:`default_probes`. ``batch_size``/``history_every`` are the
     sequential schedule (requests per ``apply``; history re-scored every k edits; ``checkpoint_every`` edits
     between checkpoints for ``resume``; ``on_nonfinite`` "stop" | "continue" after an edit leaves NaN/inf weights).
-    ``out_dir`` is the reports
+    ``protocols``: how edits are scored (prob: P(new) > P(true); token_acc: teacher-forced token accuracy; gen:
+    free greedy generation; :mod:`editbench.metrics.counterfact`). ``out_dir`` is the reports
     directory; sequential runs go to ``<out_dir>/runs/sequential/<editor>/<model>/sample_<s>/``.
     """
 
@@ -90,6 +91,7 @@ class Experiment:
     history_every: int = 10
     checkpoint_every: int = 50
     on_nonfinite: str = "stop"
+    protocols: tuple[str, ...] = ("prob", "token_acc", "gen")
     probes: tuple[str, ...] | None = None
     device: str = "cpu"
     out_dir: str = "reports"
@@ -105,6 +107,10 @@ class Experiment:
         object.__setattr__(self, "hparams", tuple(sorted(dict(self.hparams).items())))
         if self.probes is not None:
             object.__setattr__(self, "probes", tuple(self.probes))
+        object.__setattr__(self, "protocols", tuple(self.protocols))
+        bad = sorted(set(self.protocols) - {"prob", "token_acc", "gen"})
+        if bad or not self.protocols:
+            raise ExperimentError(f"--protocol {', '.join(bad) or '(none)'}: expected prob, token_acc or gen")
         if self.on_nonfinite not in ("stop", "continue"):
             raise ExperimentError(f"on_nonfinite {self.on_nonfinite!r}: expected 'stop' or 'continue'")
 
@@ -171,7 +177,7 @@ def run_single(exp: Experiment, editor, lm, *, progress: bool = True):
     records, errors = load_pool(exp, n=exp.n_resolved, seed=exp.seed)
     if not records:
         raise ExperimentError(f"no valid records in {exp.dataset_name!r} ({len(errors)} malformed: {errors[:3]})")
-    return _run(editor, lm, records, progress=progress), records, errors
+    return _run(editor, lm, records, progress=progress, protocols=exp.protocols), records, errors
 
 
 def run_sequential_sample(exp: Experiment, editor, lm, sample: int = 0, *, progress: bool = True,
@@ -188,7 +194,8 @@ def run_sequential_sample(exp: Experiment, editor, lm, sample: int = 0, *, progr
     cfg = SequentialConfig(n_edits=exp.n_resolved, seed=exp.seed, sample=sample, resume=exp.resume,
                            out_dir=str(exp.run_dir(sample, lm.model_id)), batch_size=exp.batch_size,
                            history_every=exp.history_every, checkpoint_every=exp.checkpoint_every,
-                           on_nonfinite=exp.on_nonfinite, progress=progress,
+                           on_nonfinite=exp.on_nonfinite, protocols=tuple(dict.fromkeys(("prob", *exp.protocols))),
+                           progress=progress,
                            order=config.pop("order", default_order(exp.dataset_name)), **config)
     stream = make_stream(pool, cfg.order, cfg.seed, cfg.sample, cfg.n_edits)
     probe, directions = build_probes(exp.probe_names,
