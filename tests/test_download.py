@@ -96,10 +96,25 @@ def test_download_then_parse(server, tmp_path):
 
 def test_registry_name_downloads_to_cache(server, monkeypatch):
     monkeypatch.setattr(dl, "COUNTERFACT_URL", f"{server}/counterfact.json")
+    monkeypatch.delenv("HF_HUB_OFFLINE")  # implicit downloads on first use are off when offline (next test)
     recs = load_records("counterfact-full", n=3, seed=0)
     assert len(recs) == 3 and all(r.target_new == "Italy" for r in recs)
-    assert len(load_records("counterfact-full")) == 7
+    monkeypatch.setenv("EDITBENCH_OFFLINE", "1")
+    assert len(load_records("counterfact-full")) == 7  # the cached copy is used offline too
     assert Handler.hits == ["/counterfact.json"]  # the second load used the cache
+
+
+@pytest.mark.parametrize("flag", ["HF_HUB_OFFLINE", "EDITBENCH_OFFLINE"])
+def test_registry_name_offline_is_one_line_naming_the_fetch(server, monkeypatch, flag):
+    from editbench.data.sources import DataNotAvailable
+
+    monkeypatch.setattr(dl, "COUNTERFACT_URL", f"{server}/counterfact.json")
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.setenv(flag, "1")
+    with pytest.raises(DataNotAvailable) as ei:
+        load_records("counterfact-full")
+    assert "\n" not in str(ei.value) and "editbench data fetch counterfact-full" in str(ei.value)
+    assert Handler.hits == []
 
 
 def test_explicit_hash_accepted(server, tmp_path):

@@ -110,6 +110,25 @@ def _write_sidecar(dest: Path, digest: str) -> None:
     os.replace(tmp, side)
 
 
+def _verify(dest: Path, expected: str | None) -> Path:
+    digest = sha256_file(dest)
+    if expected is None:
+        _write_sidecar(dest, digest)
+        _warn_unverified(dest, digest, "accepted a file already in the cache")
+    elif digest != expected:
+        raise ChecksumError(f"cached {dest} has sha256 {digest}, expected {expected}; delete it (and its "
+                            f".sha256 sidecar if the expected hash is wrong) or pass force=True")
+    return dest
+
+
+def verify_file(dest: str | os.PathLike, sha256: str | None = None) -> Path:
+    """A file already in the cache, checked as :func:`download_file` checks one (no network): against ``sha256``
+    if given, else its sidecar; with neither, its hash is recorded in a new sidecar and an
+    :class:`UnverifiedDownloadWarning` names it. :class:`ChecksumError` on a mismatch."""
+    dest = Path(dest)
+    return _verify(dest, _expected_hash(dest, sha256))
+
+
 def _stream(url: str, fh, timeout: float, progress: bool, desc: str) -> str:
     """Copy the response body of ``url`` into the open file ``fh``; return its sha256."""
     from tqdm import tqdm
@@ -143,14 +162,7 @@ def download_file(url: str, dest: str | os.PathLike, sha256: str | None = None, 
     if dest.exists() and not dest.is_file():
         raise DownloadError(f"{dest} exists and is not a file")
     if dest.exists() and not force:
-        digest = sha256_file(dest)
-        if expected is None:
-            _write_sidecar(dest, digest)
-            _warn_unverified(dest, digest, "accepted a file already in the cache")
-        elif digest != expected:
-            raise ChecksumError(f"cached {dest} has sha256 {digest}, expected {expected}; delete it (and its "
-                                f".sha256 sidecar if the expected hash is wrong) or pass force=True")
-        return dest
+        return _verify(dest, expected)
 
     dest.parent.mkdir(parents=True, exist_ok=True)
     for attempt in range(retries + 1):

@@ -17,7 +17,10 @@ format, or known_1000 facts (use :func:`load_known`). A missing file raises :cla
 is both a DatasetFileError and a FileNotFoundError.
 
 The shared data directory is ``$EDITBENCH_DATA_DIR``, else the first that exists of ``<cwd>/../shared/data``
-and ``<repo root>/../shared/data`` (repo root = the directory holding the ``editbench`` package).
+and ``<repo root>/../shared/data`` (repo root = the directory holding the ``editbench`` package). A named file
+missing there is read from the download cache, or downloaded from its original source on first use
+(:func:`editbench.data.sources.locate`; offline, :class:`~editbench.data.sources.DataNotAvailable` says what to
+fetch or set).
 """
 from __future__ import annotations
 
@@ -34,10 +37,9 @@ from editbench.data.counterfact import PARSERS, detect_counterfact_format
 from editbench.data.known import is_known, parse_known
 from editbench.data.schema import (DatasetFileError, DatasetFileMissing, EditRequest, RecordError, UnreadableRecord,
                                    json_int, parse_records, short)
+from editbench.data.sources import REPO_ROOT, locate, mirror_dir, obtain  # noqa: F401 (REPO_ROOT: importers)
 from editbench.data.zsre import is_zsre, parse_zsre
 from editbench.suggest import close_matches, did_you_mean
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)
@@ -46,21 +48,21 @@ class Dataset:
 
     name: str
     description: str
-    file: str | None = None  # relative to data_dir()
+    file: str | None = None  # mirror layout: relative to data_dir() (or the download cache; data/sources.py)
     factory: str | None = None  # "module:attr", called with no arguments, returning ROME-format dicts
     download: bool = False  # the full CounterFact from ROME's data host (editbench.data.download)
 
 
 DATASETS: dict[str, Dataset] = {d.name: d for d in [
-    Dataset("counterfact", "CounterFact, EasyEdit format, 10,000 cases (shared data)",
+    Dataset("counterfact", "CounterFact, EasyEdit format, 10,000 cases (shared data or KnowledgeSpread download)",
             file="counterfact/counterfact-edit.json"),
-    Dataset("counterfact-1k", "CounterFact, EasyEdit format, 1,000 cases (shared data)",
+    Dataset("counterfact-1k", "CounterFact, EasyEdit format, 1,000 cases (shared data or KnowledgeSpread download)",
             file="counterfact/counterfact-edit-1k.json"),
     Dataset("counterfact-full", "CounterFact, ROME format, 21,919 cases (downloaded from ROME's data host, cached)",
             download=True),
-    Dataset("zsre", "zsRE, MEND format, first 414 eval records (shared data)",
+    Dataset("zsre", "zsRE, MEND format, first 414 eval records (shared data or ROME's data host)",
             file="zsre/zsre_mend_eval_first414.json"),
-    Dataset("zsre-train", "zsRE, MEND format, 1,000 train records (shared data)",
+    Dataset("zsre-train", "zsRE, MEND format, 1,000 train records (shared data or KnowledgeSpread download)",
             file="zsre/zsre_mend_train-1k.json"),
     Dataset("factworld", "CounterFact-format records of the embedded fact world (generated)",
             factory="editbench.factworld:factworld_records"),
@@ -86,17 +88,7 @@ def list_datasets() -> dict[str, str]:
 
 def data_dir() -> Path:
     """The shared data directory (see the module docstring); FileNotFoundError saying where it looked."""
-    env = os.environ.get("EDITBENCH_DATA_DIR")
-    if env:
-        if not Path(env).is_dir():
-            raise FileNotFoundError(f"EDITBENCH_DATA_DIR={env!r} is not a directory")
-        return Path(env)
-    tried = [Path.cwd() / ".." / "shared" / "data", REPO_ROOT / ".." / "shared" / "data"]
-    for p in tried:
-        if p.is_dir():
-            return p.resolve()
-    raise FileNotFoundError(f"shared data directory not found (tried {', '.join(map(str, tried))}); "
-                            "set EDITBENCH_DATA_DIR")
+    return mirror_dir()
 
 
 BAD_LINES = ("raise", "keep")
@@ -271,11 +263,9 @@ def _raw_for(name_or_path: str | os.PathLike) -> tuple[list, str]:
             raise DatasetFileMissing(name, "dataset file does not exist")
         raise UnknownDatasetError(name)
     if d.file:
-        return read_json_records(data_dir() / d.file, bad_lines="keep"), d.file
+        return read_json_records(locate(d.file), bad_lines="keep"), d.file
     if d.download:
-        from editbench.data.download import download_counterfact
-
-        return read_json_records(download_counterfact(), bad_lines="keep"), "counterfact.json"
+        return read_json_records(obtain(d.name), bad_lines="keep"), "counterfact.json"
     mod, _, attr = d.factory.partition(":")
     try:
         factory = getattr(importlib.import_module(mod), attr)
@@ -299,7 +289,7 @@ def load_records(name_or_path: str | os.PathLike, n: int | None = None, seed: in
 
 def load_known(path: str | os.PathLike | None = None, on_error: str = "raise"):
     """known_1000 facts (default: the shared ``counterfact/known_1000.json``) as :class:`KnownFact`."""
-    path = Path(path) if path is not None else data_dir() / KNOWN_FILE
+    path = Path(path) if path is not None else locate(KNOWN_FILE)
     raw = read_json_records(path, bad_lines="keep")
     good, errors = parse_records(enumerate(raw), parse_known, on_error, str(path))
     return _finish(good, errors, on_error)
@@ -308,7 +298,7 @@ def load_known(path: str | os.PathLike | None = None, on_error: str = "raise"):
 def load_edit_orders(path: str | os.PathLike | None = None) -> list[list[str]]:
     """The 10 random edit orders of the seed paper's code (lists of CounterFact case ids, as strings to match
     :attr:`EditRequest.case_id`). Ids span all 21,919 cases; see :func:`order_records`."""
-    path = Path(path) if path is not None else data_dir() / EDIT_ORDERS_FILE
+    path = Path(path) if path is not None else locate(EDIT_ORDERS_FILE)
     data = read_json(path)
     if not isinstance(data, dict):
         raise DatasetFileError(path, "expected an object of sample index -> list of case ids")

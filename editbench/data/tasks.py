@@ -17,7 +17,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from editbench.data.registry import data_dir, read_json_records
+from editbench.data.registry import read_json_records
+from editbench.data.sources import locate
 from editbench.data.schema import RecordError, require, require_str
 from editbench.suggest import close_matches, did_you_mean
 
@@ -72,7 +73,7 @@ def load_taskset(name: str, n: int | None = None, seed: int | None = None, on_er
         raise ValueError(f"unknown task set {name!r}.{did_you_mean(close_matches(name, TASKSETS))} "
                          f"Known: {', '.join(TASKSETS)}")
     task = TASKSETS[name]
-    raw = read_json_records(data_dir() / task.file)
+    raw = read_json_records(locate(task.file))  # the local mirror; no public source of the balanced sets
     order = list(range(len(raw)))
     if seed is not None:
         random.Random(seed).shuffle(order)

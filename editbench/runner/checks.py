@@ -74,22 +74,30 @@ def in_hub_cache(name: str) -> bool:
 
 
 def check_dataset(name: str, model: str) -> int:
-    """Read and parse the dataset now (names and files alike); the number of good records. A missing shared
-    mirror, a directory, an unreadable file or a file with no valid record is an error naming what to do."""
-    from editbench.data import DATASETS, UnknownDatasetError, data_dir, list_datasets, load_records
+    """Read and parse the dataset now (names and files alike); the number of good records. A named file in no
+    local copy (shared data mirror, download cache) is fetched from its original source unless offline
+    (``EDITBENCH_OFFLINE`` / ``HF_HUB_OFFLINE``); offline, or when that download fails, it is one line naming
+    what to fetch or set. A directory, an unreadable file or a file with no valid record is an error too."""
+    from editbench.data import DATASETS, UnknownDatasetError, list_datasets, load_records
+    from editbench.data.download import DownloadError
+    from editbench.data.sources import DataNotAvailable, locate, obtain
 
     d = DATASETS.get(name)
-    if d is not None and d.file:
-        instead = ("Set EDITBENCH_DATA_DIR to a copy, or use --dataset counterfact-full (downloaded from ROME's data "
-                   "host and cached) or a JSON file of records")
+    if d is not None and (d.file or d.download):
+        also = "" if d.download else "(--dataset also takes a JSON file of records; counterfact-full is fetched alike)"
         try:
-            base = data_dir()
-        except FileNotFoundError as e:
-            raise ExperimentError(f"--dataset {name!r} reads {d.file} from the shared data mirror, which is not "
-                                  f"here ({e}). {instead}") from None
-        if not (base / d.file).is_file():
-            raise ExperimentError(f"--dataset {name!r}: {base / d.file} is missing from the shared data mirror. "
-                                  f"{instead}")
+            locate(d.file) if d.file else obtain(d.name)
+        except DataNotAvailable as e:
+            raise ExperimentError(f"--dataset {name!r}: {e} {also}".rstrip()) from None
+        except FileNotFoundError as e:  # EDITBENCH_DATA_DIR that is not a directory
+            raise ExperimentError(f"--dataset {name!r}: the shared data mirror is not usable ({e})") from None
+        except DownloadError as e:
+            first = str(e).splitlines()[0] if str(e) else type(e).__name__
+            where = "copy it into the download cache" if d.download else \
+                "set EDITBENCH_DATA_DIR to a directory holding it"
+            raise ExperimentError(f"--dataset {name!r}: not in the shared data mirror or the download cache, and the "
+                                  f"download failed ({first}): run `editbench data fetch {name}` on a machine with "
+                                  f"network and {where} {also}".rstrip()) from None
     elif d is None:
         path = Path(name).expanduser()
         if path.is_dir():
