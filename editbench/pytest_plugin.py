@@ -28,11 +28,11 @@ SUITE_MARKERS = {
     "slow": "long runs that CI does not select",
 }
 SESSION_KEY = pytest.StashKey["EditbenchSession"]()
-SUMMARY_METRICS = ("es", "ps", "ns", "score", "em", "pm", "nm")
-INTERVAL_METRICS = ("es", "ps", "ns", "score")  # the rates the table shows with their interval (all are in the JSON)
+TABLE_HEADERS = ("suite", "editor", "model", "n", "protocol", "ES", "PS", "NS", "score", "em", "pm", "nm", "s/edit",
+                 "verdict")
+PROTOCOL_ROWS = (("prob", ""), ("token_acc", "_tok"), ("gen", "_gen"))  # metric suffix of each scoring protocol
 # the other two scoring protocols (metrics.counterfact TOKEN_ACC_METRICS, GEN_METRICS), one compact column each:
 # "es/ps/ns" means to 2 decimals, "-" for one not measured (their intervals are in the JSON too)
-PROTOCOL_COLUMNS = (("tok es/ps/ns", ("es_tok", "ps_tok", "ns_tok")), ("gen es/ps/ns", ("es_gen", "ps_gen", "ns_gen")))
 THRESHOLDS = Path(__file__).parent / "suites" / "thresholds.yaml"
 
 
@@ -183,29 +183,28 @@ class EditbenchSession:
         return path
 
     def table_rows(self) -> list[list[Any]]:
-        """One row per result: a rate with a bootstrap interval (single suite) reads ``0.90 [0.70, 1.00]``, plus
-        `` n=K`` when it is over K records rather than the row's n; magnitudes and rates without an interval, their
-        value to 3 decimals (every interval is in the result JSON, ``details.intervals``)."""
+        """One row per result and scoring protocol (prob, token_acc, gen: the same edits scored three ways), each
+        rate with its bootstrap interval, ``0.90 [0.70, 1.00]``, plus `` n=K`` when it is over K records rather
+        than the row's n; the magnitudes (prob only) to 3 decimals. Every interval is in the result JSON."""
         from editbench.metrics.intervals import format_rate
         rows = []
         for r in self.results:
             m, prov = r["metrics"], r["provenance"]
             cis = ((r.get("details") or {}).get("intervals") or {}).get("post") or {}
             s_edit = r["timings"].get("apply_s_mean")
-            rows.append([r["suite"], (prov.get("editor") or {}).get("name"), (prov.get("model") or {}).get("id"),
-                         r["n"]] + [format_rate(m.get(k), cis.get(k) if k in INTERVAL_METRICS else None, r["n"])
-                                    for k in SUMMARY_METRICS]
-                        + [protocol_cell(m, keys) for _name, keys in PROTOCOL_COLUMNS]
-                        + [None if s_edit is None else round(s_edit, 3), r["verdict"]])
+            head = [r["suite"], (prov.get("editor") or {}).get("name"), (prov.get("model") or {}).get("id"), r["n"]]
+            for protocol, suffix in PROTOCOL_ROWS:
+                keys = [f"{k}{suffix}" for k in ("es", "ps", "ns")]
+                if protocol != "prob" and all(m.get(k) is None for k in keys):
+                    continue
+                rates = [format_rate(m.get(k), cis.get(k), r["n"]) for k in keys]
+                extra = ([format_rate(m.get("score"), cis.get("score"), r["n"])]
+                         + [None if m.get(k) is None else round(m[k], 3) for k in ("em", "pm", "nm")]
+                         if protocol == "prob" else [None] * 4)
+                tail = [None if s_edit is None else round(s_edit, 3), r["verdict"]] if head[0] else [None, ""]
+                rows.append(head + [protocol] + rates + extra + tail)
+                head = ["", "", "", ""]
         return rows
-
-
-def protocol_cell(metrics: dict, keys) -> str | None:
-    """``0.90/0.80/1.00`` for the three rates of one protocol (``-`` for a missing one), None if none is there."""
-    vals = [metrics.get(k) for k in keys]
-    if all(v is None for v in vals):
-        return None
-    return "/".join("-" if v is None else f"{v:.2f}" for v in vals)
 
 
 def pytest_configure(config):
@@ -293,11 +292,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         return
     from tabulate import tabulate
     terminalreporter.write_sep("=", "editbench results")
-    terminalreporter.write_line(tabulate(eb.table_rows(), headers=["suite", "editor", "model", "n",
-                                                                   *SUMMARY_METRICS,
-                                                                   *(c for c, _ in PROTOCOL_COLUMNS),
-                                                                   "s/edit", "verdict"],
-                                         tablefmt="github"))
+    terminalreporter.write_line(tabulate(eb.table_rows(), headers=TABLE_HEADERS, tablefmt="github"))
     methods = [((r.get("details") or {}).get("intervals") or {}).get("method") for r in eb.results]
     how = next((m for m in methods if m), None)
     if how:

@@ -109,7 +109,7 @@ def test_format_rate():
 
 
 def test_table_shows_intervals_and_n():
-    from editbench.pytest_plugin import SUMMARY_METRICS, EditbenchSession
+    from editbench.pytest_plugin import TABLE_HEADERS, EditbenchSession
     recs = [{"es": 1.0, "ps": 1.0, "ns": 1.0, "em": 0.5}] * 9 + [{"es": 0.0, "ps": None, "ns": 1.0, "em": 0.1}]
     cis = aggregate_intervals(recs)
     single = {"suite": "single", "n": 10, "metrics": aggregate(recs), "verdict": "pass",
@@ -117,13 +117,13 @@ def test_table_shows_intervals_and_n():
               "details": {"intervals": {"post": cis}}}
     seq = {"suite": "sequential", "n": 100, "metrics": {"es": 0.955, "ps": None, "ns": 0.5}, "verdict": "FAIL",
            "provenance": {"editor": {"name": "memit"}, "model": {"id": "m"}}, "timings": {}, "details": {}}
-    rows = EditbenchSession.table_rows(SimpleNamespace(results=[single, seq]))
-    cols = dict(zip(SUMMARY_METRICS, rows[0][4:]))
-    assert rows[0][3] == 10 and cols["es"] == "0.90 [0.70, 1.00]"
-    assert cols["ps"] == "1.00 [1.00, 1.00] n=9"  # one record had no paraphrase prompts
-    assert cols["em"] == "0.460"  # magnitudes: the value (their intervals are in the JSON)
-    seq_cols = dict(zip(SUMMARY_METRICS, rows[1][4:]))
-    assert seq_cols["es"] == "0.955" and seq_cols["ps"] is None  # no interval: the value as before
+    rows = [dict(zip(TABLE_HEADERS, r)) for r in EditbenchSession.table_rows(SimpleNamespace(results=[single, seq]))]
+    cols = rows[0]
+    assert cols["n"] == 10 and cols["ES"] == "0.90 [0.70, 1.00]" and cols["protocol"] == "prob"
+    assert cols["PS"] == "1.00 [1.00, 1.00] n=9"  # one record had no paraphrase prompts
+    assert cols["em"] == 0.46  # magnitudes: the value (their intervals are in the JSON)
+    seq_cols = rows[1]
+    assert seq_cols["ES"] == "0.955" and seq_cols["PS"] is None  # no interval: the value as before
 
 
 def test_single_runner_result_carries_intervals():

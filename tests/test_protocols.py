@@ -276,17 +276,20 @@ def test_sequential_history_check_records_gen_forgetting(tmp_path):
     assert "es_gen" in summary["immediate_mean"]
 
 
-def test_table_has_one_compact_column_per_extra_protocol():
+def test_table_has_one_row_per_protocol_with_intervals():
     from types import SimpleNamespace
 
-    from editbench.pytest_plugin import PROTOCOL_COLUMNS, SUMMARY_METRICS, EditbenchSession, protocol_cell
+    from editbench.metrics.intervals import interval
+    from editbench.pytest_plugin import TABLE_HEADERS, EditbenchSession
 
-    assert [keys for _c, keys in PROTOCOL_COLUMNS] == [TOKEN_ACC_METRICS, GEN_METRICS]
     m = {"es": 1.0, "ps": 0.5, "ns": 1.0, "es_tok": 1.0, "ps_tok": 0.75, "ns_tok": None, "es_gen": 0.9,
          "ps_gen": 0.4, "ns_gen": 1.0}
+    cis = {"es_gen": interval([1.0] * 9 + [0.0])}
     res = {"suite": "single", "n": 10, "metrics": m, "verdict": "pass", "timings": {},
-           "provenance": {"editor": {"name": "rome"}, "model": {"id": "m"}}, "details": {}}
-    row = EditbenchSession.table_rows(SimpleNamespace(results=[res]))[0]
-    extra = row[4 + len(SUMMARY_METRICS):4 + len(SUMMARY_METRICS) + len(PROTOCOL_COLUMNS)]
-    assert extra == ["1.00/0.75/-", "0.90/0.40/1.00"]
-    assert protocol_cell({"es": 1.0}, GEN_METRICS) is None  # a result scored without the protocol: empty cell
+           "provenance": {"editor": {"name": "rome"}, "model": {"id": "m"}}, "details": {"intervals": {"post": cis}}}
+    rows = [dict(zip(TABLE_HEADERS, r)) for r in EditbenchSession.table_rows(SimpleNamespace(results=[res]))]
+    assert [r["protocol"] for r in rows] == ["prob", "token_acc", "gen"] and rows[1]["editor"] == ""
+    assert rows[1]["PS"] == "0.750" and rows[1]["NS"] is None  # no interval recorded: the value; not measured: empty
+    assert rows[2]["ES"] == "0.90 [0.70, 1.00]" and rows[2]["em"] is None
+    only_prob = {**res, "metrics": {"es": 1.0, "ps": 0.5, "ns": 1.0}}
+    assert len(EditbenchSession.table_rows(SimpleNamespace(results=[only_prob]))) == 1  # scored without the others

@@ -183,6 +183,8 @@ def summarize(jsonl_path: str | Path, cfg: Any = None, wall_s: float | None = No
         "immediate_mean": {k: _mean_or_none([e["immediate"].get(k) for e in s["edits"]])
                            for k in ("es", "ps", "ns", "es_correct", "ps_correct", "ns_correct")
                            + tuple(k for k in IMMEDIATE_EXTRA if any(k in e["immediate"] for e in s["edits"]))},
+        # 95% bootstrap intervals over the edits of every immediate rate (editbench.metrics.intervals)
+        "immediate_intervals": immediate_intervals(s["edits"]),
         # forgetting under the gen protocol (history checks re-generate from rewrite prompts), None without it
         "forgetting_gen_final": next((c["forgetting_gen"] for c in reversed(s["checks"]) if "forgetting_gen" in c),
                                      None),
@@ -202,6 +204,15 @@ def summarize(jsonl_path: str | Path, cfg: Any = None, wall_s: float | None = No
     summary["cost"] = run_cost(s["edits"], s["checks"], header)
     write_summary(summary)
     return summary
+
+
+def immediate_intervals(edits: list[dict]) -> dict:
+    """``{metric: {"mean", "lo", "hi", "n"}}`` over the run's edits for every immediate rate they carry."""
+    from editbench.metrics.counterfact import EXTRA_METRICS, METRICS
+    from editbench.metrics.intervals import interval
+
+    keys = [k for k in (*METRICS, *EXTRA_METRICS) if any(k in (e.get("immediate") or {}) for e in edits)]
+    return {k: interval([(e.get("immediate") or {}).get(k) for e in edits]) for k in keys}
 
 
 def run_cost(edits: list[dict], checks: list[dict], header: dict) -> dict:

@@ -56,10 +56,11 @@ def test_sequential(capsys, editor_name, eb_sample, eb_session, eb_record):
     header_prov = {**summary["provenance"], "created": summary["timing"].get("created")}
     wall = (summary.get("timing") or {}).get("wall_s") or 0
     eb_record(suite="sequential", experiment={**exp.to_dict(), "sample": eb_sample},
-              metrics={k: summary["immediate_mean"].get(k) for k in ("es", "ps", "ns")}, n=summary["n_edits"],
+              metrics={k: v for k, v in summary["immediate_mean"].items() if not k.endswith("_correct")},
+              n=summary["n_edits"],
               gates=gates, gate_values=values, failures=failures, verdict=verdict(gates, failures),
               timings={**(summary.get("timing") or {}), "apply_s_mean": wall / max(1, summary["n_edits"])},
-              artefacts=dict(summary["paths"]), cost=summary["cost"], record_errors=errors[:20], details={"summary": summary},
+              artefacts=dict(summary["paths"]), cost=summary["cost"], record_errors=errors[:20], details={"summary": summary, "intervals": {"post": summary["immediate_intervals"]}},
               provenance=header_prov)
     assert summary["complete"], (f"run stopped after {summary['n_edits']} of {summary['n_planned']} edits"
                                  + (f": {summary['stopped']} (--on-nonfinite continue goes on)"
