@@ -23,7 +23,8 @@ from editbench import DEFAULT_MODEL, default_dataset
 SUITES = ("single", "sequential")
 DEFAULT_N = {"single": 20, "sequential": 100}
 """CPU-sized defaults: 20 single edits (about a minute per editor on the fact world); 100 sequential edits, the
-README main job (measured 13 min 43 s for MEMIT on SmolLM2 on a 2-core CPU)."""
+README main job (MEMIT on SmolLM2: 13 min 43 s on one 2-core machine, 19 min 10 s on a 2-core AMD EPYC with all three
+scoring protocols; README)."""
 
 
 _FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
