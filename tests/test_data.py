@@ -174,6 +174,10 @@ ERROR_CASES = [
 @pytest.mark.parametrize("parse,base,path,value,cid,fld", ERROR_CASES,
                          ids=[f"{c[0].__name__}-{'.'.join(c[2])}-{i}" for i, c in enumerate(ERROR_CASES)])
 def test_record_error_names_case_and_field(parse, base, path, value, cid, fld):
+    assert_record_error_names_case_and_field(parse, base, path, value, cid, fld)
+
+
+def assert_record_error_names_case_and_field(parse, base, path, value, cid, fld):
     rec = _mut(base, path, value, delete=value is DEL)
     with pytest.raises(RecordError) as ei:
         parse(rec, 5, "f.json")
@@ -439,7 +443,7 @@ SILENTLY_WRONG = [
 @pytest.mark.parametrize("parse,base,path,value,cid,fld", SILENTLY_WRONG,
                          ids=[f"{c[0].__name__}-{'.'.join(c[2])}-{i}" for i, c in enumerate(SILENTLY_WRONG)])
 def test_silently_wrong_values_are_record_errors(parse, base, path, value, cid, fld):
-    test_record_error_names_case_and_field(parse, base, path, value, cid, fld)
+    assert_record_error_names_case_and_field(parse, base, path, value, cid, fld)
 
 
 def test_escaped_braces_template_had_no_subject():

@@ -12,10 +12,11 @@ from editbench.data.schema import EditRequest
 from editbench.metrics.counterfact import (GEN_METRICS, METRICS, PROTOCOLS, TOKEN_ACC_METRICS, _token_acc_from,
                                            aggregate, check_protocols, gen_items, probe_pairs, score_requests)
 from editbench.metrics.generation import (GEN_EXTRA, GEN_MAX_NEW, GenForgetting, PromptGenerator, greedy_generate,
-                                          greedy_generate_one_by_one, n_new_tokens, normalize, pad_left,
+                                          greedy_generate_one_by_one, n_new_tokens, normalize,
                                           starts_with_target)
 from editbench.metrics.scoring import encode_pair, score_ids, score_targets
 from editbench.models.loader import load_model
+from editbench.models.tokens import pad_left
 from editbench.models.tokens import encode_prefix, encode_target, pad_token_id
 
 PROMPTS = ["The city of", "Danielle Darrieux was born in the city of Paris and she", "a",

@@ -36,7 +36,7 @@ from typing import Any, Sequence
 import torch
 
 from editbench.models.hooks import cache_kwarg, output_cache
-from editbench.models.tokens import encode_prefix, encode_target, pad_token_id
+from editbench.models.tokens import encode_prefix, encode_target, pad_left, pad_token_id
 
 GEN_EXTRA = 2       # tokens generated beyond the longest target of a prompt
 GEN_MAX_NEW = 24    # cap on the tokens generated for one prompt
@@ -74,21 +74,6 @@ def starts_with_target(generated: str, target: str) -> bool:
 # ----------------------------------------------------------------------------------------------------------
 # generation
 # ----------------------------------------------------------------------------------------------------------
-def pad_left(seqs: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Left-pad id lists into ``(input_ids, attention_mask)``, both ``long`` of shape (B, max_len) — the mirror
-    of :func:`editbench.models.tokens.pad_right`, independent of ``tok.padding_side``."""
-    if not seqs:
-        raise ValueError("nothing to pad")
-    width = max(len(s) for s in seqs)
-    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(seqs), width), dtype=torch.long)
-    for i, s in enumerate(seqs):
-        if len(s):
-            ids[i, width - len(s):] = torch.tensor(list(s), dtype=torch.long)
-            mask[i, width - len(s):] = 1
-    return ids, mask
-
-
 def n_new_tokens(tok: Any, targets: Sequence[str]) -> int:
     """Tokens to generate for a prompt checked against ``targets``: longest target + GEN_EXTRA, at most
     GEN_MAX_NEW."""

@@ -75,6 +75,21 @@ def _drop_stray_space(tok: Any, ids: list[int]) -> list[int]:
     return ids
 
 
+def pad_left(seqs: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Left-pad id lists into ``(input_ids, attention_mask)``, both ``long`` of shape (B, max_len) — the mirror
+    of :func:`pad_right`, independent of ``tok.padding_side``."""
+    if not seqs:
+        raise ValueError("nothing to pad")
+    width = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for i, s in enumerate(seqs):
+        if len(s):
+            ids[i, width - len(s):] = torch.tensor(list(s), dtype=torch.long)
+            mask[i, width - len(s):] = 1
+    return ids, mask
+
+
 def pad_right(seqs: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Right-pad id lists into ``(input_ids, attention_mask)``, both ``long`` of shape (B, max_len)."""
     if not seqs:
