@@ -37,6 +37,8 @@ BUILTINS: dict[str, str] = {
     "rome": "editbench.editors.rome:ROMEEditor",
     "r-rome": "editbench.editors.rome:RROMEEditor",
     "memit": "editbench.editors.memit:MEMITEditor",
+    "alphaedit": "editbench.editors.alphaedit:AlphaEditEditor",
+    "encore": "editbench.editors.encore:ENCOREEditor",
 }
 
 PROBE_BUILTINS: dict[str, str] = {

@@ -10,7 +10,8 @@ every templated rewrite prompt of request i, the model predicts request i's new 
 
 Adam (v_lr), at most ``v_num_grad_steps`` loop iterations (the last one only evaluates), stop once loss_i is
 below ``early_stop_loss``; after each step |delta_i| is clamped to ``clamp_norm_factor * |h_L,i|``. The loss
-is read through the final norm and the (possibly tied) LM head after the last block.
+is read through the final norm and the (possibly tied) LM head after the last block. Optional, off for MEMIT:
+``prob_cutoff`` (ENCORE's most-probable early stopping, :func:`optimize_deltas`) stops a request sooner.
 
 **All requests are optimized in one batch.** The rows of different requests never interact (each row only
 gets its own request's delta), the gradient of sum_i loss_i with respect to delta_i is that of loss_i, and
@@ -50,11 +51,15 @@ class ZResult:
     nll_final: float         # ... and at the last evaluated iteration
     loss_final: float
     iterations: int          # loop iterations evaluated (Adam steps = iterations - 1)
+    stop: str | None = None  # with prob_cutoff on: "most_probable" | "loss" | "max_steps" (None: MEMIT, not tracked)
 
     def stats(self) -> dict:
-        return {"nll_init": self.nll_init, "nll_final": self.nll_final, "loss_final": self.loss_final,
-                "iterations": self.iterations, "delta_norm": float(self.delta.norm()),
-                "h_norm": float(self.h_init.norm())}
+        out = {"nll_init": self.nll_init, "nll_final": self.nll_final, "loss_final": self.loss_final,
+               "iterations": self.iterations, "delta_norm": float(self.delta.norm()),
+               "h_norm": float(self.h_init.norm())}
+        if self.stop is not None:
+            out["stop"] = self.stop
+        return out
 
 
 @dataclass
@@ -96,9 +101,16 @@ def joint_batch(tok: Any, requests: Sequence[EditRequest], templates: Sequence[s
                       torch.tensor(mask, device=device), bare)
 
 
-def optimize_deltas(forward, jb: JointBatch, h_init: torch.Tensor, hp: MEMITHParams) -> list[ZResult]:
+def optimize_deltas(forward, jb: JointBatch, h_init: torch.Tensor, hp: MEMITHParams,
+                    prob_cutoff: float = 0.0) -> list[ZResult]:
     """The delta loop for all requests at once. ``forward(delta_rows)`` gives the logits predicting each target
-    token of each rewrite row (R, T_max, V) and the logits at the subject's last token of each KL row."""
+    token of each rewrite row (R, T_max, V) and the logits at the subject's last token of each KL row.
+
+    ``prob_cutoff`` (ENCORE's extra stopping rule, the reference's name; 0: off, MEMIT): negative -k is MPES,
+    most-probable early stopping: a request also stops at the k-th evaluated iteration (counted cumulatively, as
+    the reference does) at which every target token is the argmax, teacher-forced, on every one of its rewrite
+    rows (all context templates); positive p stops it once the mean over its rewrite rows of
+    exp(-per-token target NLL) exceeds p. The loss threshold and the step limit still apply."""
     n = h_init.shape[0]
     h0 = h_init.to(torch.promote_types(h_init.dtype, torch.float32))
     b = jb.batch
@@ -111,6 +123,7 @@ def optimize_deltas(forward, jb: JointBatch, h_init: torch.Tensor, hp: MEMITHPar
     active = torch.ones(n, dtype=torch.bool, device=h0.device)
     done: dict[int, tuple] = {}
     kl_init = nll_init = None
+    n_top = torch.zeros(n, dtype=torch.long, device=h0.device)     # MPES: iterations with the target on top
     for it in range(hp.v_num_grad_steps):
         opt.zero_grad()
         tgt_logits, kl_logits = forward(delta[jb.owner])
@@ -124,10 +137,30 @@ def optimize_deltas(forward, jb: JointBatch, h_init: torch.Tensor, hp: MEMITHPar
         kl = hp.kl_factor * torch.zeros_like(nll).index_add(0, kl_owner, kl_row) / kl_per
         decay = hp.v_weight_decay * delta.norm(dim=1) / h0.norm(dim=1) ** 2
         loss = nll + kl + decay
+        cut = None
+        if prob_cutoff:
+            with torch.no_grad():
+                if prob_cutoff < 0:
+                    top = (tgt_logits.argmax(-1) == jb.tgt_ids) | ~jb.tgt_mask           # (R, T_max)
+                    misses = torch.zeros(n, dtype=torch.long, device=h0.device).index_add(
+                        0, rw_owner, (~top.all(1)).long())
+                    n_top += (misses == 0).long()
+                    cut = n_top >= -prob_cutoff
+                else:
+                    p_row = torch.exp(-nll_row.detach())
+                    cut = torch.zeros_like(nll).index_add(0, rw_owner, p_row) / rows_per > prob_cutoff
         for i in torch.nonzero(active).flatten().tolist():
-            if loss[i].item() < hp.early_stop_loss or it == hp.v_num_grad_steps - 1:
+            reason = None
+            if cut is not None and bool(cut[i]):
+                reason = "most_probable" if prob_cutoff < 0 else "prob_cutoff"
+            elif loss[i].item() < hp.early_stop_loss:
+                reason = "loss"
+            elif it == hp.v_num_grad_steps - 1:
+                reason = "max_steps"
+            if reason is not None:
                 active[i] = False
-                done[i] = (delta[i].detach().clone(), nll[i].item(), loss[i].item(), it + 1)
+                done[i] = (delta[i].detach().clone(), nll[i].item(), loss[i].item(), it + 1,
+                           reason if prob_cutoff else None)
         if not active.any():
             break
         loss[active].sum().backward()
@@ -138,15 +171,19 @@ def optimize_deltas(forward, jb: JointBatch, h_init: torch.Tensor, hp: MEMITHPar
             norms = delta.norm(dim=1)
             over = active & (norms > max_norm)
             delta[over] *= (max_norm[over] / norms[over])[:, None]
-    return [ZResult(h0[i] + done[i][0], h0[i], done[i][0], nll_init[i].item(), done[i][1], done[i][2], done[i][3])
-            for i in range(n)]
+    return [ZResult(h0[i] + done[i][0], h0[i], done[i][0], nll_init[i].item(), done[i][1], done[i][2], done[i][3],
+                    done[i][4]) for i in range(n)]
 
 
 def compute_zs(model: torch.nn.Module, tok: Any, adapter: ModelAdapter, requests: Sequence[EditRequest],
                templates: Sequence[str], hp: MEMITHParams, layer: int | None = None,
-               fast: bool | None = None) -> list[ZResult]:
+               fast: bool | None = None, prob_cutoff: float | None = None) -> list[ZResult]:
     """z for each request at ``layer`` (default: the last edit layer) over the flat list ``templates``
-    (``templates[0]`` must be the bare "{}": h_L is read there)."""
+    (``templates[0]`` must be the bare "{}": h_L is read there). ``prob_cutoff``: the extra stopping rule of
+    :func:`optimize_deltas` (default ``hp.prob_cutoff`` where the hyperparameters have one, e.g. ENCORE's; else
+    0, off)."""
+    if prob_cutoff is None:
+        prob_cutoff = float(getattr(hp, "prob_cutoff", 0.0))
     if templates[0] != "{}":
         raise ValueError(f"the first context template must be the bare '{{}}', got {templates[0]!r}")
     layer = hp.layers[-1] if layer is None else layer
@@ -161,7 +198,7 @@ def compute_zs(model: torch.nn.Module, tok: Any, adapter: ModelAdapter, requests
         if fast:
             fwd = FastForward(model, adapter, layer, adapter.n_layers - 1, b, pad_token_id(tok))
             h_init = fwd.h_L[jb.bare_rows, 0]     # FastForward's suffix position 0 is each row's subject token
-            return optimize_deltas(fwd, jb, h_init, hp)
+            return optimize_deltas(fwd, jb, h_init, hp, prob_cutoff)
 
         ids, mask = pad_right(b.seqs, pad_token_id(tok))
         inputs = {"input_ids": ids.to(dev), "attention_mask": mask.to(dev)}
@@ -177,7 +214,7 @@ def compute_zs(model: torch.nn.Module, tok: Any, adapter: ModelAdapter, requests
                 handle.remove()
             return logits[rows[:b.R, None], b.tgt_pos], logits[b.kl_rows, b.s[b.kl_rows]]
 
-        return optimize_deltas(full_forward, jb, h_init, hp)
+        return optimize_deltas(full_forward, jb, h_init, hp, prob_cutoff)
     finally:
         for p, f in flags:
             p.requires_grad_(f)
@@ -185,6 +222,6 @@ def compute_zs(model: torch.nn.Module, tok: Any, adapter: ModelAdapter, requests
 
 def compute_z(model: torch.nn.Module, tok: Any, adapter: ModelAdapter, request: EditRequest,
               templates: Sequence[str], hp: MEMITHParams, layer: int | None = None,
-              fast: bool | None = None) -> ZResult:
+              fast: bool | None = None, prob_cutoff: float | None = None) -> ZResult:
     """:func:`compute_zs` for a single request."""
-    return compute_zs(model, tok, adapter, [request], templates, hp, layer, fast)[0]
+    return compute_zs(model, tok, adapter, [request], templates, hp, layer, fast, prob_cutoff)[0]

@@ -1,0 +1,169 @@
+"""AlphaEdit's update rule and editor: MEMIT's layer loop with a null-space-projected, ridge-regularised solve.
+
+Per edit layer l (weights are (out, in) = (d_model, d_mlp) here, keys are columns):
+
+    P_l   = U U^T, U = the eigenvectors of C_l (the key covariance MEMIT uses) with eigenvalue < threshold
+    dW_l  = R K^T P (K K^T P + K_p K_p^T P + alpha I)^-1                 (float64, one linear solve)
+
+where K (d_mlp, n) are this edit's keys, R (d_model, n) the layer's share of the residual (as in MEMIT) and
+K_p K_p^T the accumulated keys of all earlier edits of this run. The reference solves the transposed system
+(P (K K^T + K_p K_p^T) + alpha I) X = P K R^T and adds X^T; :func:`alphaedit_delta` does the same. From that
+system alpha X = P (K R^T - (K K^T + K_p K_p^T) X), so X = P X and dW = dW P: the update lies in the null space of
+the preserved keys (dW k = 0 for k in the span of C's large-eigenvalue directions), and in the null space's part
+reached by earlier edits it is held back by K_p K_p^T.
+
+The editor's state is K_p K_p^T per layer (:meth:`AlphaEditEditor.state_dict`). As in the reference, after an edit
+the requests' keys are recomputed on the *edited* model at every edit layer and K K^T is added; :meth:`reset`
+clears it (independent edits share nothing).
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Mapping, Sequence
+
+import torch
+
+from editbench.data.schema import EditRequest
+from editbench.editors.alphaedit.hparams import AlphaEditHParams
+from editbench.editors.base import EditResult, restore
+from editbench.editors.memit.apply import MEMITEditor
+from editbench.editors.memit.compute_ks import keys_and_hidden
+from editbench.models.adapter import ModelAdapter
+
+STATE_PREFIX = "prev_kkt."
+"""State keys: ``prev_kkt.<layer>`` -> K_p K_p^T (d_mlp, d_mlp) float64, plus ``n_edits`` (a 0-d int64)."""
+
+
+def nullspace_projector(cov: torch.Tensor, threshold: float) -> tuple[torch.Tensor, int]:
+    """``(P, rank)``: the orthogonal projector (float64, d x d) onto the span of the eigenvectors of the symmetric
+    PSD ``cov`` whose eigenvalue is below ``threshold``, and that span's dimension."""
+    c = cov.double()
+    c = (c + c.T) / 2                       # exactly symmetric (a float32 A @ A^T need not be)
+    evals, evecs = torch.linalg.eigh(c)
+    u = evecs[:, evals < threshold]
+    return u @ u.T, int(u.shape[1])
+
+
+def alphaedit_delta(keys: torch.Tensor, resid: torch.Tensor, projector: torch.Tensor,
+                    prev_kkt: torch.Tensor | None, alpha: float) -> torch.Tensor:
+    """dW = R K^T P (K K^T P + K_p K_p^T P + alpha I)^-1 in float64, as an (out, in) = (d_model, d_mlp) matrix.
+
+    ``keys`` K (d_mlp, n), ``resid`` R (d_model, n), ``projector`` P (d_mlp, d_mlp), ``prev_kkt`` K_p K_p^T
+    (d_mlp, d_mlp) or None for no earlier edits. Solved as the reference does, transposed:
+    (P (K K^T + K_p K_p^T) + alpha I) X = P K R^T, dW = X^T.
+    """
+    K, Rs = keys.double(), resid.double()
+    P = projector.double().to(K.device)
+    kkt = K @ K.T
+    if prev_kkt is not None:
+        kkt = kkt + prev_kkt.double().to(K.device)
+    eye = torch.eye(K.shape[0], dtype=torch.float64, device=K.device)
+    X = torch.linalg.solve(P @ kkt + alpha * eye, P @ K @ Rs.T)
+    return X.T
+
+
+class AlphaEditEditor(MEMITEditor):
+    """AlphaEdit (Fang et al. 2025): MEMIT whose per-layer update is projected onto the null space of the key
+    covariance and regularised by the keys of this run's earlier edits (see the module docstring).
+
+    Inherits MEMIT's templates, z, covariances (``covariances`` may be given, as for MEMIT) and layer loop; only
+    :meth:`update_rule` differs. Projectors are computed once per covariance tensor (:meth:`projector`;
+    :meth:`prepare` computes them up front). State: K_p K_p^T per edit layer, grown after each successful
+    :meth:`apply`, saved by :meth:`state_dict`, cleared by :meth:`reset`.
+    """
+
+    name = "alphaedit"
+    hparams_class = AlphaEditHParams
+    supports_batch = True
+
+    def __init__(self, hparams: AlphaEditHParams | None = None, **kwargs: Any):
+        super().__init__(hparams, **kwargs)
+        self.prev_kkt: dict[int, torch.Tensor] = {}     # layer -> K_p K_p^T, float64 on CPU
+        self.n_edits = 0                                # requests accumulated in prev_kkt
+        self._projectors: dict[int, tuple[torch.Tensor, torch.Tensor, int]] = {}  # layer -> (C, P, rank)
+
+    # -- the projector ------------------------------------------------------------------------------------
+    def projector(self, layer: int, cov: torch.Tensor) -> torch.Tensor:
+        """P of ``layer`` for covariance ``cov``, cached while the same tensor is handed in."""
+        hit = self._projectors.get(layer)
+        if hit is None or hit[0] is not cov:
+            P, rank = nullspace_projector(cov, self.hparams.nullspace_threshold)
+            self._projectors[layer] = hit = (cov, P, rank)
+        return hit[1]
+
+    def nullspace_dims(self) -> dict[int, int]:
+        """Dimension of each cached projector's null space (after :meth:`prepare` or an edit)."""
+        return {l: r for l, (_, _, r) in sorted(self._projectors.items())}
+
+    def prepare(self, model: torch.nn.Module, tok: Any, cache_dir: str | os.PathLike | None = None) -> None:
+        """MEMIT's covariances of the unedited ``model``, then their projectors."""
+        covs = self.covariance(model, tok, ModelAdapter(model), cache_dir)
+        for layer, cov in covs.items():
+            self.projector(layer, cov)
+
+    # -- the update -----------------------------------------------------------------------------------------
+    def update_rule(self, adapter: ModelAdapter, layer: int, keys: torch.Tensor, resid: torch.Tensor,
+                    cov: torch.Tensor) -> torch.Tensor:
+        """dW = R K^T P (K K^T P + K_p K_p^T P + alpha I)^-1 (:func:`alphaedit_delta`)."""
+        return alphaedit_delta(keys, resid, self.projector(layer, cov), self.prev_kkt.get(layer), self.hparams.L2)
+
+    def apply(self, model: torch.nn.Module, tok: Any, requests: Sequence[EditRequest]) -> EditResult:
+        result = super().apply(model, tok, requests)   # restores the model itself if it fails
+        hp: AlphaEditHParams = self.hparams
+        try:
+            # As the reference: the keys of this edit, recomputed on the edited model, join K_p K_p^T.
+            adapter = ModelAdapter(model)
+            groups = self.templates(model, tok)
+            valid = [r.validate() for r in requests]
+            was_training = model.training
+            model.eval()
+            try:
+                with torch.no_grad():
+                    added = {}
+                    for layer in hp.layers:
+                        K, _ = keys_and_hidden(model, tok, adapter, valid, groups, layer, layer)
+                        Kd = K.double().cpu()                  # (n, d_mlp)
+                        added[layer] = Kd.T @ Kd
+            finally:
+                model.train(was_training)
+        except BaseException:
+            restore(model, result.originals)
+            raise
+        for layer, kkt in added.items():
+            self.prev_kkt[layer] = self.prev_kkt[layer] + kkt if layer in self.prev_kkt else kkt
+        self.n_edits += len(requests)
+        result.stats["nullspace_dim"] = {l: self._projectors[l][2] for l in hp.layers if l in self._projectors}
+        result.stats["n_prev_edits"] = self.n_edits - len(requests)
+        return result
+
+    # -- state ------------------------------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Forget the keys of earlier edits (the projectors depend only on C and are kept)."""
+        self.prev_kkt = {}
+        self.n_edits = 0
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        if not self.prev_kkt and not self.n_edits:
+            return {}
+        state = {f"{STATE_PREFIX}{l}": m.detach().cpu().clone().contiguous() for l, m in sorted(self.prev_kkt.items())}
+        state["n_edits"] = torch.tensor(self.n_edits, dtype=torch.int64)
+        return state
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        prev: dict[int, torch.Tensor] = {}
+        n_edits = 0
+        for key, value in state.items():
+            if key == "n_edits":
+                n_edits = int(value)
+            elif key.startswith(STATE_PREFIX) and key[len(STATE_PREFIX):].isdigit():
+                m = value.detach().cpu().double().clone()
+                if m.dim() != 2 or m.shape[0] != m.shape[1]:
+                    raise ValueError(f"alphaedit state {key!r} must be a square matrix, got shape {tuple(m.shape)}")
+                prev[int(key[len(STATE_PREFIX):])] = m
+            else:
+                raise KeyError(f"alphaedit state has an unknown key {key!r} (known: '{STATE_PREFIX}<layer>', 'n_edits')")
+        extra = sorted(set(prev) - set(self.hparams.layers))
+        if extra:
+            raise ValueError(f"alphaedit state holds keys of layer(s) {extra}, not among the edit layers "
+                             f"{list(self.hparams.layers)}")
+        self.prev_kkt, self.n_edits = prev, n_edits
