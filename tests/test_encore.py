@@ -17,9 +17,10 @@ from editbench.editors.memit import MEMITEditor, memit_delta
 from editbench.editors.memit.compute_z import compute_z
 from editbench.editors.toolkit.forward import build_batch
 from editbench.models.adapter import ModelAdapter
-from editbench.models.hooks import adding_hook, forward_until
-from editbench.models.tiny import build_tiny
+from editbench.models.hooks import adding_hook
 from editbench.models.tokens import pad_right, pad_token_id, target_nll, tokenize_prompt_target
+
+from test_memit import _one_thread, covariances, make_model  # noqa: E402,F401 (shared helpers; autouse fixture)
 
 TEMPLATES = [["{}"], ["The city of Paris. {}", "I speak French. {}", "Because it was good. {}"]]
 FLAT = [t for g in TEMPLATES for t in g]
@@ -27,32 +28,6 @@ REQUESTS = [
     EditRequest("0", "The mother tongue of {}", "Danielle Darrieux", "German", "French"),
     EditRequest("1", "The headquarters of {}", "Toyota", "Tokyo", "Japan"),
 ]
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-def make_model(name: str):
-    model, tok = build_tiny(name)
-    g = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.dim() == 2:
-                p.normal_(0.0, 0.15, generator=g)
-    return model, tok
-
-
-def covariances(model, layers):
-    ad = ModelAdapter(model)
-    ids = torch.randint(0, model.config.vocab_size, (64, 32), generator=torch.Generator().manual_seed(1))
-    inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
-    keys, _ = forward_until(model, inputs, inputs_of=[ad.mlp_out(l) for l in layers])
-    return {l: (k.flatten(0, 1).T @ k.flatten(0, 1) / k.shape[0] / k.shape[1]).float() for l, k in zip(layers, keys)}
 
 
 def editor_for(cls, name, model, **overrides):

@@ -78,6 +78,15 @@ def _drop_stray_space(tok: Any, ids: list[int]) -> list[int]:
 def pad_left(seqs: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Left-pad id lists into ``(input_ids, attention_mask)``, both ``long`` of shape (B, max_len) — the mirror
     of :func:`pad_right`, independent of ``tok.padding_side``."""
+    return _pad(seqs, pad_id, left=True)
+
+
+def pad_right(seqs: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad id lists into ``(input_ids, attention_mask)``, both ``long`` of shape (B, max_len)."""
+    return _pad(seqs, pad_id, left=False)
+
+
+def _pad(seqs: Sequence[Sequence[int]], pad_id: int, left: bool) -> tuple[torch.Tensor, torch.Tensor]:
     if not seqs:
         raise ValueError("nothing to pad")
     width = max(len(s) for s in seqs)
@@ -85,21 +94,9 @@ def pad_left(seqs: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, 
     mask = torch.zeros((len(seqs), width), dtype=torch.long)
     for i, s in enumerate(seqs):
         if len(s):
-            ids[i, width - len(s):] = torch.tensor(list(s), dtype=torch.long)
-            mask[i, width - len(s):] = 1
-    return ids, mask
-
-
-def pad_right(seqs: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-pad id lists into ``(input_ids, attention_mask)``, both ``long`` of shape (B, max_len)."""
-    if not seqs:
-        raise ValueError("nothing to pad")
-    width = max(len(s) for s in seqs)
-    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(seqs), width), dtype=torch.long)
-    for i, s in enumerate(seqs):
-        ids[i, :len(s)] = torch.tensor(list(s), dtype=torch.long)
-        mask[i, :len(s)] = 1
+            cols = slice(width - len(s), width) if left else slice(0, len(s))
+            ids[i, cols] = torch.tensor(list(s), dtype=torch.long)
+            mask[i, cols] = 1
     return ids, mask
 
 
