@@ -14,15 +14,8 @@ from editbench.editors.alphaedit import AlphaEditEditor, AlphaEditHParams, alpha
 from editbench.editors.base import restore
 from editbench.models.adapter import ModelAdapter
 
-from test_memit import REQUESTS, TEMPLATES, covariances, make_model, rewrite_scores, snapshot
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+from test_memit import (REQUESTS, TEMPLATES, _one_thread, covariances, make_model,  # noqa: F401 (autouse)
+                        rewrite_scores, snapshot)
 
 
 def spectrum_cov(d=12, n_small=5, seed=0):

@@ -3,11 +3,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 import warnings
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from local_http import QuietHandler, serving  # tests/ is on sys.path
 
 import editbench.data.download as dl
 from editbench.data import (ChecksumError, DownloadError, UnverifiedDownloadWarning, download_counterfact,
@@ -33,7 +32,7 @@ BODY = json.dumps(rome_records(7)).encode()
 SHA = hashlib.sha256(BODY).hexdigest()
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(QuietHandler):
     """``/counterfact.json``: the file; ``/short.json``: promises more bytes than it sends; else 404."""
 
     hits: list[str] = []
@@ -43,33 +42,20 @@ class Handler(BaseHTTPRequestHandler):
         Handler.hits.append(self.path)
         if self.path == "/flaky.json" and Handler.short_failures > 0:
             Handler.short_failures -= 1
-            self._send(BODY[:100], length=len(BODY))
+            self.send_body(BODY[:100], length=len(BODY))
         elif self.path in ("/counterfact.json", "/flaky.json"):
-            self._send(BODY)
+            self.send_body(BODY)
         elif self.path == "/short.json":
-            self._send(BODY[:100], length=len(BODY))
+            self.send_body(BODY[:100], length=len(BODY))
         else:
             self.send_error(404)
 
-    def _send(self, body: bytes, length: int | None = None):
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(length if length is not None else len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
 
 
 @pytest.fixture(scope="module")
 def server():
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}"
-    srv.shutdown()
-    srv.server_close()
+    with serving(Handler) as url:
+        yield url
 
 
 @pytest.fixture(autouse=True)

@@ -6,12 +6,11 @@ from __future__ import annotations
 import hashlib
 import json
 import socket
-import threading
 import warnings
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from local_http import QuietHandler, serving  # tests/ is on sys.path
 
 import editbench.data.download as dl
 import editbench.data.sources as src
@@ -46,7 +45,7 @@ DERIVED = json.dumps([zsre(i) for i in range(4)]).encode()
 DERIVED_SHA = hashlib.sha256(DERIVED).hexdigest()
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(QuietHandler):
     """``/cf.json``, ``/zsre_eval.json``: files; ``/cut.json``: the file, but the first ``cuts`` responses are
     cut off mid-body (connection closed); ``/bad.json``: other bytes; anything else: 404."""
 
@@ -65,33 +64,20 @@ class Handler(BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)  # the connection drops mid-body
             self.close_connection = True
         elif self.path in ("/cf.json", "/cut.json"):
-            self._send(BODY)
+            self.send_body(BODY)
         elif self.path == "/zsre_eval.json":
-            self._send(UPSTREAM)
+            self.send_body(UPSTREAM)
         elif self.path == "/bad.json":
-            self._send(BODY.replace(b"English", b"Spanish"))
+            self.send_body(BODY.replace(b"English", b"Spanish"))
         else:
             self.send_error(404)
 
-    def _send(self, body: bytes):
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
 
 
 @pytest.fixture(scope="module")
 def server():
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}"
-    srv.shutdown()
-    srv.server_close()
+    with serving(Handler) as url:
+        yield url
 
 
 @pytest.fixture
