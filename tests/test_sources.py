@@ -73,7 +73,6 @@ class Handler(QuietHandler):
             self.send_error(404)
 
 
-
 @pytest.fixture(scope="module")
 def server():
     with serving(Handler) as url:
