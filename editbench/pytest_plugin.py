@@ -24,6 +24,9 @@ from editbench import DEFAULT_MODEL  # SmolLM2; the fact world is a fixture
 SUITE_MARKERS = {
     "single": "single-edit reliability suite",
     "sequential": "sequential editing at scale",
+    "downstream": "downstream regression: GLUE few-shot ability before and during sequential editing",
+    "disabling": "disabling-edit isolation: is a CF edit intrinsic (disables a fresh model) or accumulated?",
+    "zsre": "zsRE question form vs completion form: do edits transfer between the two?",
     "gpu": "needs CUDA; skipped (with the reason) when no GPU is visible",
     "slow": "long runs that CI does not select",
 }

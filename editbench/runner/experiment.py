@@ -20,8 +20,8 @@ import yaml
 
 from editbench import DEFAULT_MODEL, default_dataset
 
-SUITES = ("single", "sequential")
-DEFAULT_N = {"single": 20, "sequential": 100}
+SUITES = ("single", "sequential", "downstream", "disabling", "zsre")
+DEFAULT_N = {"single": 20, "sequential": 100, "downstream": 100, "disabling": 20, "zsre": 20}
 """CPU-sized defaults: 20 single edits (about a minute per editor on the fact world); 100 sequential edits, the
 README main job (MEMIT on SmolLM2: 13 min 43 s on one 2-core machine, 19 min 10 s on a 2-core AMD EPYC with all three
 scoring protocols; README)."""
