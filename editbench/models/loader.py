@@ -188,8 +188,28 @@ def load_hub(name: str, device: str | torch.device = "cpu", dtype: torch.dtype =
     except Exception:  # noqa: BLE001 - any failure here only means "hash the tensors instead"
         pass
     model_hash = hash_files(files) if files else state_hash(model)
+    return _finish(model, tok, name, model_hash, hub_preset_keys(name), device, dtype)
+
+
+# Hub ids whose published presets go by another name (the reference repositories' file names): the lower-cased
+# last part of the id -> the preset keys the editors' YAML files use for it.
+PRESET_ALIASES: dict[str, tuple[str, ...]] = {
+    "gpt-j-6b": ("gpt-j-6b",),
+    "llama-2-7b-hf": ("llama-2-7b", "llama2-7b"),
+    "llama-2-7b": ("llama-2-7b", "llama2-7b"),
+    "meta-llama-3-8b": ("llama3-8b",),
+    "llama-3-8b": ("llama3-8b",),
+    "meta-llama-3-8b-instruct": ("llama3-8b",),
+}
+
+
+def hub_preset_keys(name: str) -> list[str]:
+    """Preset lookup keys of a hub model, most specific first: the id, its last part, that lower-cased, then the
+    names the published presets use for it (:data:`PRESET_ALIASES`; e.g. ``meta-llama/Meta-Llama-3-8B`` ->
+    ``llama3-8b``, the name of AlphaEdit's and ENCORE's Llama-3-8B files). The family (model_type) comes last,
+    added by the loader."""
     short = name.rstrip("/").split("/")[-1]
-    return _finish(model, tok, name, model_hash, [name, short], device, dtype)
+    return list(dict.fromkeys([name, short, short.lower(), *PRESET_ALIASES.get(short.lower(), ())]))
 
 
 def _load_tiny(name: str, device, dtype) -> LoadedModel:
