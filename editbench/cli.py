@@ -9,6 +9,12 @@
                                       precompute and cache MLP key second-moment statistics (ROME/MEMIT)
     editbench trace --model M [--dataset known_1000|factworld|PATH] [--n 20] [--kind mlp|hidden|attn|all]
                                       causal tracing: where the model stores subject facts; suggests layers
+    editbench zsre --editor rome [--model M] [--dataset zsre|counterfact|PATH] [--n-records N] [--direction q2c]
+                                      zsRE question vs completion form: do edits transfer? (suite zsre)
+    editbench mend train --model M [--dataset zsre-train] [--steps N] [--out DIR] [--resume]
+                                      meta-train MEND's editor network for a model (editbench/cli_mend.py)
+    editbench disabling --editor rome [--model M] [--n-records N] [--from-run DIR]
+                                      disabling edits: single-edit distance scan; intrinsic vs accumulated CF edits
     editbench data fetch [NAME ...] [--list]
                                       download data files from their original sources (for offline machines)
 
@@ -148,6 +154,56 @@ def _cmd_sequential(args) -> int:
     return 0
 
 
+# --- zsRE-vs-completion transfer (suite `zsre`; editbench/runner/transfer.py) -------------------------------------
+def _cmd_zsre(args) -> int:
+    """Edit in one format, probe in the other, per editor; result JSON (the suite's schema) and a figure."""
+    import json
+    from pathlib import Path
+
+    from editbench.gates import gates_for, load_thresholds
+    from editbench.metrics.transfer import format_row
+    from editbench.pytest_plugin import THRESHOLDS
+    from editbench.report.transfer_plots import plot_results
+    from editbench.runner import checks
+    from editbench.runner.experiment import Experiment, ExperimentError, ModelCache, parse_hparams
+    from editbench.runner.results import SESSION_SCHEMA
+    from editbench.runner.transfer import check_transfer_inputs, default_pair_source, record_transfer
+
+    directions, source = tuple(args.direction or ("q2c", "c2q")), args.dataset or default_pair_source(args.model)
+    try:  # every input checked before the model loads
+        checks.check_count("--n-records", args.n_records)
+        overrides = parse_hparams(args.hparam)
+        checks.check_hparam_editors(overrides, args.editor)
+        exps = [Experiment(suite="zsre", editor=e, model=args.model, dataset=source, n=args.n_records, seed=args.seed,
+                           hparams=tuple(overrides.get(e, {}).items()), device=args.device, out_dir=args.out,
+                           protocols=tuple(args.protocol or ("prob", "token_acc", "gen"))) for e in args.editor]
+        check_transfer_inputs(source, args.zsre_target, directions)
+        for e in args.editor:
+            checks.check_editor(e)
+        checks.check_model(args.model), checks.check_device(args.device), checks.check_out_dir(args.out, "--out")
+        if args.thresholds and not Path(args.thresholds).is_file():
+            raise ExperimentError(f"--thresholds {args.thresholds!r}: no such file")
+    except ExperimentError as e:
+        print(f"editbench zsre: error: {e}", file=sys.stderr)
+        return USAGE_ERROR
+    table, lm, results = load_thresholds(args.thresholds or THRESHOLDS), ModelCache().get(args.model, args.device), []
+    stem = f"{Path(lm.model_id).name}-{Path(source).stem}"
+    for exp in exps:
+        r = record_transfer(exp, lm, target=args.zsre_target, directions=directions,
+                            gates=gates_for(table, "zsre", lm.model_id, exp.editor),
+                            log_path=Path(args.out) / f"zsre-{exp.editor}-{stem}.edits.jsonl")
+        results.append(r)
+        print(f"{exp.editor} on {lm.model_id}, {source} ({r['n']} pairs, target {args.zsre_target}): {r['verdict']}")
+        for d, by_p in r["details"]["summary"].items():
+            print("\n".join("  " + format_row(d, p, st) for p, st in by_p.items()))
+        print("\n".join(f"  FAIL {f}" for f in r["failures"]))
+    out = Path(args.out) / f"zsre-{'-'.join(args.editor)}-{stem}-{results[-1]['n']}"
+    Path(f"{out}.json").write_text(json.dumps({"schema": SESSION_SCHEMA, "exitstatus": 0, "results": results},
+                                              indent=2, default=str))
+    print(f"results written to {out}.json, figure {plot_results(results, f'{out}.png')}")
+    return 0
+
+
 USAGE_ERROR = 4  # pytest's usage-error exit code: the same for `pytest suites` and `editbench`
 
 
@@ -191,6 +247,27 @@ def build_parser() -> argparse.ArgumentParser:
     sq.add_argument("--hparam", action="append", default=[], metavar="EDITOR.KEY=VALUE",
                     help="override one hyperparameter, e.g. --hparam memit.mom2_update_weight=15000 (as in pytest)")
     sq.set_defaults(func=_cmd_sequential)
+    zs = sub.add_parser("zsre", help="zsRE question form vs completion form: do edits transfer between them?",
+                        description="Per pair and direction (q2c: edit in question form, probe in completion form; "
+                                    "c2q: the reverse) one edit, both forms scored, restored; transfer rates with "
+                                    "intervals, gated (thresholds.yaml, suite zsre); writes OUT/zsre-*.json, a PNG.")
+    zs.add_argument("--editor", action="append", required=True, help="editor (repeatable)")
+    zs.add_argument("--model", default=DEFAULT_MODEL, help=f"model (default {DEFAULT_MODEL})")
+    zs.add_argument("--dataset", default=None, metavar="SOURCE|PATH",
+                    help="pair source: zsre (the seed paper's 280 pairs; default), counterfact (counterfact_qna), "
+                         "factworld (default on the fact world), or a JSON/JSONL file of pairs")
+    zs.add_argument("--n-records", type=int, default=None, help="pairs (default 20, as the suite)")
+    zs.add_argument("--direction", action="append", default=None, help="q2c and/or c2q (repeatable; default both)")
+    zs.add_argument("--zsre-target", default="answers",
+                    help="zsRE edit target: answers[0] (ROME and the seed paper; default) or alt (EasyEdit)")
+    zs.add_argument("--protocol", action="append", choices=("prob", "token_acc", "gen"), default=None,
+                    help="scoring protocols (repeatable; default all three)")
+    zs.add_argument("--seed", type=int, default=0, help="seed of the pair selection (default 0)")
+    zs.add_argument("--out", default="reports")
+    zs.add_argument("--thresholds", default=None, metavar="YAML", help="gates file (default: the shipped one)")
+    zs.add_argument("--device", default="cpu")
+    zs.add_argument("--hparam", action="append", default=[], metavar="EDITOR.KEY=VALUE")
+    zs.set_defaults(func=_cmd_zsre)
     st = sub.add_parser("stats", help="precompute cached second-moment statistics of MLP keys")
     st.add_argument("--model", default=DEFAULT_MODEL)
     st.add_argument("--layers", type=int, nargs="+", required=True)
@@ -213,6 +290,10 @@ def build_parser() -> argparse.ArgumentParser:
     fe.add_argument("--list", action="store_true", help="show each source, its hash and whether it is here")
     fe.add_argument("--quiet", action="store_true", help="no progress bars")
     fe.set_defaults(func=_cmd_data_fetch)
+    from editbench.cli_mend import add_parser as _add_mend  # `editbench mend train` (editbench/cli_mend.py)
+    _add_mend(sub)
+    from editbench.cli_disabling import add_parser as _add_disabling  # `editbench disabling` (cli_disabling.py)
+    _add_disabling(sub)
     return p
 
 

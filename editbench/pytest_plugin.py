@@ -77,6 +77,18 @@ def pytest_addoption(parser):
                 help="gates file (default: the thresholds.yaml shipped beside the suites).")
     g.addoption("--hparam", action="append", default=[], metavar="EDITOR.KEY=VALUE",
                 help="override one editor hyperparameter, e.g. --hparam rome.layer=3 (value parsed as YAML).")
+    # disabling suite (editbench/suites/test_disabling.py): isolate a sequential run's CF edits
+    g.addoption("--from-run", default=None, metavar="DIR",
+                help="disabling suite: a sequential run directory (or its summary.json) whose CF edits are each "
+                     "applied as the first edit of a fresh model and classified intrinsic or accumulated.")
+    # zsre suite (editbench/suites/test_zsre.py): question form vs completion form
+    g.addoption("--zsre-target", choices=("answers", "alt"), default="answers",
+                help="zsre suite: the zsRE edit target, answers[0] (ROME and the seed paper; default) or alt "
+                     "(EasyEdit, with answers[0] as target_true). --dataset picks the pairs: zsre (the paper's 280; "
+                     "default), counterfact (counterfact_qna), factworld, or a JSON file of pairs.")
+    g.addoption("--direction", action="append", choices=("q2c", "c2q"), default=None,
+                help="zsre suite: q2c (edit in question form, probe in completion form) and/or c2q (repeatable; "
+                     "default both).")
 
 
 class EditbenchSession:
@@ -94,6 +106,7 @@ class EditbenchSession:
         self.resume, self.reports_dir = opt("--resume"), opt("--reports-dir")
         self.checkpoint_every, self.on_nonfinite = opt("--checkpoint-every"), opt("--on-nonfinite")
         self.protocols = tuple(opt("--protocol") or ("prob", "token_acc", "gen"))
+        self.zsre_target, self.directions = opt("--zsre-target"), tuple(opt("--direction") or ("q2c", "c2q"))
         self.thresholds_path = Path(opt("--thresholds")) if opt("--thresholds") else THRESHOLDS
         self.hparams: dict[str, dict] = {}
         self.models = ModelCache()
@@ -120,11 +133,17 @@ class EditbenchSession:
             if self.model != DEFAULT_MODEL:
                 checks.check_model(self.model)
             checks.check_device(self.device)
-            if self.dataset is not None:
+            if self.dataset is not None and not _is_pairs_file(self.dataset):  # a pairs file: the zsre suite's
                 checks.check_dataset(self.dataset, self.model)
+            elif self.dataset is not None:
+                from editbench.runner.transfer import check_transfer_inputs
+                check_transfer_inputs(self.dataset, self.zsre_target, self.directions)
             if self.config.getoption("--thresholds") and not self.thresholds_path.is_file():
                 raise ExperimentError(f"--thresholds {str(self.thresholds_path)!r}: no such file")
             checks.check_out_dir(self.reports_dir)
+            if self.config.getoption("--from-run"):  # disabling suite: a readable sequential run summary
+                from editbench.runner.disabling import read_summary
+                read_summary(self.config.getoption("--from-run"))
         except ExperimentError as e:
             raise pytest.UsageError(str(e)) from None
 
@@ -208,6 +227,20 @@ class EditbenchSession:
                 rows.append(head + [protocol] + rates + extra + tail)
                 head = ["", "", "", ""]
         return rows
+
+
+def _is_pairs_file(dataset: str) -> bool:
+    """A --dataset that is a file of question/completion pairs (zsre suite), not of edit records."""
+    from editbench.data.registry import DATASETS
+    if dataset in DATASETS or not Path(dataset).expanduser().is_file():
+        return False
+    from editbench.data.registry import read_json_records
+    from editbench.data.transfer import detect_pair_format
+    try:
+        detect_pair_format(read_json_records(Path(dataset).expanduser(), bad_lines="keep"), dataset)
+    except (ValueError, OSError):
+        return False
+    return True
 
 
 def pytest_configure(config):

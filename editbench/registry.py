@@ -39,6 +39,7 @@ BUILTINS: dict[str, str] = {
     "memit": "editbench.editors.memit:MEMITEditor",
     "alphaedit": "editbench.editors.alphaedit:AlphaEditEditor",
     "encore": "editbench.editors.encore:ENCOREEditor",
+    "mend": "editbench.editors.mend:MENDEditor",  # needs a trained network (editbench mend train)
 }
 
 PROBE_BUILTINS: dict[str, str] = {
@@ -46,6 +47,9 @@ PROBE_BUILTINS: dict[str, str] = {
     "perplexity": "editbench.metrics.probes:WikiPerplexity",
     "factworld-recall": "editbench.factworld.probes:WorldRecall",
     "factworld-perplexity": "editbench.factworld.probes:FillerPerplexity",
+    "entropy": "editbench.metrics.entropy:EntropyProbe",
+    "glue": "editbench.metrics.downstream:GlueProbe",  # downstream suite: GLUE SST-2/MRPC/CoLA/RTE, paper prompts
+    "factworld-tasks": "editbench.factworld.downstream:WorldTasks",  # downstream suite on the fact world  # generation entropy (ROME's fluency metric), disabling suite
 }
 
 

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from pathlib import Path
 
 from editbench.data.registry import read_json_records
-from editbench.data.sources import locate
+from editbench.data.sources import DataNotAvailable, locate
 from editbench.data.schema import RecordError, require, require_str
 from editbench.suggest import close_matches, did_you_mean
 
@@ -73,7 +74,7 @@ def load_taskset(name: str, n: int | None = None, seed: int | None = None, on_er
         raise ValueError(f"unknown task set {name!r}.{did_you_mean(close_matches(name, TASKSETS))} "
                          f"Known: {', '.join(TASKSETS)}")
     task = TASKSETS[name]
-    raw = read_json_records(locate(task.file))  # the local mirror; no public source of the balanced sets
+    raw = read_raw(task)
     order = list(range(len(raw)))
     if seed is not None:
         random.Random(seed).shuffle(order)
@@ -88,3 +89,86 @@ def load_taskset(name: str, n: int | None = None, seed: int | None = None, on_er
                 raise
             errors.append(e)
     return (examples, errors) if on_error == "collect" else examples
+
+
+# ------------------------------------------------------------------------------------------------------------
+# class-balanced subsets, and the GLUE fallback for a user without the mirror
+# ------------------------------------------------------------------------------------------------------------
+GLUE_SEED = 0  # the seed of the balanced sets built from GLUE (fixed: one cached file per task)
+
+
+def read_raw(task: TaskSet) -> list:
+    """The raw records of ``task``: the authors' balanced set from the local mirror (or the cache), else the same
+    kind of set built from GLUE by :func:`build_from_glue` (cached); DataNotAvailable saying what is missing."""
+    try:
+        return read_json_records(locate(task.file))
+    except DataNotAvailable as missing:
+        return read_json_records(build_from_glue(task.name, reason=str(missing)))
+
+
+def glue_cache_file(name: str) -> Path:
+    from editbench.models.cache import cache_root
+
+    return cache_root() / "data" / "glue" / f"{name}_balanced_from_glue_seed{GLUE_SEED}.json"
+
+
+def build_from_glue(name: str, reason: str = "") -> Path:
+    """Build a class-balanced set of task ``name`` from the public GLUE validation split
+    (``datasets.load_dataset("glue", name, split="validation")``): every example of the rarer class and as many
+    of each other class, drawn with seed :data:`GLUE_SEED`, in a seeded shuffled order; written once as JSON under
+    the editbench cache root (``<cache>/data/glue/``) and read from there afterwards."""
+    import json
+
+    task = TASKSETS[name]
+    path = glue_cache_file(name)
+    if path.is_file():
+        return path
+    try:
+        from datasets import load_dataset
+    except ImportError:
+        raise DataNotAvailable(task.file, f"{reason}; building it from GLUE needs the `datasets` package "
+                                          "(pip install datasets) and network once") from None
+    try:
+        rows = list(load_dataset("glue", name, split="validation"))
+    except Exception as e:  # noqa: BLE001 - offline, hub down, no cached copy
+        raise DataNotAvailable(task.file, f"{reason}; building it from GLUE failed: datasets.load_dataset('glue', "
+                                          f"{name!r}, split='validation') raised {type(e).__name__}: {e} (it needs "
+                                          "network once, or the GLUE set in the Hugging Face datasets cache)") from None
+    by_label: dict[int, list] = {}
+    for i, r in enumerate(rows):
+        rec = {f: r[f] for f in task.fields}
+        rec.update(label=int(r["label"]), idx=int(r.get("idx", i)))
+        if 0 <= rec["label"] < len(task.labels):
+            by_label.setdefault(rec["label"], []).append(rec)
+    if len(by_label) < len(task.labels):
+        raise DataNotAvailable(task.file, f"GLUE {name} validation has labels {sorted(by_label)} only")
+    rng = random.Random(f"glue-balanced-{name}-{GLUE_SEED}")
+    k = min(len(v) for v in by_label.values())
+    out = [r for label in sorted(by_label) for r in rng.sample(by_label[label], k)]
+    rng.shuffle(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(out, ensure_ascii=False), encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def load_balanced(name: str, n: int | None = None, seed: int = 0) -> list[TaskExample]:
+    """``n`` examples of task set ``name`` with the classes equally represented (n // K of each, the first ones
+    after a shuffle seeded with ``seed``; an odd remainder goes to the lowest labels), in a seeded mixed order;
+    ``n`` None = the whole set. Raises ValueError when a class has fewer than n // K examples."""
+    examples = load_taskset(name)
+    if n is None:
+        return examples
+    k = len(TASKSETS[name].labels)
+    rng = random.Random(f"balanced-{name}-{seed}")
+    by_label = {c: [e for e in examples if e.label == c] for c in range(k)}
+    out = []
+    for c in range(k):
+        want = n // k + (1 if c < n % k else 0)
+        if want > len(by_label[c]):
+            raise ValueError(f"task set {name!r} has {len(by_label[c])} examples of label {c}, fewer than the "
+                             f"{want} a balanced set of {n} needs")
+        out += rng.sample(by_label[c], want)
+    rng.shuffle(out)
+    return out

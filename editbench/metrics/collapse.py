@@ -28,6 +28,11 @@ A distance jump at n is the **CF point** when at least ``min_signals`` of the av
   (before − after)/|before|; for lower-is-better signals like perplexity, a rise by a factor ≥
   1/(1 − health_drop)).
 
+- **downstream** (when the run evaluated downstream tasks, :mod:`editbench.metrics.downstream`): the mean F1 of
+  the tasks the unedited model does above chance, before/after n as for health, falls by ≥ ``health_drop``
+  (relative; the paper: at the CF point F1 drops to zero). A run without downstream checks, or whose model is
+  at chance on every task, has no such signal.
+
 A signal is *available* at n when it has values on both sides *and room to collapse*: efficacy only when the
 ES window before n is at least ``es_min_before`` (0.5: an editor that was not working cannot stop working), forgetting
 only when the fraction before n is at most 1 − ``forget_rise``. So when edits never worked, a distance jump
@@ -125,7 +130,7 @@ def _around(points: Sequence[tuple[int, float]], n: int, rule: CollapseRule) -> 
 
 def signal_changes(i: int, n: int, es: Sequence[float | None] | None, forgetting: Sequence[tuple[int, float]] | None,
                    health: Sequence[tuple[int, float]] | None, health_lower_is_better: bool,
-                   rule: CollapseRule) -> dict[str, dict]:
+                   rule: CollapseRule, downstream: Sequence[tuple[int, float]] | None = None) -> dict[str, dict]:
     """For each available signal: its value before/after step ``i`` (= edit count ``n``), and whether it
     collapsed there. ``es`` is per step; forgetting and health are (edit count, value) checkpoints."""
     out: dict[str, dict] = {}
@@ -151,6 +156,11 @@ def signal_changes(i: int, n: int, es: Sequence[float | None] | None, forgetting
                 bad = (before - after) >= rule.health_drop * abs(before) if before != 0 else after < before
             out["health"] = {"before": before, "after": after, "collapsed": bool(bad),
                              "available": before > 0 if health_lower_is_better else before != 0}
+    if downstream:
+        before, after = _around(downstream, n, rule)
+        if before is not None and after is not None:
+            out["downstream"] = {"before": before, "after": after, "available": before > 0,
+                                 "collapsed": bool(before - after >= rule.health_drop * abs(before))}
     return out
 
 
@@ -169,13 +179,15 @@ def detect_collapse(distance: Sequence[float], es: Sequence[float | None] | None
                     forgetting: Sequence[tuple[int, float]] | None = None,
                     health: Sequence[tuple[int, float]] | None = None, *, health_lower_is_better: bool = False,
                     case_ids: Sequence | None = None, steps: Sequence[int] | None = None,
-                    rule: CollapseRule = CollapseRule(), nonfinite: Sequence[bool] | None = None) -> dict:
+                    rule: CollapseRule = CollapseRule(), nonfinite: Sequence[bool] | None = None,
+                    downstream: Sequence[tuple[int, float]] | None = None) -> dict:
     """Find the CF point. ``distance``/``es``/``case_ids`` are per step (step i ends at edit count ``steps[i]``,
     default i+1; with batch editing a step is a batch and its case id entry the batch's ids); ``forgetting`` and
     ``health`` are ``(edit count, value)`` checkpoints. Returns a JSON-able dict: ``cf_edit`` (1-based, or None),
     ``case_id``, ``signals`` at the point, ``jumps`` (all distance jumps, confirmed or not), ``gradual``
     (forgetting rate before the point) and ``catastrophic`` (the changes across it). ``nonfinite`` (per step)
-    marks steps after which the weights were not finite: the first is a CF point at any position."""
+    marks steps after which the weights were not finite: the first is a CF point at any position. ``downstream``
+    ``(edit count, mean F1 of the tasks above chance)`` checkpoints add the downstream signal."""
     jumps = distance_jumps(distance, rule, steps)
     first_bad = next((i for i, bad in enumerate(nonfinite or ()) if bad), None)
     if first_bad is not None:
@@ -191,7 +203,7 @@ def detect_collapse(distance: Sequence[float], es: Sequence[float | None] | None
         j["nonfinite"] = True
     cf = None
     for j in jumps:
-        sig = signal_changes(j["step"], j["edit"], es, forgetting, health, health_lower_is_better, rule)
+        sig = signal_changes(j["step"], j["edit"], es, forgetting, health, health_lower_is_better, rule, downstream)
         live = [s for s in sig.values() if s["available"]]
         need = min(rule.min_signals, len(live))
         j["signals"] = sig

@@ -5,7 +5,9 @@ number of edits: ES, PS and NS moving windows (dotted: the short window, 5 edits
 fact forgetting (% of edits successful right after they were made that fail now; solid argmax-based — the
 paper's curve — dashed probability-based), the normalized L2 distance of each edited weight from its original
 (log scale; one line style per layer), and the model-health signal. A detected catastrophic-forgetting point is
-a vertical grey line.
+a vertical grey line. A run with downstream checks (``downstream_every``) gets a seventh panel: each task's
+primary-mode F1 against the edits (solid: above chance on the unedited model; dotted: at chance, where no
+regression can show).
 """
 from __future__ import annotations
 
@@ -36,12 +38,18 @@ def _window_sizes(edits: list[dict], metric: str) -> list[int]:
 def plot_runs(jsonl_paths: Sequence[str | Path], png: str | Path, title: str | None = None,
               labels: Sequence[str] | None = None, cf_edits: Sequence[int | None] | None = None) -> Path:
     """Draw the runs in ``jsonl_paths`` (samples of one editor/model) into one PNG; return its path."""
-    fig, axes = plt.subplots(2, 3, figsize=(15, 8.5))
-    (ax_es, ax_ps, ax_ns), (ax_fg, ax_d, ax_h) = axes
+    all_recs = [read_jsonl(path, damaged=[]) for path in jsonl_paths]
+    with_ds = any(x.get("type") == "check" and "downstream" in x for recs in all_recs for x in recs)
+    if with_ds:
+        fig, axes = plt.subplots(2, 4, figsize=(20, 8.5))
+        (ax_es, ax_ps, ax_ns, ax_ds), (ax_fg, ax_d, ax_h, ax_off) = axes
+        ax_off.axis("off")
+    else:
+        fig, axes = plt.subplots(2, 3, figsize=(15, 8.5))
+        (ax_es, ax_ps, ax_ns), (ax_fg, ax_d, ax_h) = axes
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     health_name, ax_h2 = None, None
-    for r, path in enumerate(jsonl_paths):
-        recs = read_jsonl(path, damaged=[])  # damaged lines: skipped (the summary reports them)
+    for r, recs in enumerate(all_recs):  # damaged lines: skipped (the summary reports them)
         header = next((x for x in recs if x["type"] == "run"), {})
         conf = header.get("config", {})
         label = labels[r] if labels else f"sample {conf.get('sample', r)}"
@@ -79,6 +87,14 @@ def plot_runs(jsonl_paths: Sequence[str | Path], png: str | Path, title: str | N
                     ax = ax_h2
                 ax.plot([c["n"] for c in hc], [c["health"].get(key) for c in hc], color=color,
                         ls=LINESTYLES[j % len(LINESTYLES)], marker=".", label=f"{label} {key}")
+        dc = [c for c in checks if isinstance(c.get("downstream"), dict)]
+        if with_ds and dc:
+            tasks = sorted({k.split(".")[0] for k in dc[0]["downstream"] if k.count(".") == 1 and k.endswith(".f1")})
+            for j, t in enumerate(tasks):
+                above = bool(dc[0]["downstream"].get(f"{t}.above_chance"))
+                ax_ds.plot([c["n"] for c in dc], [c["downstream"].get(f"{t}.f1") for c in dc], marker=".",
+                           ls="-" if above else ":", color=colors[j % len(colors)] if len(all_recs) == 1 else color,
+                           label=f"{t}" + ("" if above else " (at chance)") + ("" if len(all_recs) == 1 else f" {label}"))
         cf = cf_edits[r] if cf_edits else None
         if cf:
             for ax in axes.flat:
@@ -93,6 +109,9 @@ def plot_runs(jsonl_paths: Sequence[str | Path], png: str | Path, title: str | N
     if any(line.get_ydata().size for line in ax_d.get_lines()):
         ax_d.set_yscale("log")
     ax_h.set_title("Model health" + (f" ({health_name})" if health_name else " (no probe)"))
+    if with_ds:
+        ax_ds.set_title("Downstream F1 (primary mode)")
+        ax_ds.set_ylim(-0.05, 1.05)
     for ax in axes.flat:
         ax.set_xlabel("number of edits")
         ax.grid(alpha=0.3)

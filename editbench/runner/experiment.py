@@ -97,11 +97,19 @@ class Experiment:
     device: str = "cpu"
     out_dir: str = "reports"
     resume: bool = False
+    # downstream regression (runner/downstream.py): tasks evaluated every k edits of a sequential run (None =
+    # never); tasks (None = all), examples per task, shots and primary answer mode (None = the model's preset)
+    downstream_every: int | None = None
+    downstream_tasks: tuple[str, ...] | None = None
+    downstream_n: int | None = None
+    downstream_shots: int | None = None
+    downstream_mode: str | None = None
 
     def __post_init__(self):
         if self.suite not in SUITES:
             raise ExperimentError(f"suite {self.suite!r}: expected one of {SUITES}")
-        for name in ("n", "samples", "batch_size", "history_every", "checkpoint_every"):
+        for name in ("n", "samples", "batch_size", "history_every", "checkpoint_every", "downstream_every",
+                     "downstream_n"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
                 raise ExperimentError(f"{name} must be a whole number >= 1, got {value!r}")
@@ -109,6 +117,14 @@ class Experiment:
         if self.probes is not None:
             object.__setattr__(self, "probes", tuple(self.probes))
         object.__setattr__(self, "protocols", tuple(self.protocols))
+        if self.downstream_tasks is not None:
+            object.__setattr__(self, "downstream_tasks", tuple(self.downstream_tasks))
+        if self.downstream_mode not in (None, "gen", "loglik"):
+            raise ExperimentError(f"downstream mode {self.downstream_mode!r}: expected 'gen' or 'loglik'")
+        if self.downstream_shots is not None and (isinstance(self.downstream_shots, bool)
+                                                  or not isinstance(self.downstream_shots, int)
+                                                  or self.downstream_shots < 0):
+            raise ExperimentError(f"downstream_shots must be a whole number >= 0, got {self.downstream_shots!r}")
         bad = sorted(set(self.protocols) - {"prob", "token_acc", "gen"})
         if bad or not self.protocols:
             raise ExperimentError(f"--protocol {', '.join(bad) or '(none)'}: expected prob, token_acc or gen")
@@ -182,9 +198,11 @@ def run_single(exp: Experiment, editor, lm, *, progress: bool = True):
 
 
 def run_sequential_sample(exp: Experiment, editor, lm, sample: int = 0, *, progress: bool = True,
-                          **config: Any) -> tuple[dict, list]:
+                          downstream_probe: Any = None, **config: Any) -> tuple[dict, list]:
     """One sample (edit order) of a sequential experiment on ``lm``: (summary, malformed-record errors).
-    ``config`` passes further :class:`~editbench.runner.sequential.SequentialConfig` fields."""
+    ``config`` passes further :class:`~editbench.runner.sequential.SequentialConfig` fields. With
+    ``exp.downstream_every`` the downstream probe (``downstream_probe``, else the experiment's,
+    :func:`editbench.runner.downstream.make_downstream_probe`) runs every k edits."""
     from editbench.metrics.probes import ProbeContext, build_probes
     from editbench.runner.schedule import make_stream
     from editbench.runner.sequential import SequentialConfig, run_sequential
@@ -199,10 +217,15 @@ def run_sequential_sample(exp: Experiment, editor, lm, sample: int = 0, *, progr
                            progress=progress,
                            order=config.pop("order", default_order(exp.dataset_name)), **config)
     stream = make_stream(pool, cfg.order, cfg.seed, cfg.sample, cfg.n_edits)
+    if exp.downstream_every and "downstream_every" not in config:
+        from editbench.runner.downstream import make_downstream_probe
+
+        cfg = dataclasses.replace(cfg, downstream_every=exp.downstream_every)
+        downstream_probe = downstream_probe or make_downstream_probe(exp, lm)
     probe, directions = build_probes(exp.probe_names,
                                      ProbeContext(tok=lm.tok, model_id=lm.model_id, pool=pool, stream=stream,
                                                   seed=exp.seed, dataset=exp.dataset_name))
     summary = run_sequential(editor, lm, pool, cfg, health_probe=probe, health_directions=directions,
-                             dataset=exp.dataset_name, stream=stream)
+                             dataset=exp.dataset_name, stream=stream, downstream_probe=downstream_probe)
     summary["model_hash"] = lm.model_hash
     return summary, errors

@@ -70,7 +70,10 @@ class SequentialConfig:
     (:data:`editbench.metrics.counterfact.PROTOCOLS`; ``prob`` is always scored, forgetting and the CF point
     need it) — with ``gen`` the history checks also re-generate from the rewrite prompts of the edits that
     generated their target right away (the check record's ``forgetting_gen``, its time ``timing.history_gen_s``,
-    part of ``history_s``)."""
+    part of ``history_s``). ``downstream_every`` k: with a ``downstream_probe`` passed to :func:`run_sequential`,
+    the downstream tasks are evaluated before the first edit and every k edits (and after the last), stored as the
+    check record's ``downstream`` (flat ``<task>.<mode>.<metric>`` floats, its time ``timing.downstream_s``);
+    None = never (the default: runs without it write exactly what they wrote before)."""
 
     n_edits: int | None = None
     batch_size: int = 1
@@ -91,9 +94,14 @@ class SequentialConfig:
     progress: bool = True
     on_nonfinite: str = "stop"
     protocols: tuple[str, ...] = PROTOCOLS
+    downstream_every: int | None = None
 
     def __post_init__(self):
         check_protocols(self.protocols)
+        if self.downstream_every is not None and (isinstance(self.downstream_every, bool)
+                                                  or not isinstance(self.downstream_every, int)
+                                                  or self.downstream_every < 1):
+            raise ValueError(f"downstream_every must be None or a whole number >= 1, not {self.downstream_every!r}")
         bad = set(self.schedules) - set(SCHEDULES)
         if bad:
             raise ValueError(f"unknown schedule(s) {sorted(bad)}; known: {SCHEDULES}")
@@ -166,6 +174,7 @@ class _Run:
         self.prepare_s: float | None = None
         self.stopped: str | None = None         # why the run stopped early (on_nonfinite="stop"), else None
         self.resumed_from: dict | None = None   # what resume=True continued from (summary's resumed_from)
+        self.downstream_probe = None            # set by run_sequential (with cfg.downstream_every)
 
     # -- start / resume ------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -183,13 +192,22 @@ class _Run:
                               dataset=self.dataset, record_ids=[r.case_id for r in self.stream], seed=cfg.seed,
                               device=str(next(self.model.parameters()).device))
             created = prov.pop("created", None)
-            self.writer.write({"type": "run", "config": cfg.experiment(), "provenance": prov,
-                               "stream": [r.case_id for r in self.stream], "health_directions": self.health_directions,
-                               "timing": {"created": created, "prepare_s": self.prepare_s}})
-            if self.health_probe is not None:
-                self.check(0, history=False, health=True)
+            header = {"type": "run", "config": cfg.experiment(), "provenance": prov,
+                      "stream": [r.case_id for r in self.stream], "health_directions": self.health_directions,
+                      "timing": {"created": created, "prepare_s": self.prepare_s}}
+            if self.downstream_on:
+                p = self.downstream_probe
+                header["downstream"] = {"probe": getattr(p, "name", None), "primary": getattr(p, "primary", {}),
+                                        "settings": getattr(p, "settings", {})}
+            self.writer.write(header)
+            if self.health_probe is not None or self.downstream_on:
+                self.check(0, history=False, health=self.health_probe is not None, downstream=self.downstream_on)
             return
         self._resume(path)
+
+    @property
+    def downstream_on(self) -> bool:
+        return self.downstream_probe is not None and bool(self.cfg.downstream_every)
 
     def _announce(self, position: int, path: Path | None, message: str, depth: int) -> None:
         """Say once what a resume continues from (``depth``: calls between here and the user's, for the warning's
@@ -318,8 +336,8 @@ class _Run:
         self.position = pos + len(batch)
         self.batch_index += 1
 
-    def check(self, n: int, history: bool, health: bool) -> None:
-        """A checkpoint record at edit count ``n``: forgetting (one batched re-score) and/or health."""
+    def check(self, n: int, history: bool, health: bool, downstream: bool = False) -> None:
+        """A checkpoint record at edit count ``n``: forgetting (one batched re-score), health and/or downstream."""
         rec: dict[str, Any] = {"type": "check", "n": n, "timing": {}}
         if history:
             t = time.perf_counter()
@@ -341,6 +359,11 @@ class _Run:
             t = time.perf_counter()
             rec["health"] = {k: float(v) for k, v in self.health_probe(self.model, self.tok).items()}
             rec["timing"]["health_s"] = time.perf_counter() - t
+        if downstream and self.downstream_probe is not None:
+            t = time.perf_counter()
+            rec["downstream"] = {k: (None if v is None else float(v))
+                                 for k, v in self.downstream_probe(self.model, self.tok).items()}
+            rec["timing"]["downstream_s"] = time.perf_counter() - t
         self.writer.write(rec)
         self.last_check = {**rec.get("forgetting", {}), **rec.get("health", {})} or self.last_check
         self.last_check_n = n
@@ -358,13 +381,16 @@ class _Run:
 def run_sequential(editor, lm, requests: Sequence[EditRequest], config: SequentialConfig = SequentialConfig(), *,
                    health_probe: Callable[[torch.nn.Module, Any], dict] | None = None,
                    health_directions: dict[str, str] | None = None, dataset: str | None = None,
-                   stream: Sequence[EditRequest] | None = None, restore_model: bool = True) -> dict:
+                   stream: Sequence[EditRequest] | None = None, restore_model: bool = True,
+                   downstream_probe: Callable[[torch.nn.Module, Any], dict] | None = None) -> dict:
     """Run (or resume) one sequential run of ``editor`` on ``lm`` (anything with ``.model`` and ``.tok``, e.g. a
     :class:`~editbench.models.loader.LoadedModel` — unedited, also when resuming) over the stream built from
     ``requests`` (or the ``stream`` given); return the summary dict of :func:`editbench.runner.summary.summarize`.
     ``health_directions`` says for each health metric whether "higher" or "lower" is better (the probes declare
     it). The model is handed back unedited: every parameter the run touched is restored when it ends, so one
-    loaded model serves a whole session (``restore_model=False`` leaves the edited weights, to inspect them)."""
+    loaded model serves a whole session (``restore_model=False`` leaves the edited weights, to inspect them).
+    ``downstream_probe`` (e.g. :class:`editbench.metrics.downstream.GlueProbe`) runs every
+    ``config.downstream_every`` edits."""
     cfg = config
     if cfg.batch_size > 1 and not getattr(editor, "supports_batch", False):
         raise ValueError(f"batch_size={cfg.batch_size} but editor {getattr(editor, 'name', editor)!r} does not "
@@ -372,6 +398,7 @@ def run_sequential(editor, lm, requests: Sequence[EditRequest], config: Sequenti
     if stream is None:
         stream = make_stream(requests, cfg.order, cfg.seed, cfg.sample, cfg.n_edits)
     run = _Run(editor, lm, list(stream), cfg, health_probe, dataset, health_directions)
+    run.downstream_probe = downstream_probe
     try:
         t = time.perf_counter()
         editor.prepare(run.model, run.tok)  # one-off work on the unedited model (covariances ...)
@@ -400,8 +427,9 @@ def _loop(run: "_Run", editor, cfg: SequentialConfig) -> dict:
             n, last = run.position, run.position == len(stream) or run.stopped is not None
             do_hist = "history" in cfg.schedules and (crossed(pos, n, k) or last)
             do_health = run.health_probe is not None and (crossed(pos, n, h_every) or last)
-            if do_hist or do_health:
-                run.check(n, history=do_hist, health=do_health)
+            do_ds = run.downstream_on and (crossed(pos, n, cfg.downstream_every) or last)
+            if do_hist or do_health or do_ds:
+                run.check(n, history=do_hist, health=do_health, downstream=do_ds)
             if run.stopped is not None:
                 run.writer.write({"type": "stop", "n": n, "reason": run.stopped, "on_nonfinite": cfg.on_nonfinite})
                 warnings.warn(f"{run.out}: {run.stopped}: the run stops (on_nonfinite='stop')", RuntimeWarning,

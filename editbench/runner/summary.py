@@ -148,6 +148,9 @@ def summarize(jsonl_path: str | Path, cfg: Any = None, wall_s: float | None = No
     conf = cfg.to_dict() if cfg is not None else header.get("config", {})
     rule = cfg.collapse if cfg is not None else CollapseRule(**conf.get("collapse", {}))
     every = max(conf.get("history_every") or 1, conf.get("health_every") or 0)
+    ds_checks = [c for c in records if c.get("type") == "check" and isinstance(c.get("downstream"), dict)]
+    if ds_checks:  # a check on each side of a CF point for the downstream signal too
+        every = max(every, conf.get("downstream_every") or 0)
     rule = rule.__class__(**{**rule.__dict__, "tol_before": max(rule.tol_before, every),
                              "tol_after": max(rule.tol_after, every)})
     s = load_series(records, conf.get("health_key"))
@@ -155,10 +158,11 @@ def summarize(jsonl_path: str | Path, cfg: Any = None, wall_s: float | None = No
     forgetting = [(n, f.get(COLLAPSE_FORGET_KEY) if (f.get(learned) or 0) >= rule.min_learned else None)
                   for n, f in s["forgetting"]]
     hk = s["health_key"]
+    ds = downstream_summary(ds_checks, header) if ds_checks else None
     collapse = detect_collapse(s["step_distance"], s["step_es"], forgetting, s["health"],
                                health_lower_is_better=health_lower_is_better(header, hk),
                                case_ids=s["step_case_ids"], steps=s["step_n"], rule=rule,
-                               nonfinite=s["step_nonfinite"])
+                               nonfinite=s["step_nonfinite"], **({"downstream": ds["signal"]} if ds else {}))
     n_done = s["n"][-1] if s["n"] else 0
     nonfinite = [e["n"] for e in s["edits"] if e.get("nonfinite")]
     stop = s["stop"]
@@ -197,6 +201,7 @@ def summarize(jsonl_path: str | Path, cfg: Any = None, wall_s: float | None = No
         "n_errors": sum(1 for e in s["edits"] if e.get("error")),
         "final": _final_aggregate(s["final"]),
         "collapse": collapse,
+        **({"downstream": ds} if ds else {}),
         "paths": {"jsonl": str(jsonl_path), "summary": str(jsonl_path.parent / "summary.json")},
     }
     summary["timing"] = {"wall_s": wall_s, "edits_per_s": n_done / wall_s if wall_s else None,
@@ -204,6 +209,29 @@ def summarize(jsonl_path: str | Path, cfg: Any = None, wall_s: float | None = No
     summary["cost"] = run_cost(s["edits"], s["checks"], header)
     write_summary(summary)
     return summary
+
+
+def downstream_summary(checks: list[dict], header: dict) -> dict:
+    """The downstream checks of a run: per task the primary-mode F1 at each check (``f1``, and every flat metric
+    under ``series``), the tasks above chance at the first check (the unedited model when the run has its edit-0
+    check), and the collapse signal: the mean primary F1 of those tasks at each check (None when no task was
+    above chance: such a run cannot show a downstream regression)."""
+    first, last = checks[0]["downstream"], checks[-1]["downstream"]
+    tasks = sorted({k.split(".")[0] for k in first if k.endswith(".f1") and k.count(".") == 1})
+    above = [t for t in tasks if first.get(f"{t}.above_chance")]
+    f1 = {t: [(c["n"], c["downstream"].get(f"{t}.f1")) for c in checks] for t in tasks}
+    signal = None
+    if above:
+        signal = [(c["n"], _mean_or_none([c["downstream"].get(f"{t}.f1") for t in above])) for c in checks]
+    keys = sorted({k for c in checks for k in c["downstream"]})
+    return {"tasks": tasks, "above_chance": above, "baseline_n": checks[0]["n"], "f1": f1, "signal": signal,
+            "first": first, "last": last, "last_n": checks[-1]["n"],
+            "drop_points": {t: (100.0 * (first[f"{t}.f1"] - last[f"{t}.f1"])
+                                if first.get(f"{t}.f1") is not None and last.get(f"{t}.f1") is not None else None)
+                            for t in tasks},
+            "primary": (header.get("downstream") or {}).get("primary", {}),
+            "settings": (header.get("downstream") or {}).get("settings", {}),
+            "series": {k: [(c["n"], c["downstream"].get(k)) for c in checks] for k in keys}}
 
 
 def immediate_intervals(edits: list[dict]) -> dict:
@@ -222,9 +250,12 @@ def run_cost(edits: list[dict], checks: list[dict], header: dict) -> dict:
     score = sum((e.get("timing") or {}).get("score_s") or 0.0 for e in edits)
     history = sum((c.get("timing") or {}).get("history_s") or 0.0 for c in checks)
     health = sum((c.get("timing") or {}).get("health_s") or 0.0 for c in checks)
+    breakdown = {"immediate": score, "history": history, "health": health}
+    if any("downstream_s" in (c.get("timing") or {}) for c in checks):
+        breakdown["downstream"] = sum((c.get("timing") or {}).get("downstream_s") or 0.0 for c in checks)
     return {"prepare_s": (header.get("timing") or {}).get("prepare_s"), "apply_s_total": sum(apply),
-            "apply_s_mean": sum(apply) / len(apply) if apply else None, "eval_s": score + history + health,
-            "eval_breakdown_s": {"immediate": score, "history": history, "health": health}, **memory()}
+            "apply_s_mean": sum(apply) / len(apply) if apply else None, "eval_s": sum(breakdown.values()),
+            "eval_breakdown_s": breakdown, **memory()}
 
 
 def write_summary(summary: dict) -> None:
