@@ -26,6 +26,8 @@ import argparse
 import sys
 
 from editbench import DEFAULT_MODEL
+from editbench.cli_downstream import add_downstream_args, downstream_kwargs  # noqa: E402 (downstream suite)
+from editbench.cli_downstream import add_parser as add_downstream_parser
 
 
 def _cmd_ls(args) -> int:
@@ -131,8 +133,11 @@ def _cmd_sequential(args) -> int:
                          samples=args.samples, seed=args.seed, batch_size=args.batch_size,
                          history_every=args.history_every, checkpoint_every=args.checkpoint_every,
                          on_nonfinite=args.on_nonfinite, protocols=tuple(args.protocol or ("prob", "token_acc", "gen")),
-                         device=args.device, out_dir=args.out, resume=args.resume)
+                         device=args.device, out_dir=args.out, resume=args.resume,
+                         **downstream_kwargs(args))  # --downstream-* (editbench/cli_downstream.py)
         checks.check_experiment(exp)
+        from editbench.runner.downstream import check_downstream_inputs
+        check_downstream_inputs(args.model, **downstream_kwargs(args))
     except ExperimentError as e:
         print(f"editbench sequential: error: {e}", file=sys.stderr)
         return USAGE_ERROR
@@ -246,7 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
     sq.add_argument("--device", default="cpu")
     sq.add_argument("--hparam", action="append", default=[], metavar="EDITOR.KEY=VALUE",
                     help="override one hyperparameter, e.g. --hparam memit.mom2_update_weight=15000 (as in pytest)")
+    add_downstream_args(sq)  # downstream tasks inside the run (editbench/cli_downstream.py)
     sq.set_defaults(func=_cmd_sequential)
+    add_downstream_parser(sub, DEFAULT_MODEL)  # `editbench downstream` (editbench/cli_downstream.py)
     zs = sub.add_parser("zsre", help="zsRE question form vs completion form: do edits transfer between them?",
                         description="Per pair and direction (q2c: edit in question form, probe in completion form; "
                                     "c2q: the reverse) one edit, both forms scored, restored; transfer rates with "

@@ -10,7 +10,8 @@ from __future__ import annotations
 import sys
 
 USAGE_ERROR = 4
-FACTWORLD_TRAIN = "factworld-mend-train"  # editbench/factworld/mend_records.py
+FACTWORLD_TRAIN = "factworld-mend-train"
+FACTWORLD_TRAIN_FACTORY = "editbench.factworld.mend_records:mend_train_records"
 
 
 def add_parser(sub) -> None:
@@ -82,10 +83,13 @@ def _cmd_mend_train(args) -> int:
 
     lm = load_model(args.model, device=args.device)
     if args.dataset == FACTWORLD_TRAIN:  # fact-world records disjoint from the suites' (factworld/mend_records.py)
-        from editbench.data.counterfact import parse_rome
-        from editbench.factworld.mend_records import mend_train_records
+        import importlib
 
-        records, errors = [parse_rome(r, i) for i, r in enumerate(mend_train_records())], []
+        from editbench.data.counterfact import parse_rome
+
+        mod, _, attr = FACTWORLD_TRAIN_FACTORY.partition(":")  # a registry string, as the `factworld` dataset's
+        factory = getattr(importlib.import_module(mod), attr)
+        records, errors = [parse_rome(r, i) for i, r in enumerate(factory())], []
     else:
         records, errors = load_records(args.dataset, on_error="collect", target=args.zsre_target)
     if errors:

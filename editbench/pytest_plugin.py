@@ -77,6 +77,22 @@ def pytest_addoption(parser):
                 help="gates file (default: the thresholds.yaml shipped beside the suites).")
     g.addoption("--hparam", action="append", default=[], metavar="EDITOR.KEY=VALUE",
                 help="override one editor hyperparameter, e.g. --hparam rome.layer=3 (value parsed as YAML).")
+    # downstream regression (editbench/suites/test_downstream.py; also the sequential suite's runs)
+    g.addoption("--downstream-every", type=int, default=None, metavar="K",
+                help="evaluate the downstream tasks (GLUE few-shot; the fact world's in-world tasks on --model "
+                     "factworld) before editing and every K edits of a sequential run (downstream suite default "
+                     "10, the paper's; sequential suite default off).")
+    g.addoption("--downstream-task", action="append", default=None, metavar="TASK",
+                help="downstream task (repeatable; default all): sst2, mrpc, cola, rte (fact world: sst2, mrpc, "
+                     "cola, nli).")
+    g.addoption("--downstream-n", type=int, default=None, metavar="N",
+                help="downstream examples per task, class-balanced (default: the model's preset, 200 as the paper; "
+                     "fact world 100).")
+    g.addoption("--downstream-shots", type=int, default=None, metavar="K",
+                help="downstream demonstrations per prompt (the first K of the paper's table; default: the preset).")
+    g.addoption("--downstream-mode", choices=("gen", "loglik"), default=None,
+                help="downstream primary answer mode (both are always reported): gen = greedy decode + parse the "
+                     "label word (the paper's), loglik = label-word log-likelihood (default: the preset).")
     # disabling suite (editbench/suites/test_disabling.py): isolate a sequential run's CF edits
     g.addoption("--from-run", default=None, metavar="DIR",
                 help="disabling suite: a sequential run directory (or its summary.json) whose CF edits are each "
@@ -107,6 +123,9 @@ class EditbenchSession:
         self.checkpoint_every, self.on_nonfinite = opt("--checkpoint-every"), opt("--on-nonfinite")
         self.protocols = tuple(opt("--protocol") or ("prob", "token_acc", "gen"))
         self.zsre_target, self.directions = opt("--zsre-target"), tuple(opt("--direction") or ("q2c", "c2q"))
+        self.downstream = {"downstream_every": opt("--downstream-every"), "downstream_n": opt("--downstream-n"),
+                           "downstream_tasks": tuple(opt("--downstream-task")) if opt("--downstream-task") else None,
+                           "downstream_shots": opt("--downstream-shots"), "downstream_mode": opt("--downstream-mode")}
         self.thresholds_path = Path(opt("--thresholds")) if opt("--thresholds") else THRESHOLDS
         self.hparams: dict[str, dict] = {}
         self.models = ModelCache()
@@ -141,6 +160,8 @@ class EditbenchSession:
             if self.config.getoption("--thresholds") and not self.thresholds_path.is_file():
                 raise ExperimentError(f"--thresholds {str(self.thresholds_path)!r}: no such file")
             checks.check_out_dir(self.reports_dir)
+            from editbench.runner.downstream import check_downstream_inputs
+            check_downstream_inputs(self.model, **self.downstream)
             if self.config.getoption("--from-run"):  # disabling suite: a readable sequential run summary
                 from editbench.runner.disabling import read_summary
                 read_summary(self.config.getoption("--from-run"))
@@ -175,7 +196,7 @@ class EditbenchSession:
                           n=self.n_records if suite == "single" else self.n_edits, samples=self.samples,
                           seed=self.seed, device=self.device, out_dir=self.reports_dir, resume=self.resume,
                           checkpoint_every=self.checkpoint_every, on_nonfinite=self.on_nonfinite,
-                          protocols=self.protocols)
+                          protocols=self.protocols, **self.downstream)
 
     def model_for(self, exp):
         self.check_dataset_once(exp)

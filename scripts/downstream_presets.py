@@ -21,11 +21,14 @@ def main():
     ap.add_argument("--n", type=int, default=200)
     ap.add_argument("--tasks", nargs="*", default=list(PROMPTS))
     ap.add_argument("--out", required=True)
+    ap.add_argument("--shots", nargs="*", type=int, default=None, help="shots to try (default: all; 'max' first)")
     a = ap.parse_args()
     lm = load_model(a.model)
     rows = []
     for task in a.tasks:
-        for shots in range(PROMPTS[task].max_shots + 1):
+        top = PROMPTS[task].max_shots
+        tried = [top] + list(range(top)) if a.shots is None else [min(k, top) for k in a.shots]
+        for shots in dict.fromkeys(tried):  # the paper's setting first
             t = time.perf_counter()
             probe = GlueProbe.create(lm.tok, lm.model_id, tasks=(task,), n=a.n, shots=shots)
             ev = probe.evaluate(lm.model)[task]

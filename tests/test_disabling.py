@@ -100,7 +100,7 @@ def test_health_collapse_rules():
     before = {"recall": 0.03, "ppl": 20.0, "entropy": 4.0, "entropy_sampled": 5.5}
     broken = health_signals(before, {"recall": 0.0, "ppl": 240.0, "entropy": 0.3, "entropy_sampled": 1.0}, dirs)
     assert not broken["recall"]["available"]                     # SmolLM2-like recall 0.03: no signal
-    assert broken["entropy"]["key"] == "entropy_sampled"          # one entropy signal, ROME's sampled one
+    assert broken["entropy"]["key"] == "entropy"                  # one entropy signal: the greedy one
     assert health_collapse(broken)["disabled"] and health_collapse(broken)["collapsed"] == ["entropy", "perplexity"]
     mild = health_signals(before, {"recall": 0.03, "ppl": 21.0, "entropy": 3.9, "entropy_sampled": 5.4}, dirs)
     assert not health_collapse(mild)["disabled"]
@@ -249,7 +249,9 @@ def test_cli_and_plugin_usage_errors(tmp_path):
     assert r.returncode == 4 and "--from-run" in r.stderr
 
 
-# -- one small real-model case: the suite on SmolLM2, 2 real CounterFact records ---------------------------------
+# -- one small real-model case: the suite on SmolLM2, one real CounterFact record ---------------------------------
+# (model load, one ROME edit, the health probes twice: ~1.5 min on one uncontended thread; 9 min 45 s with two
+# records on the 2-core machine shared with three other jobs, 2026-12-02)
 def test_disabling_suite_on_smollm2(tmp_path):
     from editbench.models.smollm2 import find_gguf
     if find_gguf() is None:
@@ -257,12 +259,12 @@ def test_disabling_suite_on_smollm2(tmp_path):
     from test_plugin import run_pytest
     reports = tmp_path / "reports"
     r = run_pytest("suites", "-m", "disabling", "--model", "smollm2-135m", "--dataset", "counterfact-1k",
-                   "--editor", "rome", "--n-records", "2", "--reports-dir", str(reports), timeout=900)
+                   "--editor", "rome", "--n-records", "1", "--reports-dir", str(reports), timeout=1200)
     out = r.stdout[-3000:] + r.stderr[-2000:]
     (payload,) = [json.loads(f.read_text()) for f in reports.glob("editbench-*.json")]
     (res,) = payload["results"]
     scan_ = res["details"]["scan"]
-    assert res["suite"] == "disabling" and res["n"] == 2 and scan_["all_restored"], out
+    assert res["suite"] == "disabling" and res["n"] == 1 and scan_["all_restored"], out
     assert {"recall", "ppl", "entropy", "entropy_sampled"} <= set(scan_["baseline_health"]), out
     assert scan_["baseline_health"]["entropy_sampled"] > 3       # SmolLM2 writes varied text
     assert all(1e-8 < r_["distance"] < 1e-2 for r_ in scan_["per_edit"]), scan_["per_edit"]

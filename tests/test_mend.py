@@ -239,3 +239,33 @@ def test_shipped_smollm2_network_loads_and_edits_one_real_record():
         after = float(target_nll(lm.model(**b.model_inputs()).logits, b))
     restore(lm.model, res.originals)
     assert after < before - 0.5, (before, after)
+
+
+def test_factworld_training_records_avoid_every_evaluated_fact():
+    from editbench.factworld import factworld_records
+    from editbench.factworld.mend_records import mend_train_records
+
+    key = lambda r: (r["requested_rewrite"]["subject"], r["requested_rewrite"]["relation_id"])  # noqa: E731
+    train, evaluated = mend_train_records(), factworld_records()
+    assert len(train) == len(evaluated) and not {key(r) for r in train} & {key(r) for r in evaluated}
+
+
+def test_cli_trains_on_the_fact_world_resumes_and_the_editor_uses_the_result(tmp_path):
+    import json
+
+    from editbench.cli import main
+    from editbench.models.loader import load_model
+
+    out = tmp_path / "net"
+    args = ["mend", "train", "--model", "factworld", "--dataset", "factworld-mend-train", "--n-val", "2",
+            "--val-every", "2", "--accumulate", "2", "--rank", "4", "--out", str(out), "--quiet"]
+    assert main(args + ["--steps", "2"]) == 0
+    assert main(args + ["--steps", "4", "--resume"]) == 0
+    curve = json.loads((out / "curve.json").read_text())
+    assert [p["step"] for p in curve["validation"]] == [0, 2, 4] and len(curve["train"]) == 4
+    assert (out / "curve.png").is_file() and json.loads((out / "network.json").read_text())["rank"] == 4
+    lm = load_model("factworld")
+    ed = MENDEditor(MENDHParams(network=str(out)))
+    res = ed.apply(lm.model, lm.tok, [REQ.with_target("Danish")])
+    assert res.stats["network"] == str(out)
+    restore(lm.model, res.originals)

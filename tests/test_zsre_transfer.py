@@ -221,6 +221,28 @@ def test_cli_usage_errors_name_the_option_and_exit_4(args, message, capsys, tmp_
     assert message in capsys.readouterr().err
 
 
+def test_cli_writes_the_session_json_the_figure_and_each_edit_as_it_is_done(tmp_path, capsys):
+    assert cli.main(["zsre", "--editor", "null", "--model", "factworld", "--n-records", "2", "--direction", "q2c",
+                     "--out", str(tmp_path)]) == 0
+    (session,) = [json.loads(p.read_text()) for p in tmp_path.glob("zsre-null-*.json")]
+    (res,) = session["results"]
+    assert res["suite"] == "zsre" and res["test"] == "cli" and res["experiment"]["directions"] == ["q2c"]
+    assert list(tmp_path.glob("zsre-null-*.png"))
+    lines = (tmp_path / "zsre-null-factworld-factworld.edits.jsonl").read_text().splitlines()
+    assert [json.loads(x)["direction"] for x in lines] == ["q2c", "q2c"]
+    assert "q2c gen: transfer" in capsys.readouterr().out
+
+
+def test_offline_without_the_pairs_is_one_line_naming_what_to_fetch(tmp_path, monkeypatch, capsys):
+    (tmp_path / "mirror").mkdir()
+    monkeypatch.setenv("EDITBENCH_DATA_DIR", str(tmp_path / "mirror"))
+    monkeypatch.setenv("EDITBENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("EDITBENCH_OFFLINE", "1")
+    assert cli.main(["zsre", "--editor", "rome", "--out", str(tmp_path)]) == 4
+    err = capsys.readouterr().err
+    assert "--dataset 'zsre'" in err and "editbench data fetch zsre-completion" in err and len(err.splitlines()) == 1
+
+
 def test_pytest_usage_error_for_a_bad_target_exits_4():
     r = run_pytest("suites", "-m", "zsre", "--zsre-target", "pred", "--collect-only", "-q")
     assert r.returncode == 4 and "--zsre-target" in r.stderr

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from editbench.data.download import DownloadError
 from editbench.data.registry import read_json_records
 from editbench.data.schema import (DatasetFileError, EditRequest, OversizedInt, RecordError, check_subject_in_prompt,
                                    parse_records, require, require_text, short, template_problem)
@@ -204,7 +205,7 @@ def cf_truths(path: str | os.PathLike | None = None) -> dict[int, tuple[str, str
     a field are left out: they only cost that pair its target_true); {} when the file is not here."""
     try:
         raw = read_json_records(Path(path) if path else locate(CF_TRUTH_FILE), bad_lines="keep")
-    except (OSError, ValueError):
+    except (OSError, ValueError, DownloadError):  # not here (offline, no mirror) or unreadable: no target_true
         return {}
     out = {}
     for r in raw:

@@ -67,7 +67,7 @@ def plot_scan(scan: dict, png: str | Path, title: str | None = None,
                  f"{scan.get('n_intrinsic', 0)} confirmed disabling (X)", fontsize=9)
     ax.legend(fontsize=7, loc="best")
     base = scan.get("baseline_health") or {}
-    ent_key = next((k for k in ("entropy_sampled", "entropy") if k in base), None)
+    ent_key = next((k for k in ("entropy", "entropy_sampled") if k in base), None)
     ppl_key = next((k for k in base if k == "ppl" or k.endswith("ppl")), None)
     for key, color, label in ((ent_key, "tab:green", "entropy after − before"),
                               (ppl_key, "tab:brown", "log10 ppl after / before")):

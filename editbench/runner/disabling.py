@@ -49,14 +49,16 @@ def scan_records(exp: Experiment, pool) -> list:
     return make_stream(pool, default_order(exp.dataset_name), exp.seed, 0, n)
 
 
-def run_scan(exp: Experiment, editor, lm, *, rule: DisablingRule = DisablingRule(), progress: bool = True):
-    """(scan result, records, malformed-record errors) of ``exp.n`` records."""
+def run_scan(exp: Experiment, editor, lm, *, rule: DisablingRule = DisablingRule(), progress: bool = True,
+             on_row=None):
+    """(scan result, records, malformed-record errors) of ``exp.n`` records (``on_row``: see ``scan``)."""
     pool, errors = load_pool(exp)
     if not pool:
         raise ExperimentError(f"no valid records in {exp.dataset_name!r} ({len(errors)} malformed)")
     records = scan_records(exp, pool)
     health, directions, notes = build_health(exp, lm, pool, records)
-    out = scan(editor, lm, records, health=health, directions=directions, rule=rule, progress=progress)
+    out = scan(editor, lm, records, health=health, directions=directions, rule=rule, progress=progress,
+               on_row=on_row)
     out["probe_notes"] = notes
     return out, records, errors
 

@@ -23,19 +23,38 @@ from editbench.metrics.classification import AT_CHANCE
 from editbench.metrics.downstream import MODES, unflatten
 from editbench.runner.jsonl import jsonable
 
-DEFAULT_EVERY = 10
-FACTWORLD_PROBE = "factworld-tasks"
+from editbench.runner.downstream_probe import DEFAULT_EVERY, make_downstream_probe  # noqa: F401 (re-exported)
 
 
-def make_downstream_probe(exp, lm) -> Any:
-    """The downstream probe of ``exp`` for ``lm``: the fact world's tasks on the fact world, else GLUE."""
-    from editbench.registry import PROBES
+def check_downstream_inputs(model: str, downstream_every=None, downstream_n=None, downstream_tasks=None,
+                            downstream_shots=None, downstream_mode=None) -> None:
+    """The downstream options, checked before any model loads: ExperimentError naming the option."""
+    from editbench.metrics.glue_prompts import PROMPTS
+    from editbench.runner import checks
+    from editbench.runner.experiment import ExperimentError
+    from editbench.suggest import close_matches, did_you_mean
 
-    if exp.model == "factworld" or getattr(lm, "model_id", None) == "factworld":
-        return PROBES.get(FACTWORLD_PROBE).create(lm.tok, tasks=exp.downstream_tasks, n=exp.downstream_n,
-                                                  mode=exp.downstream_mode or "loglik", seed=exp.seed)
-    return PROBES.get("glue").create(lm.tok, lm.model_id, tasks=exp.downstream_tasks, n=exp.downstream_n,
-                                     shots=exp.downstream_shots, mode=exp.downstream_mode, seed=exp.seed)
+    for opt, value in (("--downstream-every", downstream_every), ("--downstream-n", downstream_n)):
+        checks.check_count(opt, value)
+    known = ("sst2", "mrpc", "cola", "nli") if model == "factworld" else tuple(PROMPTS)
+    for t in downstream_tasks or ():
+        if t not in known:
+            raise ExperimentError(f"--downstream-task {t!r}:{did_you_mean(close_matches(t, known))} expected one of "
+                                  f"{', '.join(known)}" + (" (the fact world's tasks)" if model == "factworld" else ""))
+    if downstream_shots is not None:
+        most = min(PROMPTS[t].max_shots for t in (downstream_tasks or PROMPTS) if t in PROMPTS) \
+            if model != "factworld" else None
+        if isinstance(downstream_shots, bool) or not isinstance(downstream_shots, int) or downstream_shots < 0 \
+                or (most is not None and downstream_shots > most):
+            raise ExperimentError(f"--downstream-shots {downstream_shots!r}: expected a whole number in 0.."
+                                  f"{most if most is not None else 'N'} (the paper's tables have 4, 6, 6, 3 "
+                                  "demonstrations for sst2, mrpc, cola, rte)"
+                                  + ("; the fact world's prompts have fixed demonstrations" if model == "factworld"
+                                     else ""))
+        if model == "factworld":
+            raise ExperimentError("--downstream-shots: the fact world's prompts have fixed demonstrations")
+    if downstream_mode not in (None, "gen", "loglik"):
+        raise ExperimentError(f"--downstream-mode {downstream_mode!r}: expected gen or loglik")
 
 
 def downstream_result(summary: dict) -> dict:
@@ -96,3 +115,52 @@ def run_downstream(exp, editor, lm, sample: int = 0, *, progress: bool = True) -
     path.write_text(json.dumps(jsonable(result), indent=1, sort_keys=True), encoding="utf-8")
     summary["paths"]["downstream"] = str(path)
     return result, summary, errors
+
+
+def _metrics(result: dict) -> dict:
+    """Flat metrics of a result record: per task the primary F1 before/after and, per mode, the baseline."""
+    out = {}
+    for t, r in result["tasks"].items():
+        out[f"{t}_f1_before"], out[f"{t}_f1_after"] = r["f1_before"], r["f1_after"]
+        for mode, m in r["baseline"].items():
+            for k in ("f1", "macro_f1", "mcc", "acc"):
+                out[f"{t}_{mode}_{k}"] = ((m or {}).get(k) or {}).get("value")
+    return out
+
+
+def record_fields(exp, result: dict, summary: dict, errors: list, table: dict) -> dict:
+    """The fields of the suite's result record (:func:`editbench.runner.results.make_result`), gates checked
+    (``table``: the thresholds); used by the pytest suite and ``editbench downstream`` alike."""
+    from editbench.gates import check_gates, gates_for, verdict
+
+    values = gate_values(result)
+    gates = select_gates(gates_for(table, "downstream", summary.get("model_id") or exp.model, exp.editor), values)
+    failures = check_gates(values, gates)
+    intervals = {f"{t}_{mode}_{k}": (r["baseline"].get(mode) or {}).get(k)
+                 for t, r in result["tasks"].items() for mode in r["baseline"] for k in ("f1", "macro_f1", "mcc", "acc")}
+    return dict(suite="downstream", experiment=exp.to_dict(), metrics=_metrics(result), n=summary["n_edits"],
+                baseline={f"{t}_f1": r["f1_before"] for t, r in result["tasks"].items()},
+                gates=gates, gate_values=values, failures=failures, verdict=verdict(gates, failures),
+                timings=summary.get("timing") or {}, artefacts=dict(summary["paths"]), cost=summary["cost"],
+                record_errors=errors[:20],
+                details={"downstream": result, "intervals": {"baseline": intervals},
+                         "notes": {t: r["note"] for t, r in result["tasks"].items() if r["note"]},
+                         "summary": summary},
+                provenance={**summary["provenance"], "created": (summary.get("timing") or {}).get("created")})
+
+
+def format_table(result: dict) -> list[str]:
+    """One line per task: primary mode, baseline F1/MCC with intervals per mode, F1 after, verdict."""
+    lines = []
+    for t, r in result["tasks"].items():
+        parts = []
+        for mode, m in r["baseline"].items():
+            if m:
+                f, c = m["f1"], m["mcc"]
+                parts.append(f"{mode} F1 {f['value']:.2f} [{f['lo']:.2f}, {f['hi']:.2f}] MCC {c['value']:.2f} "
+                             f"[{c['lo']:.2f}, {c['hi']:.2f}]")
+        after = "" if r["f1_after"] is None else f" -> F1 {r['f1_after']:.2f} after {result['after_edit']} edits"
+        verdict = r["note"] or f"drop {r['f1_drop_points']:.1f} points"
+        lines.append(f"{t:<5} ({r['primary']}, {r['settings'].get('shots')} shots, n={r['settings'].get('n')}): "
+                     + "; ".join(parts) + after + f" | {verdict}")
+    return lines

@@ -21,10 +21,11 @@ import yaml
 from editbench import DEFAULT_MODEL, default_dataset
 
 SUITES = ("single", "sequential", "downstream", "disabling", "zsre")
-DEFAULT_N = {"single": 20, "sequential": 100, "downstream": 100, "disabling": 20, "zsre": 20}
+DEFAULT_N = {"single": 20, "sequential": 100, "downstream": 20, "disabling": 20, "zsre": 20}
 """CPU-sized defaults: 20 single edits (about a minute per editor on the fact world); 100 sequential edits, the
 README main job (MEMIT on SmolLM2: 13 min 43 s on one 2-core machine, 19 min 10 s on a 2-core AMD EPYC with all three
-scoring protocols; README)."""
+scoring protocols; README). Downstream: 20 sequential edits with the GLUE tasks every 10 (three evaluations of
+4 tasks x 200 examples: minutes on SmolLM2 on 2 CPU cores; --n-edits for the paper's hundreds)."""
 
 
 _FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
@@ -144,7 +145,8 @@ class Experiment:
         return self.probes if self.probes is not None else default_probes(self.model)
 
     def run_dir(self, sample: int, model_id: str) -> Path:
-        return Path(self.out_dir) / "runs" / "sequential" / self.editor / Path(model_id).name / f"sample_{sample}"
+        kind = "downstream" if self.suite == "downstream" else "sequential"  # the downstream suite's runs apart
+        return Path(self.out_dir) / "runs" / kind / self.editor / Path(model_id).name / f"sample_{sample}"
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -218,7 +220,7 @@ def run_sequential_sample(exp: Experiment, editor, lm, sample: int = 0, *, progr
                            order=config.pop("order", default_order(exp.dataset_name)), **config)
     stream = make_stream(pool, cfg.order, cfg.seed, cfg.sample, cfg.n_edits)
     if exp.downstream_every and "downstream_every" not in config:
-        from editbench.runner.downstream import make_downstream_probe
+        from editbench.runner.downstream_probe import make_downstream_probe
 
         cfg = dataclasses.replace(cfg, downstream_every=exp.downstream_every)
         downstream_probe = downstream_probe or make_downstream_probe(exp, lm)

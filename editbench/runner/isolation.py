@@ -131,9 +131,10 @@ class FreshModel:
 
 def scan(editor, lm, records: Sequence[EditRequest], *, health: Callable | None = None,
          directions: dict[str, str] | None = None, rule: DisablingRule = DisablingRule(),
-         progress: bool = True) -> dict:
+         progress: bool = True, on_row: Callable[[dict], Any] | None = None) -> dict:
     """Every record as the single (first) edit of a fresh model: per-edit rows, the distance distribution, the
-    flagged outliers and which of them the health probes confirm as disabling. The model ends unedited."""
+    flagged outliers and which of them the health probes confirm as disabling. The model ends unedited.
+    ``on_row(row)`` is called after each edit (e.g. to write rows as they come, for a long scan)."""
     t0 = time.perf_counter()
     editor.prepare(lm.model, lm.tok)
     prepare_s = time.perf_counter() - t0
@@ -142,6 +143,8 @@ def scan(editor, lm, records: Sequence[EditRequest], *, health: Callable | None 
     bar = tqdm(records, desc=f"disabling-scan[{editor.name}]", unit="edit", disable=not progress, leave=False)
     for req in bar:
         rows.append(fresh.edit(editor, [req]))
+        if on_row is not None:
+            on_row(rows[-1])
     flags = flag_outliers([_distance(r["distance"]) for r in rows], rule, broken=[r["broken"] for r in rows])
     for r, f in zip(rows, flags):
         r["outlier"] = f

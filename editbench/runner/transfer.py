@@ -21,6 +21,7 @@ from typing import Callable, Sequence
 
 from tqdm.auto import tqdm
 
+from editbench.data.download import DownloadError
 from editbench.data.transfer import DIRECTIONS, PAIR_SOURCES, FormPair, check_target, load_pairs
 from editbench.data.zsre import ZSRE_TARGETS
 from editbench.editors.base import Editor, restore
@@ -147,7 +148,7 @@ def check_transfer_inputs(source: str, target: str = "answers", directions: Sequ
                               f"{' or '.join(DIRECTIONS)}") from None
     try:
         good, errors = load_pairs(source, on_error="collect", target=target)
-    except (ValueError, OSError, ImportError, RecursionError) as e:
+    except (ValueError, OSError, ImportError, RecursionError, DownloadError) as e:
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
         known = "" if source in PAIR_SOURCES or Path(source).suffix else f" (pair sources: {', '.join(PAIR_SOURCES)})"
         raise ExperimentError(f"{source_option} {source!r}: {first}{known}") from None
