@@ -217,15 +217,8 @@ def cf_truths(path: str | os.PathLike | None = None) -> dict[int, tuple[str, str
 
 # --- loading -----------------------------------------------------------------------------------------------------
 
-def _select(count: int, n: int | None, seed: int | None) -> list[int]:
-    idx = list(range(count))
-    if seed is not None:
-        random.Random(seed).shuffle(idx)
-    if n is not None:
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"n must be a positive int or None, got {n!r}")
-        idx = idx[:n]
-    return idx
+from editbench.data.registry import _select  # noqa: E402  (one record-selection rule for every loader)
+
 
 
 def raw_pairs(name_or_path: str | os.PathLike) -> tuple[list, str, str]:
