@@ -29,6 +29,9 @@ def add_parser(sub) -> None:
     d.add_argument("--from-run", default=None, metavar="DIR",
                    help="a sequential run directory (or its summary.json): isolate its CF edits on a fresh model")
     d.add_argument("--no-scan", action="store_true", help="with --from-run: only the isolation")
+    d.add_argument("--resume", action="store_true",
+                   help="continue an interrupted scan: records already in OUT/.../scan.rows.jsonl (written as the "
+                        "scan goes, same editor, model, dataset, seed and hparams) are not edited again")
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--out", default="reports")
     d.add_argument("--device", default="cpu")
@@ -91,7 +94,16 @@ def run(args) -> int:
     where, results = dis.out_dir(exp, lm.model_id), []
     if not args.no_scan:
         editor = make_editor(exp, lm)
-        scan, records, _errors = dis.run_scan(exp, editor, lm)
+        rows_file = where / "scan.rows.jsonl"
+        try:
+            done = dis.resume_rows(rows_file, exp) if args.resume else {}
+        except ExperimentError as e:
+            print(f"editbench disabling: error: --resume: {e}", file=sys.stderr)
+            return USAGE_ERROR
+        if done:
+            print(f"resuming: {len(done)} records already scanned in {rows_file}")
+        on_row = dis.row_writer(rows_file, exp, append=bool(done))
+        scan, records, _errors = dis.run_scan(exp, editor, lm, on_row=on_row, done=done)
         js = dis.write_json({"experiment": exp.to_dict(), **scan}, where / "scan.json")
         png = plot_scan(scan, where / "scan.png",
                         title=f"{editor.name} on {lm.model_id}: {scan['n']} single edits ({exp.dataset_name})")

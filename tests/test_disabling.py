@@ -16,7 +16,7 @@ from editbench.metrics.entropy import (GenerationEntropy, mean_ngram_entropy, ng
 from editbench.metrics.health import PerplexityProbe, combine
 from editbench.models.loader import state_hash
 from editbench.runner import disabling as dis
-from editbench.runner.experiment import Experiment, ModelCache, load_pool
+from editbench.runner.experiment import Experiment, ExperimentError, ModelCache, load_pool
 from editbench.runner.isolation import scan
 
 
@@ -221,6 +221,33 @@ def test_scan_flags_and_confirms_disabling_edits_and_survives_nan(factworld, wor
     normal = [r for r in out["per_edit"] if not r["outlier"]["flagged"]]
     assert len(normal) == 5 and not any(r["disabled"]["disabled"] for r in normal)
     json.dumps(out, default=str)
+
+
+def test_scan_resume_reuses_written_rows(factworld, world_pool, tmp_path):
+    """An interrupted scan (--resume): rows already written are not edited again; another scan's rows refused."""
+    recs = world_pool[:6]
+    health, dirs = _health(factworld, world_pool)
+    exp = Experiment(suite="disabling", editor="null", model="factworld", n=6)
+    path = tmp_path / "scan.rows.jsonl"
+    first = scan(JoltEditor(JoltHParams()), factworld, recs[:3], health=health, directions=dirs, progress=False,
+                 on_row=dis.row_writer(path, exp))
+    done = dis.resume_rows(path, exp)
+    assert list(done) == [r.case_id for r in recs[:3]]
+
+    class Counting(JoltEditor):
+        seen: list = []
+
+        def apply(self, model, tok, requests):
+            self.seen.extend(r.case_id for r in requests)
+            return super().apply(model, tok, requests)
+    editor = Counting(JoltHParams())
+    out = scan(editor, factworld, recs, health=health, directions=dirs, progress=False, done=done,
+               on_row=dis.row_writer(path, exp, append=True))
+    assert editor.seen == [r.case_id for r in recs[3:]] and out["n"] == 6
+    assert [r["distance"] for r in out["per_edit"][:3]] == [r["distance"] for r in first["per_edit"]]
+    assert len(dis.resume_rows(path, exp)) == 6
+    with pytest.raises(ExperimentError, match="another scan"):
+        dis.resume_rows(path, Experiment(suite="disabling", editor="null", model="factworld", n=6, seed=1))
 
 
 def test_isolation_classifies_cf_edits(factworld, world_pool, tmp_path):

@@ -50,17 +50,50 @@ def scan_records(exp: Experiment, pool) -> list:
 
 
 def run_scan(exp: Experiment, editor, lm, *, rule: DisablingRule = DisablingRule(), progress: bool = True,
-             on_row=None):
-    """(scan result, records, malformed-record errors) of ``exp.n`` records (``on_row``: see ``scan``)."""
+             on_row=None, done: dict[str, dict] | None = None):
+    """(scan result, records, malformed-record errors) of ``exp.n`` records (``on_row``, ``done``: see ``scan``)."""
     pool, errors = load_pool(exp)
     if not pool:
         raise ExperimentError(f"no valid records in {exp.dataset_name!r} ({len(errors)} malformed)")
     records = scan_records(exp, pool)
     health, directions, notes = build_health(exp, lm, pool, records)
     out = scan(editor, lm, records, health=health, directions=directions, rule=rule, progress=progress,
-               on_row=on_row)
+               on_row=on_row, done=done)
     out["probe_notes"] = notes
     return out, records, errors
+
+
+def _scan_key(exp: Experiment) -> dict:
+    """What must match for a scan's rows to be reused: everything but the number of records and the output."""
+    d = exp.to_dict()
+    return {k: v for k, v in d.items() if k not in ("n", "out_dir", "n_resolved")}
+
+
+def row_writer(path: Path, exp: Experiment, append: bool = False):
+    """An ``on_row`` that appends each scan row to ``path`` (JSON lines; the first line names the experiment)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not append:
+        path.write_text(json.dumps({"experiment": _scan_key(exp)}, default=str) + "\n")
+
+    def on_row(row: dict) -> None:
+        with path.open("a") as f:
+            f.write(json.dumps(row, default=str) + "\n")
+    return on_row
+
+
+def resume_rows(path: Path, exp: Experiment) -> dict[str, dict]:
+    """The rows an interrupted scan wrote, by case id; an error when they came from another experiment."""
+    if not path.is_file():
+        return {}
+    rows = read_jsonl(path)
+    if not rows or "experiment" not in rows[0]:
+        raise ExperimentError(f"{path}: not a scan rows file (no experiment header)")
+    theirs, ours = rows[0]["experiment"], json.loads(json.dumps(_scan_key(exp), default=str))
+    diff = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
+    if diff:
+        raise ExperimentError(f"{path} was written by another scan (differs in {', '.join(diff)}); "
+                              "remove it or drop --resume")
+    return {r["case_id"]: r for r in rows[1:] if "case_id" in r}
 
 
 # -- isolation of a sequential run's CF edits -------------------------------------------------------------

@@ -131,17 +131,23 @@ class FreshModel:
 
 def scan(editor, lm, records: Sequence[EditRequest], *, health: Callable | None = None,
          directions: dict[str, str] | None = None, rule: DisablingRule = DisablingRule(),
-         progress: bool = True, on_row: Callable[[dict], Any] | None = None) -> dict:
+         progress: bool = True, on_row: Callable[[dict], Any] | None = None,
+         done: dict[str, dict] | None = None) -> dict:
     """Every record as the single (first) edit of a fresh model: per-edit rows, the distance distribution, the
     flagged outliers and which of them the health probes confirm as disabling. The model ends unedited.
-    ``on_row(row)`` is called after each edit (e.g. to write rows as they come, for a long scan)."""
+    ``on_row(row)`` is called after each edit (e.g. to write rows as they come, for a long scan); ``done`` maps
+    case ids to rows an interrupted scan already wrote (``--resume``): those records are not edited again."""
     t0 = time.perf_counter()
     editor.prepare(lm.model, lm.tok)
     prepare_s = time.perf_counter() - t0
     fresh = FreshModel(lm, health, directions, rule)
     rows = []
     bar = tqdm(records, desc=f"disabling-scan[{editor.name}]", unit="edit", disable=not progress, leave=False)
+    done = done or {}
     for req in bar:
+        if req.case_id in done:
+            rows.append(dict(done[req.case_id]))
+            continue
         rows.append(fresh.edit(editor, [req]))
         if on_row is not None:
             on_row(rows[-1])
