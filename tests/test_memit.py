@@ -279,3 +279,64 @@ def test_presets():
     sm = MEMITEditor.from_preset(["smollm2-135m", "llama"]).hparams
     assert sm.layers == (2, 3, 4, 5, 6) and sm.mom2_update_weight == 1400
     assert MEMITEditor.supports_batch and MEMITEditor.name == "memit"
+
+
+def _psd(d: int, rank: int, seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    a = torch.randn(d, rank, generator=g, dtype=torch.float64)
+    return a @ a.T / rank
+
+
+@pytest.mark.parametrize("n", [1, 4])
+def test_factored_solve_equals_fresh_solve(n):
+    """MEMIT's kept factor of lam C (Woodbury) gives solve_psd(lam C + K K^T, K) up to float64 rounding."""
+    from editbench.editors.toolkit.linalg import FactoredPSD, solve_psd
+    g = torch.Generator().manual_seed(1)
+    b = 1400.0 * _psd(64, 200, 0)
+    k = torch.randn(64, n, generator=g, dtype=torch.float64) * 3
+    f = FactoredPSD(b)
+    assert f.factored
+    torch.testing.assert_close(f.solve_plus_low_rank(k), solve_psd(b + k @ k.T, k), rtol=1e-10, atol=1e-12)
+
+
+def test_factored_solve_dead_dimensions_and_fallbacks():
+    from editbench.editors.toolkit.linalg import FactoredPSD, solve_psd
+    g = torch.Generator().manual_seed(2)
+    b = _psd(32, 100, 3)
+    b[5] = 0
+    b[:, 5] = 0                                   # a dead key dimension
+    k = torch.randn(32, 2, generator=g, dtype=torch.float64)
+    k[5] = 0                                      # keys dead there too: factor used, zero update on dim 5
+    f = FactoredPSD(b)
+    x = f.solve_plus_low_rank(k)
+    torch.testing.assert_close(x, solve_psd(b + k @ k.T, k), rtol=1e-10, atol=1e-12)
+    assert torch.all(x[5] == 0)
+    k[5] = 1.0                                    # a key on a dimension C never saw: the direct solve decides
+    torch.testing.assert_close(f.solve_plus_low_rank(k), solve_psd(b + k @ k.T, k))
+    singular = _psd(16, 4, 4)                     # PSD, rank 4 < 16, non-zero diagonal: not factorable
+    k2 = torch.randn(16, 1, generator=g, dtype=torch.float64)
+    fs = FactoredPSD(singular)
+    assert not fs.factored
+    torch.testing.assert_close(fs.solve_plus_low_rank(k2), solve_psd(singular + k2 @ k2.T, k2))
+
+
+def test_memit_fast_solve_gives_the_same_edit():
+    """The whole edit with the kept factor (default) and with a fresh solve per layer: same weights."""
+    model, tok = make_model("tiny-llama")
+    adapter = ModelAdapter(model)
+    layers = (1, 2)
+    d = adapter.weight_out_in(1).shape[1]
+    covs = {l: _psd(d, 4 * d, 10 + l).float() for l in layers}
+    weights = []
+    for fast in (True, False):
+        hp = MEMITHParams(layers=layers, clamp_norm_factor=4, v_num_grad_steps=5, mom2_update_weight=50.0,
+                          fast_solve=fast)
+        editor = MEMITEditor(hp, covariances=covs, context_templates=TEMPLATES)
+        res = editor.apply(model, tok, REQUESTS)
+        weights.append({l: adapter.weight_out_in(l).clone() for l in layers})
+        if fast:
+            assert all(editor._factors[l][2].factored for l in layers)
+        restore(model, res.originals)
+    for l in layers:
+        torch.testing.assert_close(weights[0][l], weights[1][l], rtol=1e-5, atol=1e-6)
+        assert not torch.equal(weights[0][l], adapter.weight_out_in(l))

@@ -143,7 +143,9 @@ def _split_stats(stats: dict) -> tuple[dict, dict]:
     """Scalar editor stats, with anything that looks like a time moved out (kept apart from the results)."""
     keep, times = {}, {}
     for k, v in (stats or {}).items():
-        if isinstance(v, (bool, int, float, str)):
+        if k == "timing" and isinstance(v, dict):   # an editor's own split (MEMIT: z_s, keys_s, solve_s, ...)
+            times.update({t: float(x) for t, x in v.items() if isinstance(x, (int, float))})
+        elif isinstance(v, (bool, int, float, str)):
             (times if ("time" in k or k.endswith("_s")) else keep)[k] = v
     return keep, times
 

@@ -26,7 +26,7 @@ from editbench.editors.memit.compute_ks import keys_and_hidden
 from editbench.editors.memit.compute_z import compute_zs
 from editbench.editors.memit.hparams import MEMITHParams
 from editbench.editors.toolkit.covariance import CovarianceCache, stats_cache_dir
-from editbench.editors.toolkit.linalg import solve_psd
+from editbench.editors.toolkit.linalg import FactoredPSD, solve_psd
 from editbench.editors.toolkit.templates import memit_context_templates
 from editbench.models.adapter import ModelAdapter
 
@@ -34,36 +34,52 @@ UpdateRule = Callable[[ModelAdapter, int, torch.Tensor, torch.Tensor, torch.Tens
 """``rule(adapter, layer, keys, resid, cov) -> dW``: see :meth:`MEMITEditor.update_rule`."""
 
 
-def memit_delta(keys: torch.Tensor, resid: torch.Tensor, cov: torch.Tensor, lam: float) -> torch.Tensor:
+def memit_delta(keys: torch.Tensor, resid: torch.Tensor, cov: torch.Tensor, lam: float,
+                factor: FactoredPSD | None = None) -> torch.Tensor:
     """dW = resid K^T (lam C + K K^T)^-1 in float64, as an (out, in) = (d_model, d_mlp) matrix.
 
     ``keys`` K is (d_mlp, n), ``resid`` (d_model, n), ``cov`` C (d_mlp, d_mlp). Since A = lam C + K K^T is
-    symmetric, dW = resid (A^-1 K)^T, and A^-1 K is one linear solve.
+    symmetric, dW = resid (A^-1 K)^T, and A^-1 K is one linear solve. ``factor``: lam C already factored
+    (:class:`~editbench.editors.toolkit.linalg.FactoredPSD`, kept by the editor across edits); the same dW up
+    to float64 rounding, without a fresh d x d solve.
     """
-    K, Rs, C = keys.double(), resid.double(), cov.double().to(keys.device)
+    K, Rs = keys.double(), resid.double()
+    if factor is not None:
+        return Rs @ factor.solve_plus_low_rank(K).T
+    C = cov.double().to(keys.device)
     adj_k = solve_psd(lam * C + K @ K.T, K)  # dead key dimensions (zero rows of C and K) get no update
     return Rs @ adj_k.T
 
 
 def spread_updates(model: torch.nn.Module, tok: Any, adapter: ModelAdapter, requests: Sequence[EditRequest],
                    groups: Sequence[Sequence[str]], Z: torch.Tensor, covs: Mapping[int, torch.Tensor],
-                   hp: MEMITHParams, rule: UpdateRule | None = None) -> tuple[dict[int, float], dict[int, float]]:
+                   hp: MEMITHParams, rule: UpdateRule | None = None,
+                   timing: dict[str, float] | None = None) -> tuple[dict[int, float], dict[int, float]]:
     """Write the targets ``Z`` (d_model, n) into the edit layers, lowest first (edits ``model`` in place).
 
     ``rule(adapter, layer, K, resid, C)`` computes each layer's dW (default: :func:`memit_delta` with
     ``hp.mom2_update_weight``; :class:`MEMITEditor` passes its :meth:`~MEMITEditor.update_rule`).
-    Returns per layer the Frobenius norm of dW and the mean |z - h_L| measured just before that layer's update.
+    Returns per layer the Frobenius norm of dW and the mean |z - h_L| measured just before that layer's update;
+    ``timing`` (a dict) gets the seconds spent on keys (``keys_s``: the forward passes) and on the rule
+    (``solve_s``).
     """
     if rule is None:
         def rule(_adapter, _layer, keys, resid, cov):
             return memit_delta(keys, resid, cov, hp.mom2_update_weight)
     z_layer = hp.layers[-1]
     delta_norm, z_error = {}, {}
+    timing = {} if timing is None else timing
+    timing.setdefault("keys_s", 0.0)
+    timing.setdefault("solve_s", 0.0)
     for i, layer in enumerate(hp.layers):
+        t = time.perf_counter()
         K, H = keys_and_hidden(model, tok, adapter, requests, groups, layer, z_layer)
+        timing["keys_s"] += time.perf_counter() - t
         res = Z.to(H.device) - H.T                               # (d_model, n), after the layers below
         z_error[layer] = float(res.norm(dim=0).mean())
+        t = time.perf_counter()
         dW = rule(adapter, layer, K.T, res / (len(hp.layers) - i), covs[layer])
+        timing["solve_s"] += time.perf_counter() - t
         adapter.add_delta(layer, dW)
         delta_norm[layer] = float(dW.norm())
     return delta_norm, z_error
@@ -106,6 +122,7 @@ class MEMITEditor(Editor):
         self._model_id: int | None = None
         self._generated_templates = False     # True: self.context_templates came from the model, not the caller
         self._covs = CovarianceCache()        # C computed per model object (the unedited weights)
+        self._factors: dict[int, tuple[torch.Tensor, float, FactoredPSD]] = {}   # layer -> (C, lam, lam C factored)
 
     # -- cached inputs ------------------------------------------------------------------------------------
     def _bind(self, model: torch.nn.Module) -> None:
@@ -137,10 +154,29 @@ class MEMITEditor(Editor):
         """Compute (or load from the disk cache) C of every edit layer for the unedited ``model``."""
         self.covariance(model, tok, ModelAdapter(model), cache_dir)
 
+    def factor(self, layer: int, cov: torch.Tensor, scale: float, shift: float = 0.0) -> FactoredPSD:
+        """``scale * C + shift * I`` of ``layer`` Cholesky-factored, kept while the same C tensor and scalars
+        come back (C is the unedited model's, fixed for a run): each edit then costs triangular solves, not a
+        d x d solve per layer (:class:`~editbench.editors.toolkit.linalg.FactoredPSD`)."""
+        key = (float(scale), float(shift))
+        got = self._factors.get(layer)
+        if got is not None and got[0] is cov and got[1] == key:
+            return got[2]
+        b = scale * cov.double()
+        if shift:
+            b = b + shift * torch.eye(b.shape[0], dtype=b.dtype, device=b.device)
+        f = FactoredPSD(b)
+        self._factors[layer] = (cov, key, f)
+        return f
+
     def update_rule(self, adapter: ModelAdapter, layer: int, keys: torch.Tensor, resid: torch.Tensor,
                     cov: torch.Tensor) -> torch.Tensor:
-        """dW of one edit layer (see the class docstring); MEMIT: :func:`memit_delta` with ``mom2_update_weight``."""
-        return memit_delta(keys, resid, cov, self.hparams.mom2_update_weight)
+        """dW of one edit layer (see the class docstring); MEMIT: :func:`memit_delta` with ``mom2_update_weight``
+        (lam C factored once per layer and kept, :meth:`factor`; ``fast_solve=False``: a fresh solve, the
+        reference code's way)."""
+        lam = self.hparams.mom2_update_weight
+        f = self.factor(layer, cov, lam) if getattr(self.hparams, "fast_solve", True) else None
+        return memit_delta(keys, resid, cov, lam, factor=f)
 
     # -- the edit -----------------------------------------------------------------------------------------
     def apply(self, model: torch.nn.Module, tok: Any, requests: Sequence[EditRequest]) -> EditResult:
@@ -175,7 +211,7 @@ class MEMITEditor(Editor):
 
             t = time.perf_counter()
             delta_norm, z_error = spread_updates(model, tok, adapter, requests, groups, Z, covs, hp,
-                                                 rule=self.update_rule)
+                                                 rule=self.update_rule, timing=timing)
             timing["update_s"] = time.perf_counter() - t
         except BaseException:
             restore(model, originals)

@@ -61,6 +61,10 @@ class MEMITHParams(HParams):
     fast_z: bool = True
     """Optimize delta by replaying only the blocks after L and the LM head at the scored positions (True),
     or by a full forward pass with a hook adding delta (False; the straightforward reference path)."""
+    fast_solve: bool = True
+    """Keep each edit layer's lam C Cholesky-factored across edits and solve (lam C + K K^T) X = K by the Woodbury
+    identity (True), or solve the summed d x d system afresh per layer per edit (False; the reference's way).
+    Equal up to float64 rounding (tests/test_memit.py)."""
 
     def __post_init__(self):
         object.__setattr__(self, "layers", tuple(int(x) for x in _tuple(self.layers)))
