@@ -1,0 +1,134 @@
+"""How far is MEMIT's value optimization (z) from the floor of this CPU? (issue 14)
+
+    python benchmarks/bench_z_floor.py                       # SmolLM2, 5 CounterFact records, threads 1 and 2
+    python benchmarks/bench_z_floor.py --records 10 --threads 1,2
+
+z dominates a sequential MEMIT run (benchmarks/profile_sequential.py). Each of its iterations is one forward pass
+of the blocks above the last edit layer over the rewrite and KL rows' suffixes (FastForward: the prefix is in a KV
+cache), the LM head at the scored positions, and one backward pass for the gradient of delta (no weight
+gradients). This script, per record:
+
+- counts the floating-point operations of one iteration (forward + backward) exactly, with
+  ``torch.utils.flop_counter.FlopCounterMode`` (matrix products; elementwise work is not counted);
+- times iterations of the real loop body (forward, loss, backward) on the real rows;
+- times bare matrix products of the same shapes as the model's linear layers on the same number of rows
+  (``x @ W.T``, best of several), i.e. what this CPU achieves on exactly these products;
+
+and prints the achieved GFLOP/s of an iteration next to the bare products' GFLOP/s. When the two are close, the
+iteration is at the CPU's floor for this algorithm: it can only get faster by doing fewer products (fewer steps,
+rows, or blocks -- a different algorithm) or on more/faster cores. Writes ``--out`` JSON with the CPU model and
+thread counts.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from profile_sequential import cpu_model  # noqa: E402
+
+
+def gemm_rate(rows: int, shapes, repeats: int = 20) -> float:
+    """GFLOP/s of forward products ``x (rows, k) @ W.T (k, n)`` over the given (n, k) weight shapes."""
+    xs = {k: torch.randn(rows, k) for _, k in shapes}
+    ws = [torch.randn(n, k) for n, k in shapes]
+    flops = sum(2 * rows * n * k for n, k in shapes)
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        for w in ws:
+            xs[w.shape[1]] @ w.T
+        best = min(best, time.perf_counter() - t)
+    return flops / best / 1e9
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default="smollm2-135m")
+    ap.add_argument("--records", type=int, default=5)
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--iters", type=int, default=5)
+    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "z-floor.json"))
+    args = ap.parse_args(argv)
+
+    from torch.utils.flop_counter import FlopCounterMode
+    from editbench.data.registry import load_records
+    from editbench.editors.memit.compute_z import joint_batch
+    from editbench.editors.toolkit.forward import FastForward
+    from editbench.models.adapter import ModelAdapter
+    from editbench.models.tokens import pad_token_id
+    from editbench.runner.experiment import Experiment, ModelCache, make_editor
+
+    lm = ModelCache().get(args.model, "cpu")
+    exp = Experiment(suite="single", editor="memit", model=args.model)
+    editor = make_editor(exp, lm)
+    hp = editor.hparams
+    adapter = ModelAdapter(lm.model)
+    groups = editor.templates(lm.model, lm.tok)
+    flat = [t for g in groups for t in g]
+    recs = load_records(exp.dataset_name, n=args.records)
+    recs = recs[0] if isinstance(recs, tuple) else recs
+    for p in lm.model.parameters():
+        p.requires_grad_(False)
+    # the shapes of one block's linear layers (out, in)
+    blk = adapter.block(hp.layers[-1] + 1)
+    shapes = [tuple(m.weight.shape) for m in blk.modules() if isinstance(m, torch.nn.Linear)]
+    rows_out = []
+    for threads in [int(x) for x in args.threads.split(",")]:
+        torch.set_num_threads(threads)
+        for req in recs:
+            jb = joint_batch(lm.tok, [req], flat, torch.device("cpu"))
+            fwd = FastForward(lm.model, adapter, hp.layers[-1], adapter.n_layers - 1, jb.batch, pad_token_id(lm.tok))
+            delta = torch.zeros(1, fwd.h_L.shape[-1], requires_grad=True)
+
+            def step():
+                tgt_logits, kl_logits = fwd(delta[jb.owner])
+                loss = torch.log_softmax(tgt_logits, -1).mean() + torch.log_softmax(kl_logits, -1).mean()
+                loss.backward()
+            step()                                        # warm-up
+            with FlopCounterMode(display=False) as fc:
+                step()
+            flops = fc.get_total_flops()
+            t = time.perf_counter()
+            for _ in range(args.iters):
+                step()
+            per = (time.perf_counter() - t) / args.iters
+            tokens = int(fwd.h_L.shape[0] * fwd.h_L.shape[1])
+            rate = gemm_rate(tokens, shapes)
+            rows_out.append({"threads": threads, "case_id": req.case_id, "rows": int(fwd.h_L.shape[0]),
+                             "suffix_len": int(fwd.h_L.shape[1]), "tokens": tokens, "flops_per_iter": flops,
+                             "s_per_iter": per, "gflops_achieved": flops / per / 1e9,
+                             "gflops_bare_products": rate,
+                             "blocks_replayed": adapter.n_layers - 1 - hp.layers[-1]})
+            r = rows_out[-1]
+            print(f"threads {threads} case {req.case_id}: {r['rows']} rows x {r['suffix_len']} suffix tokens, "
+                  f"{flops / 1e9:.2f} GFLOP/iter, {per * 1e3:.0f} ms/iter = {r['gflops_achieved']:.1f} GFLOP/s; "
+                  f"bare products of these shapes {rate:.1f} GFLOP/s")
+    out = {"cpu": cpu_model(), "cores": os.cpu_count(), "torch": torch.__version__, "model": args.model,
+           "iterations_per_edit": hp.v_num_grad_steps, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+           "rows": rows_out}
+    for threads in sorted({r["threads"] for r in rows_out}):
+        rs = [r for r in rows_out if r["threads"] == threads]
+        mean = lambda k: sum(r[k] for r in rs) / len(rs)  # noqa: E731
+        out[f"threads_{threads}"] = {"s_per_iter": mean("s_per_iter"), "gflops_achieved": mean("gflops_achieved"),
+                                     "gflops_bare_products": mean("gflops_bare_products"),
+                                     "z_floor_s_per_edit": mean("flops_per_iter") * hp.v_num_grad_steps
+                                     / mean("gflops_bare_products") / 1e9,
+                                     "z_s_per_edit_at_this_rate": mean("s_per_iter") * hp.v_num_grad_steps}
+        print(f"threads {threads}: {out[f'threads_{threads}']}")
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
+    print(f"written to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
