@@ -250,6 +250,23 @@ def test_scan_resume_reuses_written_rows(factworld, world_pool, tmp_path):
         dis.resume_rows(path, Experiment(suite="disabling", editor="null", model="factworld", n=6, seed=1))
 
 
+def test_two_pass_scan_measures_health_only_for_outliers_and_controls(factworld, world_pool):
+    recs = world_pool[:8]
+    editor = JoltEditor(JoltHParams(boom=(recs[1].subject,)))
+    health, dirs = _health(factworld, world_pool)
+    out = scan(editor, factworld, recs, health=health, directions=dirs, progress=False, health_on="flagged",
+               n_controls=2)
+    by = {r["case_id"]: r for r in out["per_edit"]}
+    boom = by[recs[1].case_id]
+    assert out["flagged"] == [recs[1].case_id] and boom["health_measured"] and boom["confirmed_disabling"]
+    measured = [r for r in out["per_edit"] if r["health_measured"]]
+    assert out["n_health_measured"] == len(measured) == 3 and sum(bool(r.get("control")) for r in measured) == 2
+    assert all(r["health"] for r in measured) and all(not r["health"] for r in out["per_edit"] if r not in measured)
+    assert out["n_intrinsic"] == 1 and out["all_restored"]
+    with pytest.raises(ValueError, match="health_on"):
+        scan(editor, factworld, recs[:1], health=health, progress=False, health_on="some")
+
+
 def test_isolation_classifies_cf_edits(factworld, world_pool, tmp_path):
     recs = world_pool[:6]
     editor = JoltEditor(JoltHParams(boom=(recs[1].subject,)))

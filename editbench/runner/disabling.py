@@ -50,15 +50,16 @@ def scan_records(exp: Experiment, pool) -> list:
 
 
 def run_scan(exp: Experiment, editor, lm, *, rule: DisablingRule = DisablingRule(), progress: bool = True,
-             on_row=None, done: dict[str, dict] | None = None):
-    """(scan result, records, malformed-record errors) of ``exp.n`` records (``on_row``, ``done``: see ``scan``)."""
+             on_row=None, done: dict[str, dict] | None = None, health_on: str = "all", n_controls: int = 5):
+    """(scan result, records, malformed-record errors) of ``exp.n`` records (``on_row``, ``done``, ``health_on``,
+    ``n_controls``: see ``scan``)."""
     pool, errors = load_pool(exp)
     if not pool:
         raise ExperimentError(f"no valid records in {exp.dataset_name!r} ({len(errors)} malformed)")
     records = scan_records(exp, pool)
     health, directions, notes = build_health(exp, lm, pool, records)
     out = scan(editor, lm, records, health=health, directions=directions, rule=rule, progress=progress,
-               on_row=on_row, done=done)
+               on_row=on_row, done=done, health_on=health_on, n_controls=n_controls, seed=exp.seed)
     out["probe_notes"] = notes
     return out, records, errors
 

@@ -21,6 +21,7 @@ distances, outliers flagged (:func:`~editbench.metrics.disabling.flag_outliers`)
 from __future__ import annotations
 
 import math
+import random
 import time
 from typing import Any, Callable, Sequence
 
@@ -78,8 +79,9 @@ class FreshModel:
                 tensors[n].copy_(self.copy[n].to(tensors[n].device))
         return bad
 
-    def edit(self, editor, requests: Sequence[EditRequest]) -> dict:
-        """Apply ``requests`` as the first edit of the fresh model, measure it, restore it. A JSON-able row."""
+    def edit(self, editor, requests: Sequence[EditRequest], with_health: bool = True) -> dict:
+        """Apply ``requests`` as the first edit of the fresh model, measure it, restore it. A JSON-able row.
+        ``with_health=False``: distance and scores only (a screening pass; ``row["health_measured"]`` False)."""
         row: dict[str, Any] = {"case_id": [r.case_id for r in requests] if len(requests) > 1 else requests[0].case_id,
                                "subject": requests[0].subject, "target_new": requests[0].target_new,
                                "target_true": requests[0].target_true, "error": None}
@@ -108,8 +110,9 @@ class FreshModel:
                              for k in SCORE_KEYS} if len(requests) == 1 else None
         except Exception as exc:  # noqa: BLE001
             row["scores"], row["error"] = None, f"scoring failed: {type(exc).__name__}: {exc}"
+        row["health_measured"] = bool(with_health)
         try:
-            row["health"] = self.health(self.model, self.tok) if self.health is not None else {}
+            row["health"] = self.health(self.model, self.tok) if (self.health is not None and with_health) else {}
         except Exception as exc:  # noqa: BLE001 — a broken model may break a probe: that is a collapse
             row["health"], row["error"] = None, f"health probe failed: {type(exc).__name__}: {exc}"
             row["broken"] = True
@@ -117,6 +120,9 @@ class FreshModel:
         row["signals"] = health_signals(self.baseline, row["health"] or {}, self.directions, self.rule) \
             if row["health"] is not None else {}
         row["disabled"] = health_collapse(row["signals"], self.rule, broken=row["broken"])
+        if not with_health and not row["broken"]:
+            row["disabled"] = {"disabled": False, "collapsed": [],
+                               "why": "health not measured (screening pass: only outliers and controls are)"}
         row["health"] = {k: _plain(v) for k, v in (row["health"] or {}).items()} or row["health"]
         restore(self.model, res.originals)
         names = sorted(res.originals)
@@ -132,11 +138,20 @@ class FreshModel:
 def scan(editor, lm, records: Sequence[EditRequest], *, health: Callable | None = None,
          directions: dict[str, str] | None = None, rule: DisablingRule = DisablingRule(),
          progress: bool = True, on_row: Callable[[dict], Any] | None = None,
-         done: dict[str, dict] | None = None) -> dict:
+         done: dict[str, dict] | None = None, health_on: str = "all", n_controls: int = 5,
+         seed: int = 0) -> dict:
     """Every record as the single (first) edit of a fresh model: per-edit rows, the distance distribution, the
     flagged outliers and which of them the health probes confirm as disabling. The model ends unedited.
     ``on_row(row)`` is called after each edit (e.g. to write rows as they come, for a long scan); ``done`` maps
-    case ids to rows an interrupted scan already wrote (``--resume``): those records are not edited again."""
+    case ids to rows an interrupted scan already wrote (``--resume``): those records are not edited again.
+
+    ``health_on="flagged"`` (a two-pass scan, for long scans on slow machines): the first pass measures only the
+    distance (and scores) of every record; the flagged outliers, plus ``n_controls`` unflagged records drawn with
+    ``seed`` (the "normal edit" comparison of the paper's Table 2), are then edited again with the health probes.
+    Records without health are not confirmed or refuted as disabling (``health_measured`` False), so
+    ``disabled_unflagged`` covers only the controls. ``"all"``: health after every edit (one pass)."""
+    if health_on not in ("all", "flagged"):
+        raise ValueError(f"health_on {health_on!r}: expected 'all' or 'flagged'")
     t0 = time.perf_counter()
     editor.prepare(lm.model, lm.tok)
     prepare_s = time.perf_counter() - t0
@@ -148,10 +163,21 @@ def scan(editor, lm, records: Sequence[EditRequest], *, health: Callable | None 
         if req.case_id in done:
             rows.append(dict(done[req.case_id]))
             continue
-        rows.append(fresh.edit(editor, [req]))
+        rows.append(fresh.edit(editor, [req], with_health=health_on == "all"))
         if on_row is not None:
             on_row(rows[-1])
     flags = flag_outliers([_distance(r["distance"]) for r in rows], rule, broken=[r["broken"] for r in rows])
+    if health_on == "flagged" and health is not None:
+        unflagged = [i for i, f in enumerate(flags) if not f["flagged"]]
+        controls = set(random.Random(seed).sample(unflagged, min(n_controls, len(unflagged))))
+        second = [i for i, f in enumerate(flags) if f["flagged"] or i in controls]
+        todo = [i for i in second if not rows[i].get("health_measured", True) and not rows[i]["broken"]]
+        for i in tqdm(todo, desc=f"disabling-health[{editor.name}]", unit="edit", disable=not progress, leave=False):
+            again = fresh.edit(editor, [records[i]], with_health=True)
+            again["control"] = i in controls
+            rows[i] = again
+            if on_row is not None:
+                on_row(again)
     for r, f in zip(rows, flags):
         r["outlier"] = f
         r["confirmed_disabling"] = bool(f["flagged"] and r["disabled"]["disabled"])
@@ -166,7 +192,8 @@ def scan(editor, lm, records: Sequence[EditRequest], *, health: Callable | None 
         "distribution_flagged": distribution([d for d, r in zip(dists, rows) if r["outlier"]["flagged"]]),
         "flagged": [r["case_id"] for r in flagged], "confirmed": [r["case_id"] for r in confirmed],
         "disabled_unflagged": [r["case_id"] for r in disabled_unflagged],
-        "n_flagged": len(flagged), "n_intrinsic": len(confirmed),
+        "n_flagged": len(flagged), "n_intrinsic": len(confirmed), "health_on": health_on,
+        "n_health_measured": sum(1 for r in rows if r.get("health_measured", True)),
         # the rate of intrinsically disabling edits among the N records, with its bootstrap 95% interval
         "intrinsic_rate": interval([float(r["confirmed_disabling"]) for r in rows]),
         "flagged_rate": interval([float(r["outlier"]["flagged"]) for r in rows]),
