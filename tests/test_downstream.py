@@ -344,3 +344,19 @@ def test_glue_probe_on_smollm2_in_a_short_sequential_run(tmp_path):
         m = r["baseline"][mode]
         assert 0.0 <= m["f1"]["lo"] <= m["f1"]["value"] <= m["f1"]["hi"] <= 1.0 and -1 <= m["mcc"]["value"] <= 1
     assert [n for n, _ in r["f1_series"]] == [0, 2]
+
+
+def test_glue_probe_takes_shots_and_mode_from_the_models_preset():
+    """No override: the model's measured preset (SmolLM2: SST-2 with 1 shot, loglik), not the paper's maximum;
+    an explicit override still wins. (A bug once built 4-shot prompts from a 1-shot preset.)"""
+    from editbench.metrics.downstream import GlueProbe, load_presets
+    from editbench.models.tiny import build_tiny
+    _, tok = build_tiny("tiny-llama")
+    pre = load_presets("smollm2-135m")["tasks"]["sst2"]
+    assert pre == {"shots": 1, "mode": "loglik"}
+    probe = GlueProbe.create(tok, "smollm2-135m", tasks=("sst2",), n=4)
+    assert probe.settings["sst2"]["shots"] == 1 and probe.settings["sst2"]["mode"] == "loglik"
+    probe = GlueProbe.create(tok, "smollm2-135m", tasks=("sst2",), n=4, shots=3)
+    assert probe.settings["sst2"]["shots"] == 3
+    probe = GlueProbe.create(tok, "some-other-model", tasks=("sst2",), n=4)
+    assert probe.settings["sst2"]["shots"] == PAPER_SHOTS["sst2"] == 4

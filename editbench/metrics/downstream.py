@@ -277,6 +277,7 @@ class GlueProbe(TaskProbe):
         for t in names:
             p, pre = PROMPTS[t], preset["tasks"].get(t, {})
             k = shots.get(t, pre.get("shots")) if isinstance(shots, dict) else shots
+            k = pre.get("shots") if k is None else k           # no override: the model's measured preset
             k = p.max_shots if k is None else int(k)
             m = mode.get(t, pre.get("mode")) if isinstance(mode, dict) else mode
             primary[t] = m or pre.get("mode") or "gen"
