@@ -1,6 +1,6 @@
 """The package is a strict stack: each layer imports only the layers below it, and no module imports in a cycle.
 
-    models < data < editors < metrics < runner < report < front ends (pytest_plugin, cli, suites)
+    models < data < editors < metrics < runner < report < front ends (pytest_plugin, cli, suites, conformance)
 
 Lazy (in-function) imports count. ``factworld`` and ``trace`` sit beside the stack (they may use any layer; no
 layer may import them: the stack reaches them only through registry strings such as
@@ -14,7 +14,7 @@ from pathlib import Path
 
 PKG = Path(__file__).resolve().parents[1] / "editbench"
 LAYERS = ["models", "data", "editors", "metrics", "runner", "report", "front"]
-FRONT = {"pytest_plugin", "cli", "suites"}
+FRONT = {"pytest_plugin", "cli", "suites", "conformance"}
 BESIDE = {"factworld", "trace"}
 UTILITIES = {"", "suggest", "registry", "gates"}
 

@@ -23,4 +23,6 @@ class NullEditor(Editor):
     supports_batch = True
 
     def apply(self, model: torch.nn.Module, tok: Any, requests: Sequence[EditRequest]) -> EditResult:
+        for r in requests:  # the same contract as every editor: a malformed request is a RecordError
+            r.validate()
         return EditResult(stats={"n_requests": len(requests)})

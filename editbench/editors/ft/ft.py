@@ -110,6 +110,7 @@ class FTEditor(Editor):
 
     def apply(self, model: torch.nn.Module, tok: Any, requests: Sequence[EditRequest]) -> EditResult:
         self.check_batch(requests)
+        requests = [r.validate() for r in requests]  # a malformed request: RecordError before any weight changes
         return fine_tune(model, tok, requests, self.hparams)
 
 

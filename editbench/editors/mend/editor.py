@@ -68,6 +68,7 @@ class MENDEditor(Editor):
 
     def apply(self, model: torch.nn.Module, tok: Any, requests: Sequence[EditRequest]) -> EditResult:
         self.check_batch(requests)
+        requests = [r.validate() for r in requests]  # a malformed request: RecordError before any weight changes
         if not requests:
             return EditResult(stats={"loss": None})
         self.prepare(model, tok)

@@ -1,0 +1,131 @@
+"""Editor conformance (editbench.conformance): every built-in editor through every check, the checks' ability to
+fail on broken editors, ``pytest --pyargs editbench.conformance`` as a method's author runs it, and the example
+third-party package (examples/editbench-rank1) through conformance and the single suite on the fact world."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+import torch
+
+from editbench import registry
+from editbench.conformance import checks
+from editbench.editors.base import EditResult, Editor, HParams, save_originals
+
+REPO = Path(__file__).resolve().parents[1]
+MEND_NO_TINY = ("MEND ships trained editor networks only for smollm2-135m and factworld (editors/mend/weights/); "
+                "the tiny families need `editbench mend train --model tiny-...` first")
+
+
+def _cases():
+    for name in sorted(registry.BUILTINS):
+        for family in checks.FAMILIES:
+            marks = [pytest.mark.xfail(strict=True, reason=MEND_NO_TINY)] if name == "mend" else []
+            yield pytest.param(name, "edit_and_restore", family, marks=marks, id=f"{name}-edit_and_restore-{family}")
+        for check in [c for c in checks.CHECKS if c != "edit_and_restore"]:
+            family = "factworld" if name == "mend" else checks.DEFAULT_FAMILY  # MEND: a model it has a network for
+            yield pytest.param(name, check, family, id=f"{name}-{check}-{family}")
+
+
+@pytest.mark.parametrize("name", sorted(registry.BUILTINS))
+def test_builtin_is_registered_and_described(name):
+    checks.check_registration(name)
+
+
+@pytest.mark.parametrize("name,check,family", list(_cases()))
+def test_builtin_editor_conforms(name, check, family):
+    checks.CHECKS[check](checks.factory(name), family)
+
+
+# -- the checks catch what they are for --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _HP(HParams):
+    factor: float = 1.01
+
+
+class _Broken(Editor):
+    """Scales one MLP matrix; ``flaw`` selects a contract violation."""
+
+    name, hparams_class, supports_batch = "broken", _HP, True
+    flaw = ""
+
+    def __init__(self, hparams=None):
+        super().__init__(hparams)
+        self.calls = 0
+
+    def apply(self, model, tok, requests):
+        if self.flaw != "no_validation":
+            requests = [r.validate() for r in requests]
+        from editbench.models.adapter import ModelAdapter
+        ad = ModelAdapter(model)
+        name = ad.mlp_out_weight_name(1)
+        originals = save_originals(model, [name])
+        w = dict(model.named_parameters())[name]
+        self.calls += 1
+        n = len(requests) if self.flaw != "first_only" else 1
+        factor = self.hparams.factor ** (n + (self.calls - 1 if self.flaw == "leak" else 0))
+        with torch.no_grad():
+            if self.flaw == "global_rng":
+                w.add_(torch.randn_like(w) * 1e-3)
+            else:
+                w.mul_(factor)
+            if self.flaw == "uncovered":
+                ad.weight_out_in(2).mul_(factor)
+        if self.flaw == "alias":
+            originals = {name: w.data}
+        return EditResult(originals=originals)
+
+
+@pytest.mark.parametrize("flaw,check,message", [
+    ("uncovered", "edit_and_restore", "missing from EditResult.originals"),
+    ("alias", "edit_and_restore", "not the exact pre-edit values"),
+    ("leak", "no_state_leak", "reset() must forget"),
+    ("global_rng", "seed_determinism", "different global RNG states"),
+    ("first_only", "batch_support", "request B was ignored"),
+    ("no_validation", "bad_requests", "was accepted; expected RecordError"),
+])
+def test_the_checks_fail_broken_editors(flaw, check, message):
+    cls = type(f"Broken_{flaw}", (_Broken,), {"flaw": flaw})
+    with pytest.raises(AssertionError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        checks.CHECKS[check](lambda lm: cls(), "tiny-gpt2")
+    checks.CHECKS[check](lambda lm: _Broken(), "tiny-gpt2")  # the same editor without the flaw passes
+
+
+# -- as a method's author runs it ------------------------------------------------------------------------------
+def _pytest(*args, cwd=REPO, timeout=600):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-m", "pytest", *args, "-p", "no:cacheprovider", "-q"], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_pyargs_conformance_runs_from_any_directory(tmp_path):
+    r = _pytest("--pyargs", "editbench.conformance", "--editor", "null", cwd=tmp_path)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    assert "9 passed" in r.stdout, r.stdout[-2000:]
+
+
+EXAMPLE = "editbench-rank1"
+
+
+def _example_installed() -> bool:
+    try:
+        metadata.distribution(EXAMPLE)
+    except metadata.PackageNotFoundError:
+        return False
+    return "rank1" in registry.available()
+
+
+@pytest.mark.skipif(not _example_installed(), reason=f"the example plugin is not installed: run `pip install "
+                    f"--no-deps --no-build-isolation -e examples/{EXAMPLE}` (.ci/run does)")
+def test_example_plugin_passes_conformance_and_the_single_suite(tmp_path):
+    r = _pytest("--pyargs", "editbench.conformance", "--editor", "rank1", cwd=tmp_path)
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
+    r = _pytest("--pyargs", "editbench.suites", "-m", "single", "--editor", "rank1", "--model", "factworld",
+                "--n-records", "10", "--reports-dir", str(tmp_path / "reports"), cwd=tmp_path)
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
+    assert "1 passed" in r.stdout and "rank1" in r.stdout, r.stdout[-3000:]
