@@ -15,6 +15,8 @@
                                       meta-train MEND's editor network for a model (editbench/cli_mend.py)
     editbench disabling --editor rome [--model M] [--n-records N] [--from-run DIR]
                                       disabling edits: single-edit distance scan; intrinsic vs accumulated CF edits
+    editbench compare BASE NEW [--latency-tolerance 0.25] [--benchmark-fail median:25%]
+                                      exit 1 on score (intervals) or latency regressions (editbench/cli_compare.py)
     editbench data fetch [NAME ...] [--list]
                                       download data files from their original sources (for offline machines)
 
@@ -301,6 +303,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_mend(sub)
     from editbench.cli_disabling import add_parser as _add_disabling  # `editbench disabling` (cli_disabling.py)
     _add_disabling(sub)
+    from editbench.cli_compare import add_parser as _add_compare  # `editbench compare` (cli_compare.py)
+    _add_compare(sub)
     return p
 
 

@@ -126,6 +126,6 @@ def test_example_plugin_passes_conformance_and_the_single_suite(tmp_path):
     r = _pytest("--pyargs", "editbench.conformance", "--editor", "rank1", cwd=tmp_path)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
     r = _pytest("--pyargs", "editbench.suites", "-m", "single", "--editor", "rank1", "--model", "factworld",
-                "--n-records", "10", "--reports-dir", str(tmp_path / "reports"), cwd=tmp_path)
+                "--n-records", "5", "--reports-dir", str(tmp_path / "reports"), cwd=tmp_path)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
     assert "1 passed" in r.stdout and "rank1" in r.stdout, r.stdout[-3000:]

@@ -34,9 +34,11 @@ def _gate_values(summary: dict) -> dict:
 
 
 def _check(values: dict, gates: dict) -> list[str]:
+    """A gate is a spec (``{min|max: x, from: "..."}``, editbench.gates) or, in short, a bare number: the bar of
+    ``*_max`` is a max, of the others a min."""
     spec = {}
     for key, bound in gates.items():
-        spec[key] = {"max": bound} if key.endswith("_max") else {"min": bound}
+        spec[key] = bound if isinstance(bound, dict) else {"max": bound} if key.endswith("_max") else {"min": bound}
     return check_gates(values, spec)
 
 
