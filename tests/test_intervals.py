@@ -139,6 +139,14 @@ def test_single_runner_result_carries_intervals():
     res = run_single(NullEditor(), lm, reqs, progress=False)
     assert isinstance(res.post["es"], float) and set(res.post) == set(METRICS) | set(EXTRA_METRICS) | {"score", "n"}
     assert set(res.intervals) == {"post", "pre", "method"} and res.intervals["method"]["seed"] == 0
-    assert res.intervals["post"] == res.intervals["pre"]  # the null editor changes nothing
+    # the null editor changes nothing: equal up to float noise (the same prompt scored in differently padded
+    # batches may differ in the last bits, depending on the CPU's BLAS kernels)
+    post, pre = res.intervals["post"], res.intervals["pre"]
+    assert set(post) == set(pre)
+    for k in post:
+        assert post[k]["n"] == pre[k]["n"]
+        for b in ("mean", "lo", "hi"):
+            assert (post[k][b] is None and pre[k][b] is None) or post[k][b] == pytest.approx(pre[k][b], rel=1e-5,
+                                                                                               abs=1e-8), k
     assert res.intervals["post"]["es"]["mean"] == res.post["es"] and res.intervals["post"]["es"]["n"] == 3
     assert "intervals" in res.to_dict()
