@@ -305,6 +305,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_disabling(sub)
     from editbench.cli_compare import add_parser as _add_compare  # `editbench compare` (cli_compare.py)
     _add_compare(sub)
+    from editbench.cli_report import add_parser as _add_report  # `editbench report`, `editbench sweep`
+    _add_report(sub)
     return p
 
 

@@ -359,5 +359,11 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     if errors:
         terminalreporter.write_line(f"{errors} malformed record(s) were skipped; each is named under "
                                     "'record_errors' in the results file")
+    from editbench.report.build import short_form
+    board = short_form(eb.results)
+    if board:
+        terminalreporter.write_sep("-", "editbench leaderboard (this session; `editbench report DIR` for the full one)")
+        terminalreporter.write_line(board)
     if eb.report_path:
-        terminalreporter.write_line(f"results written to {eb.report_path}")
+        terminalreporter.write_line(f"results written to {eb.report_path}; leaderboard, Table 3 and gallery: "
+                                    f"editbench report {eb.reports_dir}")

@@ -79,6 +79,12 @@ class ForgettingTracker:
             out[f"forget_{d}_ever"] = n_ever / len(learned) if learned else None
         return out
 
+    def held(self, definition: str = "argmax") -> str:
+        """One character per edit so far, in stream order: ``1`` successful at the latest check, ``0`` learned
+        but failing now, ``-`` never learned (failed right after it was made). A row of the retention heatmap
+        (:mod:`editbench.report.retention`): edit i x check t."""
+        return "".join("-" if not e.ok[definition] else ("1" if e.now[definition] else "0") for e in self.edits)
+
     def forgotten_case_ids(self, definition: str = "argmax") -> list[str]:
         return [e.case_id for e in self.edits if e.ok[definition] and not e.now[definition]]
 

@@ -251,6 +251,11 @@ class GenForgetting:
                 "forget_gen_now": n_now / len(learned) if learned else None,
                 "forget_gen_ever": n_ever / len(learned) if learned else None}
 
+    def held(self) -> str:
+        """Per edit in stream order: ``1`` generates its target at the latest check, ``0`` no longer, ``-`` never
+        did (the ``gen`` row of the retention heatmap)."""
+        return "".join("-" if not ok else ("1" if now else "0") for ok, now in zip(self.ok, self.now))
+
     def state(self) -> dict:
         return {"ok": list(self.ok), "now": list(self.now), "ever_failed": list(self.ever_failed)}
 

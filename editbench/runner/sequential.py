@@ -347,6 +347,7 @@ class _Run:
             oks, n_pairs = self.rewrites.score(self.model, [(p, self.stream[p]) for p in positions])
             self.forget.update(positions, [a for a, _ in oks], [b for _, b in oks])
             rec["forgetting"] = self.forget.fractions()
+            rec["held"] = {d: self.forget.held(d) for d in ("argmax", "prob")}  # per edit: the retention heatmap
             rec["n_rechecked"] = len(positions)
             rec["n_pairs"] = n_pairs
             if "gen" in self.protocols:
@@ -355,6 +356,7 @@ class _Run:
                 self.gen_forget.update(gpos, self.rewrites.generates(self.model, [(p, self.stream[p]) for p in gpos]))
                 rec["forgetting_gen"] = self.gen_forget.fractions()
                 rec["n_regenerated"] = len(gpos)
+                rec["held"]["gen"] = self.gen_forget.held()
                 rec["timing"]["history_gen_s"] = time.perf_counter() - tg
             rec["timing"]["history_s"] = time.perf_counter() - t
         if health and self.health_probe is not None:

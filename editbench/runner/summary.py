@@ -174,6 +174,7 @@ def summarize(jsonl_path: str | Path, cfg: Any = None, wall_s: float | None = No
         "editor": editor.get("name") if isinstance(editor, dict) else editor,
         "model_id": (prov.get("model") or {}).get("id"),
         "sample": conf.get("sample"), "order": conf.get("order"), "seed": conf.get("seed"),
+        "batch_size": conf.get("batch_size", 1), "history_every": conf.get("history_every"),
         "n_edits": n_done, "n_planned": len(header.get("stream", [])),
         "complete": bool(header) and n_done == len(header.get("stream", [])) and stop is None,
         "stopped": stop.get("reason") if stop else None,

@@ -1,0 +1,274 @@
+"""Read every result file under one or many paths into one flat list of :class:`Entry` (what ``editbench report``
+tables, Table 3 and the gallery are made from).
+
+Three kinds of file are read; anything else is listed under ``Collection.ignored`` with the reason:
+
+- **session files** (``{"schema": "editbench.results/N", "results": [...]}``, :mod:`editbench.runner.results`):
+  what a pytest session, ``editbench zsre``, ``editbench downstream`` or ``editbench disabling`` writes. One entry
+  per result, whatever its suite: a suite added later flows in with its ``suite`` name and its ``metrics``.
+- **sequential run summaries** (``summary.json`` in a run directory, or a copy such as
+  ``….sample0.summary.json``): what ``editbench sequential`` leaves. An entry of suite ``sequential``.
+- **disabling isolations** (``editbench disabling --from-run``: ``{"edits": [...], "n_intrinsic": ...}``): an
+  entry of suite ``isolation``.
+
+The same run read twice (its summary beside the session that embeds it; a results directory merged twice; the
+workers of ``pytest -n N`` or the shards of ``--shard i/n``) is one entry: entries are keyed by what produced them
+(suite, editor, model, dataset, n, seed, sample, batch size, record ids, hyperparameters), and a session result
+wins over a bare summary of the same run.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+SESSION_PREFIX = "editbench.results/"
+
+
+@dataclass
+class Entry:
+    """One measured result, normalized across suites. ``metrics`` are the suite's own flat numbers;
+    ``intervals`` maps a metric name to ``(lo, hi)`` where the suite measured one; ``details`` is the suite payload
+    (a sequential entry's is its run summary)."""
+
+    suite: str
+    editor: str
+    model: str
+    dataset: str | None
+    n: int
+    seed: int | None = None
+    sample: int | None = None
+    batch_size: int = 1
+    metrics: dict[str, Any] = field(default_factory=dict)
+    intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
+    baseline: dict[str, Any] | None = None
+    verdict: str | None = None
+    failures: list[str] = field(default_factory=list)
+    s_per_edit: float | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    source: Path | None = None          # the file it was read from
+    figures: list[Path] = field(default_factory=list)
+    jsonl: Path | None = None           # a sequential run's results.jsonl, where it still exists
+    created: str | None = None
+    key: str = ""
+
+    @property
+    def label(self) -> str:
+        return f"{self.suite}/{self.editor}/{self.model}"
+
+
+@dataclass
+class Collection:
+    entries: list[Entry] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)     # files that gave at least one entry
+    ignored: list[tuple[Path, str]] = field(default_factory=list)
+    duplicates: int = 0
+
+    def by_suite(self, suite: str) -> list[Entry]:
+        return [e for e in self.entries if e.suite == suite]
+
+    def editors(self) -> list[str]:
+        return sorted({e.editor for e in self.entries if e.editor})
+
+    def models(self) -> list[str]:
+        """The default model first, code-path fixtures (factworld, tiny-*) last."""
+        from editbench import DEFAULT_MODEL
+        def order(m: str) -> tuple:
+            return (m != DEFAULT_MODEL, m == "factworld" or m.startswith("tiny"), m)
+        return sorted({e.model for e in self.entries if e.model}, key=order)
+
+
+def _digest(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _existing(paths: Iterable[Any], base: Path) -> list[Path]:
+    out = []
+    for p in paths:
+        if not p:
+            continue
+        p = Path(p)
+        for cand in (p, base / p.name):
+            if cand.suffix == ".png" and cand.is_file() and cand not in out:
+                out.append(cand)
+                break
+    return out
+
+
+def _sibling_figures(path: Path) -> list[Path]:
+    """``X.png`` beside ``X.json`` or ``X.sample0.summary.json`` (the layout of reports/examples)."""
+    stem = path.name
+    for suffix in (".json", ".summary", ".sample0", ".sample1", ".sample2", ".sample3"):
+        stem = stem[: -len(suffix)] if stem.endswith(suffix) else stem
+    stem = stem.split(".sample")[0]
+    cand = path.with_name(stem + ".png")
+    return [cand] if cand.is_file() else []
+
+
+def _intervals(blob: Any) -> dict[str, tuple[float, float]]:
+    out = {}
+    if isinstance(blob, dict):
+        for k, v in blob.items():
+            if isinstance(v, dict) and v.get("lo") is not None and v.get("hi") is not None:
+                out[k] = (float(v["lo"]), float(v["hi"]))
+    return out
+
+
+def _prov_names(prov: dict) -> tuple[str, str, str | None, str]:
+    ed = prov.get("editor") or {}
+    editor = ed.get("name") if isinstance(ed, dict) else str(ed)
+    model = (prov.get("model") or {}).get("id") if isinstance(prov.get("model"), dict) else prov.get("model")
+    ds = prov.get("dataset") or {}
+    dataset = ds.get("name") if isinstance(ds, dict) else ds
+    ids = ds.get("record_ids") if isinstance(ds, dict) else None
+    hp = ed.get("hparams") if isinstance(ed, dict) else None
+    return editor, str(model or ""), dataset, _digest([ids, hp])
+
+
+def from_summary(summary: dict, source: Path | None = None) -> Entry:
+    """A sequential run summary (:func:`editbench.runner.summary.summarize`) as an entry."""
+    prov = summary.get("provenance") or {}
+    editor, model, dataset, ident = _prov_names(prov)
+    cost = summary.get("cost") or {}
+    imm = summary.get("immediate_mean") or {}
+    metrics = {**imm, "cf_edit": summary.get("cf_edit"), "n_edits": summary.get("n_edits"),
+               "health_first": summary.get("health_first"), "health_last": summary.get("health_last")}
+    for count, f in (summary.get("forgetting_at") or {}).items():
+        metrics[f"forget_argmax_now@{count}"] = f.get("forget_argmax_now")
+        metrics[f"forget_prob_now@{count}"] = f.get("forget_prob_now")
+    paths = summary.get("paths") or {}
+    base = source.parent if source else Path(".")
+    jsonl = Path(paths["jsonl"]) if paths.get("jsonl") else None
+    if jsonl is not None and not jsonl.is_file():
+        jsonl = base / "results.jsonl" if (base / "results.jsonl").is_file() else None
+    figures = _existing([paths.get("plot")], base) or (_sibling_figures(source) if source else [])
+    bs = int(summary.get("batch_size") or 1)
+    key = _digest(["sequential", editor, model, dataset, summary.get("n_planned"), summary.get("seed"),
+                   summary.get("sample"), bs, ident])
+    return Entry(suite="sequential", editor=editor or summary.get("editor") or "?",
+                 model=model or summary.get("model_id") or "?", dataset=dataset, n=int(summary.get("n_edits") or 0),
+                 seed=summary.get("seed"), sample=summary.get("sample"), batch_size=bs, metrics=metrics,
+                 intervals=_intervals(summary.get("immediate_intervals")), s_per_edit=cost.get("apply_s_mean"),
+                 details=summary, source=source, figures=figures, jsonl=jsonl,
+                 created=(summary.get("timing") or {}).get("created"), key=key,
+                 verdict=None)
+
+
+def from_result(result: dict, source: Path | None = None) -> Entry:
+    """One result of a session file (any suite) as an entry."""
+    suite, prov, exp = result.get("suite", "?"), result.get("provenance") or {}, result.get("experiment") or {}
+    if suite == "sequential" and isinstance((result.get("details") or {}).get("summary"), dict):
+        e = from_summary(result["details"]["summary"], source)
+        e.verdict, e.failures = result.get("verdict"), list(result.get("failures") or [])
+        e.s_per_edit = (result.get("cost") or {}).get("apply_s_mean") or e.s_per_edit
+        return e
+    editor, model, dataset, ident = _prov_names(prov)
+    editor = editor or exp.get("editor") or "?"
+    model = model or exp.get("model") or "?"
+    dataset = dataset or exp.get("dataset")
+    details = result.get("details") or {}
+    iv = details.get("intervals") or {}
+    intervals = {**_intervals(iv.get("post") if isinstance(iv, dict) and "post" in iv else iv)}
+    base = source.parent if source else Path(".")
+    art = result.get("artefacts") or {}
+    figures = _existing([art.get(k) for k in ("plot", "figure", "downstream_plot")], base) or \
+        (_sibling_figures(source) if source else [])
+    timings = result.get("timings") or {}
+    key = _digest([suite, editor, model, dataset, result.get("n"), exp.get("seed"), exp.get("batch_size"), ident,
+                   result.get("metrics")])
+    return Entry(suite=suite, editor=editor, model=str(model), dataset=dataset, n=int(result.get("n") or 0),
+                 seed=exp.get("seed"), batch_size=int(exp.get("batch_size") or 1), metrics=dict(result.get("metrics")
+                                                                                                 or {}),
+                 intervals=intervals, baseline=result.get("baseline"), verdict=result.get("verdict"),
+                 failures=list(result.get("failures") or []),
+                 s_per_edit=timings.get("apply_s_mean") or (result.get("cost") or {}).get("apply_s_mean"),
+                 details=details, source=source, figures=figures, created=prov.get("created"), key=key)
+
+
+def from_isolation(blob: dict, source: Path | None = None) -> list[Entry]:
+    """``editbench disabling --from-run`` output: each CF edit of a run applied first on a fresh model."""
+    exp = blob.get("experiment") or {}
+    edits = blob.get("edits") or []
+    editor = exp.get("editor") or next((e.get("editor") for e in edits if e.get("editor")), "?")
+    model = exp.get("model") or "?"
+    intrinsic = blob.get("n_intrinsic")
+    metrics = {"n_cf_edits": blob.get("n_cf_edits", len(edits)), "n_intrinsic": intrinsic,
+               "case_ids": [str(e.get("case_id") or (e.get("fresh") or {}).get("case_id")) for e in edits],
+               "classes": [e.get("class") for e in edits]}
+    key = _digest(["isolation", editor, model, metrics["case_ids"]])
+    return [Entry(suite="isolation", editor=str(editor), model=str(model), dataset=exp.get("dataset"),
+                  n=len(edits), metrics=metrics, details=blob, source=source,
+                  figures=_sibling_figures(source) if source else [], key=key)]
+
+
+def _kind(blob: Any) -> str | None:
+    if not isinstance(blob, dict):
+        return None
+    if str(blob.get("schema", "")).startswith(SESSION_PREFIX) and isinstance(blob.get("results"), list):
+        return "session"
+    if {"forgetting_at", "collapse", "n_edits"} <= blob.keys():
+        return "summary"
+    if "edits" in blob and "n_intrinsic" in blob:
+        return "isolation"
+    return None
+
+
+def read_file(path: Path) -> tuple[list[Entry], str | None]:
+    """Entries of one file, or ``([], why)`` when it holds none."""
+    try:
+        blob = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        return [], f"not readable JSON ({type(e).__name__}: {str(e).splitlines()[0][:80]})"
+    kind = _kind(blob)
+    if kind == "session":
+        out = []
+        for i, r in enumerate(blob["results"]):
+            if isinstance(r, dict):
+                out.append(from_result(r, path))
+        return out, None if out else "a session file with no results"
+    if kind == "summary":
+        return [from_summary(blob, path)], None
+    if kind == "isolation":
+        return from_isolation(blob, path), None
+    return [], "not an editbench result (no session schema, run summary or isolation)"
+
+
+def collect(paths: Iterable[str | Path]) -> Collection:
+    """Every result under ``paths`` (files, or directories searched recursively for ``*.json``), merged."""
+    col, seen = Collection(), {}
+    files: list[Path] = []
+    for p in paths:
+        p = Path(p).expanduser()
+        if p.is_dir():
+            files.extend(sorted(q for q in p.rglob("*.json") if q.is_file()))
+        elif p.is_file():
+            files.append(p)
+        else:
+            col.ignored.append((p, "no such file or directory"))
+    for f in files:
+        if f.name in ("checkpoint.json", "state.json") or f.parent.name == "checkpoints":
+            continue
+        entries, why = read_file(f)
+        if why:
+            col.ignored.append((f, why))
+            continue
+        unknown = [e for e in entries if e.editor in ("?", "", None) or e.model in ("?", "", None)]
+        if unknown:
+            col.ignored.append((f, f"{len(unknown)} result(s) name no editor or model (an older result schema)"))
+            entries = [e for e in entries if e not in unknown]
+            if not entries:
+                continue
+        col.files.append(f)
+        for e in entries:
+            prev = seen.get(e.key)
+            if prev is None:
+                seen[e.key] = e
+                col.entries.append(e)
+                continue
+            col.duplicates += 1
+            if prev.verdict is None and e.verdict is not None:  # a session result over a bare summary
+                col.entries[col.entries.index(prev)] = e
+                seen[e.key] = e
+    return col
