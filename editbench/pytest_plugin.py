@@ -102,6 +102,10 @@ def pytest_addoption(parser):
                 help="zsre suite: the zsRE edit target, answers[0] (ROME and the seed paper; default) or alt "
                      "(EasyEdit, with answers[0] as target_true). --dataset picks the pairs: zsre (the paper's 280; "
                      "default), counterfact (counterfact_qna), factworld, or a JSON file of pairs.")
+    g.addoption("--shard", default=None, metavar="I/N",
+                help="run only shard I of N (1-based) of the collected tests, split round-robin in collection "
+                     "order: deterministic, for Slurm/Kubernetes job arrays. Each shard writes its own results "
+                     "file; `editbench report` merges them (two shards merged = the whole run).")
     g.addoption("--direction", action="append", choices=("q2c", "c2q"), default=None,
                 help="zsre suite: q2c (edit in question form, probe in completion form) and/or c2q (repeatable; "
                      "default both).")
@@ -127,6 +131,9 @@ class EditbenchSession:
                            "downstream_tasks": tuple(opt("--downstream-task")) if opt("--downstream-task") else None,
                            "downstream_shots": opt("--downstream-shots"), "downstream_mode": opt("--downstream-mode")}
         self.thresholds_path = Path(opt("--thresholds")) if opt("--thresholds") else THRESHOLDS
+        self.shard = opt("--shard")
+        self.worker = (getattr(config, "workerinput", None) or {}).get("workerid")  # pytest-xdist: gw0, gw1, ...
+        self.device = _pin_worker_device(self.device, self.worker)
         self.hparams: dict[str, dict] = {}
         self.models = ModelCache()
         self.results: list[dict] = []
@@ -152,6 +159,8 @@ class EditbenchSession:
             if self.model != DEFAULT_MODEL:
                 checks.check_model(self.model)
             checks.check_device(self.device)
+            if self.shard is not None:
+                parse_shard(self.shard)
             if self.dataset is not None and not _is_pairs_file(self.dataset):  # a pairs file: the zsre suite's
                 checks.check_dataset(self.dataset, self.model)
             elif self.dataset is not None:
@@ -217,9 +226,15 @@ class EditbenchSession:
         from editbench.runner.results import SESSION_SCHEMA
         if not self.results:
             return None
+        self.results.sort(key=lambda r: str(r.get("test", "")))  # the same file from -n N as from a serial run
         out_dir = Path(self.reports_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
-        path = out_dir / f"editbench-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
+        shard = f"-shard{self.shard.replace('/', 'of')}" if self.shard else ""
+        path = out_dir / f"editbench-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}{shard}.json"
+        base, n = path, 1
+        while path.exists():  # two sessions finishing in the same second (shards on one machine) keep both
+            n += 1
+            path = base.with_name(f"{base.stem}_{n}.json")
         payload = {"schema": SESSION_SCHEMA, "exitstatus": int(exitstatus), "results": self.results}
         path.write_text(json.dumps(payload, indent=2, default=str))
         self.report_path = path
@@ -272,6 +287,8 @@ def pytest_configure(config):
     if getattr(config.option, "help", False):
         return
     session.validate()
+    if session.shard:
+        config.pluginmanager.register(ShardPlugin(session.shard), "editbench-shard")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -286,6 +303,10 @@ def pytest_collection_modifyitems(config, items):
         except ExperimentError as e:
             raise pytest.UsageError(f"{e} (the default dataset of --model {exp.model!r})") from None
         session._checked[exp.dataset_name] = None
+    for item in items:  # pytest-xdist --dist loadgroup: one editor's tests (its samples) stay on one worker
+        editor = getattr(getattr(item, "callspec", None), "params", {}).get("editor_name")
+        if editor is not None:
+            item.add_marker(pytest.mark.xdist_group(f"editor-{editor}"))
     if not any("gpu" in item.keywords for item in items):
         return
     import torch
@@ -295,6 +316,22 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+class ShardPlugin:
+    """``--shard I/N``: registered by :func:`pytest_configure`; runs after -m/-k deselection, so shards split
+    what would run, round-robin in collection order."""
+
+    def __init__(self, shard: str):
+        self.i, self.n = parse_shard(shard)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, config, items):
+        keep = [it for k, it in enumerate(items) if k % self.n == self.i - 1]
+        drop = [it for k, it in enumerate(items) if k % self.n != self.i - 1]
+        if drop:
+            config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 def pytest_generate_tests(metafunc):
@@ -339,8 +376,46 @@ def eb_record(request, eb_session):
 
 def pytest_sessionfinish(session, exitstatus):
     eb = session.config.stash.get(SESSION_KEY, None)
-    if eb is not None:
-        eb.write(exitstatus)
+    if eb is None:
+        return
+    if eb.worker is not None:  # a pytest-xdist worker hands its results to the controller, which writes one file
+        session.config.workeroutput["editbench_results"] = json.dumps(eb.results, default=str)
+        return
+    eb.write(exitstatus)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    """pytest-xdist controller: collect a finished worker's results (merged into the one session file)."""
+    eb = node.config.stash.get(SESSION_KEY, None)
+    payload = (getattr(node, "workeroutput", None) or {}).get("editbench_results")
+    if eb is not None and payload:
+        eb.results.extend(json.loads(payload))
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"I/N"`` -> (I, N), 1 <= I <= N; a UsageError naming the option otherwise."""
+    try:
+        i, n = (int(x) for x in text.split("/"))
+        if not 1 <= i <= n:
+            raise ValueError
+    except ValueError:
+        raise pytest.UsageError(f"--shard {text!r}: expected I/N with 1 <= I <= N, e.g. --shard 1/4") from None
+    return i, n
+
+
+def _pin_worker_device(device: str, worker: str | None) -> str:
+    """Under pytest-xdist with several GPUs, worker gwK takes cuda:(K mod count) for a bare ``--device cuda``."""
+    if worker is None or device != "cuda":
+        return device
+    try:
+        import torch
+        count = torch.cuda.device_count()
+    except Exception:  # noqa: BLE001 - no torch CUDA: leave the device as given (checks report it)
+        return device
+    if count < 2:
+        return device
+    return f"cuda:{int(worker.lstrip('gw') or 0) % count}"
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
