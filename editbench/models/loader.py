@@ -137,7 +137,10 @@ def _offline() -> bool:
 
 
 def _finish(model, tok, model_id: str, model_hash: str, preset_keys: list[str], device, dtype) -> LoadedModel:
-    model = model.to(device=device, dtype=dtype).eval()
+    if getattr(model, "editbench_device_map", None):  # placed by accelerate (EDITBENCH_DEVICE_MAP): leave it there
+        model = model.eval()
+    else:
+        model = model.to(device=device, dtype=dtype).eval()
     model.requires_grad_(False)
     register_identity(model, model_id, model_hash)  # editbench.models.identity: stats cache keys, corpus "auto"
     keys = list(dict.fromkeys([*preset_keys, model.config.model_type]))  # de-duplicated, order kept
@@ -145,10 +148,22 @@ def _finish(model, tok, model_id: str, model_hash: str, preset_keys: list[str], 
                        adapter=ModelAdapter(model), preset_keys=keys)
 
 
+DEVICE_MAP_ENV = "EDITBENCH_DEVICE_MAP"
+
+
 def _from_pretrained(source: str, dtype, **kw):
+    """``from_pretrained`` of model and tokenizer. With ``EDITBENCH_DEVICE_MAP`` set (``auto``, ``balanced``, a
+    device), the model is placed by accelerate's ``device_map`` (models larger than one GPU; its layers may then sit
+    on several devices, and ``--device`` is not applied on top)."""
+    import os
+
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, **kw)
+    device_map = os.environ.get(DEVICE_MAP_ENV)
+    extra = {"device_map": device_map} if device_map else {}
+    model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, **kw, **extra)
+    if device_map:
+        model.editbench_device_map = device_map
     tok = AutoTokenizer.from_pretrained(source, **kw)
     return model, tok
 
