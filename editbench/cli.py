@@ -37,12 +37,30 @@ def _cmd_ls(args) -> int:
     from editbench.data import list_datasets
     from editbench.models.loader import describe_builtins
 
+    from importlib.metadata import packages_distributions, version
+
+    from editbench.editors.base import preset_table
+
     classes, errors = registry.load_all()
-    print("editors:")
+    dists = packages_distributions()
+    print("editors (name, batch support, package that provides it, per-model presets shipped):")
     for name in registry.available():
         if name in classes:
             cls = classes[name]
-            print(f"  {name:<12} batch={'yes' if cls.supports_batch else 'no ':<3}  {cls.__module__}")
+            top = cls.__module__.split(".")[0]
+            dist = (dists.get(top) or [top])[0]
+            try:
+                dist = f"{dist} {version(dist)}"
+            except Exception:  # noqa: BLE001 - a module outside any installed distribution
+                pass
+            try:
+                presets = [k for k in preset_table(name) if k not in ("default", "inherit")] if top == "editbench" \
+                    else []
+            except Exception as e:  # noqa: BLE001 - a broken preset file is reported, not fatal here
+                presets = [f"(preset file unreadable: {e})"]
+            shown = ", ".join(presets[:8]) + (f", … {len(presets) - 8} more" if len(presets) > 8 else "")
+            print(f"  {name:<12} batch={'yes' if cls.supports_batch else 'no ':<3}  {dist:<22} "
+                  f"{cls.__module__}  presets: {shown or 'defaults only'}")
         else:
             print(f"  {name:<12} FAILED TO LOAD: {errors.get(name)}")
     print("models (built-in; also any local HF directory or hub id):")
