@@ -78,8 +78,14 @@ def cmd_sweep(args) -> int:
     from editbench.report.build import write_report
     from editbench.report.plots import plot_summary
     from editbench.runner import checks
-    from editbench.runner.experiment import Experiment, ExperimentError, ModelCache, make_editor, parse_hparams
-    from editbench.runner.experiment import run_sequential_sample
+    from editbench.runner.experiment import (
+        Experiment,
+        ExperimentError,
+        ModelCache,
+        make_editor,
+        parse_hparams,
+        run_sequential_sample,
+    )
     from editbench.runner.state import CheckpointError
 
     sizes = sorted(set(args.batch_size or [1, args.n_edits]))

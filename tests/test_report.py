@@ -5,8 +5,6 @@ import json
 import shutil
 from pathlib import Path
 
-import pytest
-
 from editbench.report.build import short_form, write_report
 from editbench.report.collect import collect
 from editbench.report.retention import plot_retention, retention_matrix, retention_stats

@@ -17,8 +17,8 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from tabulate import tabulate
 
@@ -26,8 +26,15 @@ from editbench.report.collect import Collection, collect
 from editbench.report.retention import plot_retention, retention_matrix, retention_stats
 from editbench.report.sweep import HEADERS as SWEEP_HEADERS
 from editbench.report.sweep import plot_sweep, sweep_rows, sweeps
-from editbench.report.tables import (PAPER_TABLE3, TABLE3_RULES, leaderboard_headers, leaderboard_rows,
-                                     table3_cells, table3_editors, table3_rows)
+from editbench.report.tables import (
+    PAPER_TABLE3,
+    TABLE3_RULES,
+    leaderboard_headers,
+    leaderboard_rows,
+    table3_cells,
+    table3_editors,
+    table3_rows,
+)
 
 FIXTURE_MODELS = ("factworld",)   # code-path fixtures: tables shown, never a verdict
 

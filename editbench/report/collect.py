@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 SESSION_PREFIX = "editbench.results/"
 
@@ -101,7 +102,7 @@ def _sibling_figures(path: Path) -> list[Path]:
     """``X.png`` beside ``X.json`` or ``X.sample0.summary.json`` (the layout of reports/examples)."""
     stem = path.name
     for suffix in (".json", ".summary", ".sample0", ".sample1", ".sample2", ".sample3"):
-        stem = stem[: -len(suffix)] if stem.endswith(suffix) else stem
+        stem = stem.removesuffix(suffix)
     stem = stem.split(".sample")[0]
     cand = path.with_name(stem + ".png")
     return [cand] if cand.is_file() else []

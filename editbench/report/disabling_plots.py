@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
+
+from editbench.report.figure import save_figure
 
 
 def _log10(x) -> float | None:
@@ -92,9 +94,4 @@ def plot_scan(scan: dict, png: str | Path, title: str | None = None,
     ax2.set_title("health change of each single edit", fontsize=9)
     ax2.legend(fontsize=7)
     fig.suptitle(title or "disabling-edit scan", fontsize=10)
-    fig.tight_layout()
-    png = Path(png)
-    png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(png, dpi=110)
-    plt.close(fig)
-    return png
+    return save_figure(fig, png, dpi=110)

@@ -11,9 +11,10 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from editbench.metrics.downstream import MODES  # noqa: E402
+from editbench.metrics.downstream import MODES
+from editbench.report.figure import save_figure
 
 
 def plot_downstream(summary: dict, png: str | Path, title: str | None = None) -> Path:
@@ -44,9 +45,4 @@ def plot_downstream(summary: dict, png: str | Path, title: str | None = None) ->
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     fig.suptitle(title or f"downstream: {summary.get('editor')} on {summary.get('model_id')} (* primary mode)")
-    fig.tight_layout()
-    png = Path(png)
-    png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(png, dpi=90)
-    plt.close(fig)
-    return png
+    return save_figure(fig, png, dpi=90)

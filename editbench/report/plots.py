@@ -11,17 +11,18 @@ regression can show).
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from editbench.metrics.distance import layer_label  # noqa: E402
-from editbench.runner.jsonl import read_jsonl  # noqa: E402
-from editbench.runner.summary import health_lower_is_better, write_summary  # noqa: E402
+from editbench.metrics.distance import layer_label
+from editbench.report.figure import save_figure
+from editbench.runner.jsonl import read_jsonl
+from editbench.runner.summary import health_lower_is_better, write_summary
 
 LINESTYLES = ("-", "--", ":", "-.")
 
@@ -75,7 +76,7 @@ def plot_runs(jsonl_paths: Sequence[str | Path], png: str | Path, title: str | N
             ax_d.plot(n, ys, color=color, ls=LINESTYLES[j % len(LINESTYLES)], label=f"{label} {layer_label(name)}")
         hc = [c for c in checks if c.get("health")]
         if hc:
-            lower_is_better = lambda k: health_lower_is_better(header, k)  # noqa: E731 — as the probes declared
+            lower_is_better = lambda k: health_lower_is_better(header, k)
             keys = sorted(hc[0]["health"], key=lambda k: (lower_is_better(k), k))
             health_name = health_name or keys[0]
             for j, key in enumerate(keys):
@@ -83,7 +84,7 @@ def plot_runs(jsonl_paths: Sequence[str | Path], png: str | Path, title: str | N
                 if lower_is_better(key) and key != health_name:  # e.g. perplexity next to recall: own log axis
                     ax_h2 = ax_h2 or ax_h.twinx()
                     ax_h2.set_yscale("log")
-                    ax_h2.set_ylabel(", ".join(k for k in keys if lower_is_better(k)) + " (log)")  # noqa: B023
+                    ax_h2.set_ylabel(", ".join(k for k in keys if lower_is_better(k)) + " (log)")
                     ax = ax_h2
                 ax.plot([c["n"] for c in hc], [c["health"].get(key) for c in hc], color=color,
                         ls=LINESTYLES[j % len(LINESTYLES)], marker=".", label=f"{label} {key}")
@@ -125,12 +126,7 @@ def plot_runs(jsonl_paths: Sequence[str | Path], png: str | Path, title: str | N
             ax_h.legend(h1 + h2, l1 + l2, fontsize=7)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
-    png = Path(png)
-    png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(png, dpi=90)
-    plt.close(fig)
-    return png
+    return save_figure(fig, png, dpi=90)
 
 
 def plot_summary(summary: dict) -> Path:

@@ -15,11 +15,12 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.colors import ListedColormap  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.colors import ListedColormap
 
-from editbench.runner.jsonl import read_jsonl  # noqa: E402
+from editbench.report.figure import save_figure
+from editbench.runner.jsonl import read_jsonl
 
 CODES = {" ": 0, "-": 1, "0": 2, "1": 3}    # not yet made, never learned, forgotten, held
 COLOURS = ("#ffffff", "#bdbdbd", "#d62728", "#2ca02c")
@@ -78,9 +79,4 @@ def plot_retention(jsonl: str | Path, png: str | Path, title: str | None = None,
     ax.set_title((title or "retention") + f"  ({definition}: {s['held']}/{s['learned']} learned edits held at the "
                                          f"last check = {held}; green held, red forgotten, grey never learned)",
                  fontsize=9)
-    fig.tight_layout()
-    png = Path(png)
-    png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(png, dpi=110)
-    plt.close(fig)
-    return png
+    return save_figure(fig, png, dpi=110)

@@ -15,10 +15,11 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from editbench.report.collect import Collection, Entry  # noqa: E402
-from editbench.runner.jsonl import read_jsonl  # noqa: E402
+from editbench.report.collect import Collection, Entry
+from editbench.report.figure import save_figure
+from editbench.runner.jsonl import read_jsonl
 
 HEADERS = ("batch size", "edits", "editor steps", "forgetting now / ever ↓", "health first → last",
            "Σ ‖ΔW‖/‖W₀‖ ↓", "ES ↑", "PS ↑", "NS ↑", "s/edit ↓")
@@ -99,9 +100,4 @@ def plot_sweep(group: list[Entry], png: str | Path) -> Path | None:
         a.grid(alpha=0.3)
     e0 = group[0]
     fig.suptitle(f"equal budget: {e0.editor} on {e0.model}, {e0.dataset}, {e0.n} edits, one at a time vs batches")
-    fig.tight_layout()
-    png = Path(png)
-    png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(png, dpi=110)
-    plt.close(fig)
-    return png
+    return save_figure(fig, png, dpi=110)

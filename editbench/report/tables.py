@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import os
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from editbench.report.collect import Collection, Entry
 
@@ -359,7 +360,7 @@ def table3_rows(cells: dict[str, dict[str, str]], editors: Sequence[str], paper:
 
 def cell_word(cell: str) -> str:
     """The graded word of a Table 3 cell (before its parenthesis; links stripped)."""
-    text = cell[1:] if cell.startswith("[") else cell
+    text = cell.removeprefix("[")
     return text.split(" (")[0].split("](")[0].split("<br>")[0].strip()
 
 

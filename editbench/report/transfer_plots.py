@@ -10,15 +10,16 @@ completion form).
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from editbench.metrics.transfer import PAPER_Q2C_TRANSFER  # noqa: E402
+from editbench.metrics.transfer import PAPER_Q2C_TRANSFER
+from editbench.report.figure import save_figure
 
 
 def plot_transfer(summaries: Mapping[str, dict], png: str | Path, title: str | None = None) -> Path:
@@ -59,12 +60,7 @@ def plot_transfer(summaries: Mapping[str, dict], png: str | Path, title: str | N
     ax.axhline(0, color="black", lw=0.5)
     ax.set_title(title or "edit in one format, probe in the other (q2c: question -> completion)")
     ax.legend(fontsize=8, loc="upper right")
-    fig.tight_layout()
-    png = Path(png)
-    png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(png, dpi=110)
-    plt.close(fig)
-    return png
+    return save_figure(fig, png, dpi=110)
 
 
 def plot_results(results: list[dict], png: str | Path, title: str | None = None) -> Path:
