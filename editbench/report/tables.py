@@ -32,7 +32,8 @@ PROPERTIES = tuple(PAPER_TABLE3)
 TABLE3_RULES = {
     "EDITING EFFICACY": "immediate ES (probability comparison P(new) > P(true) right after each edit, the paper's "
                         "Fig. 1/3a) over the edits of the editor's sequential run: '100%' when >= 99.5%, else "
-                        "'< 100%'; 'until CF' when the run has a CF point.",
+                        "'< 100%'. With a CF point, 'until CF' and ES over the edits before it (every one when "
+                        "the run's results.jsonl is at hand, else the detector's 10-edit window before it).",
     "EDIT LOCALITY": "the sequential run's immediate NS (neighbour prompts still prefer the true object) against the "
                      "unedited model's NS (the single suite's baseline on the same model): drop <= 5 points "
                      "'Very High', <= 10 'High', <= 20 'Low', > 20 'Very Low'. Without a sequential run the "
@@ -263,10 +264,20 @@ def table3_cells(col: Collection, model: str, editors: Sequence[str] | None = No
         # efficacy
         if g and g.values("es"):
             es = statistics.mean(g.values("es"))
-            has_cf = any(c is not None for c in g.cf_points())
-            word = "100%" if es >= 0.995 else "< 100%"
-            cells["EDITING EFFICACY"][ed] = _link(f"{word}{' until CF' if has_cf else ''} (ES {es:.1%}, "
-                                                  f"{g.n_edits} edits)", g.first, out_dir)
+            pre = [pre_cf_efficacy(e) for e in g.entries if e.metrics.get("cf_edit") is not None]
+            pre = [p for p in pre if p is not None]
+            if pre:  # with a CF point the paper's cell is about the edits before it
+                es_pre = statistics.mean(v for v, _ in pre)
+                word = "100%" if es_pre >= 0.995 else "< 100%"
+                cells["EDITING EFFICACY"][ed] = _link(f"{word} until CF (ES {es_pre:.1%} over {pre[0][1]}; "
+                                                      f"{es:.1%} over all {g.n_edits})", g.first, out_dir)
+            else:
+                word = "100%" if es >= 0.995 else "< 100%"
+                has_cf = any(c is not None for c in g.cf_points())
+                how = f"over all {g.n_edits}, after CF included: no per-edit records" if has_cf else \
+                    f"{g.n_edits} edits"
+                cells["EDITING EFFICACY"][ed] = _link(f"{word}{' until CF' if has_cf else ''} (ES {es:.1%}, {how})",
+                                                      g.first, out_dir)
         else:
             cells["EDITING EFFICACY"][ed] = NOT_MEASURED
         # locality
@@ -324,6 +335,25 @@ def table3_cells(col: Collection, model: str, editors: Sequence[str] | None = No
         cells["SINGLE DISABLING EDIT"][ed] = NOT_MEASURED if verdict is None and src is None else _link(
             f"{verdict if verdict is not None else 'undecided'} ({text})", src, out_dir)
     return cells
+
+
+def pre_cf_efficacy(e: Entry) -> tuple[float, str] | None:
+    """ES before the CF point: exact over every edit before it when the run's records are at hand, else the
+    detector's ES window just before it (the summary's ``collapse.signals.efficacy.before``)."""
+    cf = e.metrics.get("cf_edit")
+    if cf is None:
+        return None
+    if e.jsonl is not None:
+        from editbench.runner.jsonl import read_jsonl
+        es = [r["immediate"]["es"] for r in read_jsonl(e.jsonl, damaged=[])
+              if r.get("type") == "edit" and r.get("n", cf) < cf and (r.get("immediate") or {}).get("es") is not None]
+        if es:
+            return sum(es) / len(es), f"the {len(es)} edits before it"
+    sig = ((e.details.get("collapse") or {}).get("signals") or {}).get("efficacy") or {}
+    if sig.get("before") is not None:
+        window = ((e.details.get("collapse") or {}).get("rule") or {}).get("es_window", 10)
+        return float(sig["before"]), f"the {window}-edit window before it"
+    return None
 
 
 def _unedited_ns(col: Collection, model: str) -> tuple[float, int] | None:
