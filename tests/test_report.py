@@ -188,3 +188,24 @@ def test_pytest_suites_then_editbench_report(tmp_path):
     assert row[2] != "–" and row[9] != "–" and row[11] != "–"      # single ES, CF point column, zsRE q2c
     assert rep["heatmaps"] and "factworld" in rep["table3"]
     assert "factworld" in (tmp_path / "board" / "table3.md").read_text()
+
+
+def _unlinked(cell: str) -> str:
+    """A cell without its link: ``[text](path)rest`` -> ``textrest`` (the text itself holds brackets)."""
+    import re
+    if "](" not in cell:
+        return cell
+    return re.sub(r"\]\([^)\s]*\)", "", cell[1:] if cell.startswith("[") else cell, count=1)
+
+
+def test_committed_example_report_is_what_the_command_generates(tmp_path):
+    """reports/leaderboard/ is `editbench report reports/examples --model smollm2-135m --out reports/leaderboard`:
+    regenerated here, every leaderboard and Table 3 cell must match the committed report.json (links aside)."""
+    committed = json.loads((EXAMPLES.parent / "leaderboard" / "report.json").read_text())
+    fresh = write_report([EXAMPLES], tmp_path / "board", models=["smollm2-135m"], heatmaps=False)
+    assert [[_unlinked(c) for c in r] for r in fresh["leaderboard"]["rows"]] == \
+        [[_unlinked(c) for c in r] for r in committed["leaderboard"]["rows"]]
+    for model, t in committed["table3"].items():
+        assert {p: {e: _unlinked(c) for e, c in row.items()} for p, row in fresh["table3"][model]["cells"].items()} \
+            == {p: {e: _unlinked(c) for e, c in row.items()} for p, row in t["cells"].items()}
+    assert len(committed["heatmaps"]) >= 4 and committed["sweeps"]

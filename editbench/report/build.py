@@ -64,7 +64,7 @@ def table3_markdown(col: Collection, model: str, out_dir: Path | None = None) ->
         return f"No runs on {model}."
     cells = table3_cells(col, model, editors, out_dir)
     return tabulate(table3_rows(cells, editors), headers=["property"] + [e.upper() for e in editors],
-                    tablefmt="github")
+                    tablefmt="github", disable_numparse=True)
 
 
 def write_report(paths: Iterable[str | Path], out_dir: str | Path, models: Sequence[str] | None = None,
@@ -83,8 +83,8 @@ def write_report(paths: Iterable[str | Path], out_dir: str | Path, models: Seque
              "edits. CF point: the edit at which catastrophic forgetting was detected (`none ≤N`: not within the "
              "run). Downstream: F1 drop on tasks where the unedited model is above chance. zsRE: transfer by "
              "generation. Arrows: which way is better.", ""]
-    lines.append(tabulate(board_rows, headers=leaderboard_headers(), tablefmt="github") if board_rows
-                 else "No results found.")
+    lines.append(tabulate(board_rows, headers=leaderboard_headers(), tablefmt="github", disable_numparse=True)
+                 if board_rows else "No results found.")
     report: dict = {"schema": "editbench.report/1", "leaderboard": {"headers": leaderboard_headers(),
                                                                     "rows": board_rows},
                     "table3": {}, "sweeps": [], "figures": [], "heatmaps": [],
@@ -96,7 +96,7 @@ def write_report(paths: Iterable[str | Path], out_dir: str | Path, models: Seque
         e0 = group[0]
         png = plot_sweep(group, out_dir / "figures" / f"sweep-{_slug(e0.editor)}-{_slug(e0.model)}-{e0.n}.png")
         sweep_md += ["", f"### {e0.editor} on {e0.model}: {e0.n} edits ({e0.dataset}), one at a time vs batches", "",
-                     tabulate(sweep_rows(group), headers=SWEEP_HEADERS, tablefmt="github")]
+                     tabulate(sweep_rows(group), headers=SWEEP_HEADERS, tablefmt="github", disable_numparse=True)]
         if png:
             sweep_md += ["", f"![sweep]({_rel(png, out_dir)})"]
         report["sweeps"].append({"editor": e0.editor, "model": e0.model, "n": e0.n, "rows": sweep_rows(group),
@@ -104,7 +104,9 @@ def write_report(paths: Iterable[str | Path], out_dir: str | Path, models: Seque
                                  "sources": [str(e.source) for e in group]})
     if sweep_md:
         lines += ["", "## Equal-budget sweeps", "", "The same edits, records and hyperparameters; only the batch "
-                  "size differs (editor steps = edits / batch size)."] + sweep_md
+                  "size differs (editor steps = edits / batch size). An edit's immediate score is taken after its "
+                  "whole batch, so forgetting counts only what later batches undo: a single batch of all N edits "
+                  "cannot show any. Compare health, NS and the weights' movement across batch sizes."] + sweep_md
     lines += ["", "## Sources", ""] + _sources_note(col, out_dir)
     (out_dir / "leaderboard.md").write_text("\n".join(lines) + "\n")
 
@@ -123,7 +125,7 @@ def write_report(paths: Iterable[str | Path], out_dir: str | Path, models: Seque
             t3 += ["*The fact world is a code-path fixture: its cells exercise the rules, they are not findings.*",
                    ""]
         t3 += [tabulate(table3_rows(cells, editors), headers=["property"] + [e.upper() for e in editors],
-                        tablefmt="github"), ""]
+                        tablefmt="github", disable_numparse=True), ""]
     t3 += ["## Rules", ""] + [f"- **{p}**: {r}" for p, r in TABLE3_RULES.items()]
     (out_dir / "table3.md").write_text("\n".join(t3) + "\n")
 
@@ -167,4 +169,5 @@ def short_form(results: Sequence[dict]) -> str:
     if not rows:
         return ""
     keep = [i for i in range(len(heads)) if i < 2 or any(r[i] not in ("–", "") for r in rows)]
-    return tabulate([[r[i] for i in keep] for r in rows], headers=[heads[i] for i in keep], tablefmt="simple")
+    return tabulate([[r[i] for i in keep] for r in rows], headers=[heads[i] for i in keep], tablefmt="simple",
+                    disable_numparse=True)

@@ -86,13 +86,17 @@ def _digest(obj: Any) -> str:
 
 
 def _existing(paths: Iterable[Any], base: Path) -> list[Path]:
+    """Figures an artefact path names, looked for beside the result file first (a copied or committed run), then
+    where the run wrote them if that is inside the result file's folder (never a stray absolute path elsewhere:
+    a report must link what travels with it)."""
     out = []
     for p in paths:
         if not p:
             continue
         p = Path(p)
-        for cand in (p, base / p.name):
-            if cand.suffix == ".png" and cand.is_file() and cand not in out:
+        inside = p if not p.is_absolute() else (p if base.resolve() in p.resolve().parents else None)
+        for cand in (base / p.name, inside):
+            if cand is not None and cand.suffix == ".png" and cand.is_file() and cand not in out:
                 out.append(cand)
                 break
     return out
@@ -174,8 +178,8 @@ def from_result(result: dict, source: Path | None = None) -> Entry:
     intervals = {**_intervals(iv.get("post") if isinstance(iv, dict) and "post" in iv else iv)}
     base = source.parent if source else Path(".")
     art = result.get("artefacts") or {}
-    figures = _existing([art.get(k) for k in ("plot", "figure", "downstream_plot")], base) or \
-        (_sibling_figures(source) if source else [])
+    figures = (_sibling_figures(source) if source else []) or \
+        _existing([art.get(k) for k in ("plot", "figure", "downstream_plot")], base)
     timings = result.get("timings") or {}
     key = _digest([suite, editor, model, dataset, result.get("n"), exp.get("seed"), exp.get("batch_size"), ident,
                    result.get("metrics")])

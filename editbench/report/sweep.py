@@ -5,6 +5,9 @@ sequential runs that match are grouped here, whoever made them.)
 Per batch size: forgetting (argmax, now and ever) after all N edits, the health signal first -> last, the total
 relative movement of the edited weights (sum over layers of ||W - W0||_F / ||W0||_F), immediate ES / PS / NS and
 s/edit; and a figure of forgetting and health against the number of edits, one line per batch size.
+
+An edit's immediate score is taken after its whole batch, so forgetting counts only what *later* batches undo: a
+single batch of all N edits shows none by construction. Health, NS and the weights' movement compare directly.
 """
 from __future__ import annotations
 
@@ -46,14 +49,21 @@ def sweeps(col: Collection) -> list[list[Entry]]:
 
 def total_rel(e: Entry) -> float | None:
     dist = e.details.get("distance_final") or {}
-    vals = [v.get("rel") for v in dist.values() if isinstance(v, dict) and v.get("rel") is not None]
+    vals = [v.get("rel") for k, v in dist.items() if k != "total" and isinstance(v, dict) and v.get("rel") is not None]
     return sum(vals) if vals else None
 
 
 def per_edit(e: Entry) -> float | None:
-    """Editor time per edit (a batch's apply time shared by its edits)."""
-    total = (e.details.get("cost") or {}).get("apply_s_total")
-    return total / e.n if total is not None and e.n else e.s_per_edit
+    """Editor time per edit (a batch's apply time shared by its edits), from the run's records when at hand (runs
+    summarized before editbench counted a batch's apply once give batch-size times too much otherwise)."""
+    if e.jsonl is not None and Path(e.jsonl).is_file():
+        steps = {}
+        for r in read_jsonl(e.jsonl, damaged=[]):
+            if r.get("type") == "edit":
+                steps.setdefault(r.get("batch"), (r.get("timing") or {}).get("apply_s") or 0.0)
+        if steps and e.n:
+            return sum(steps.values()) / e.n
+    return (e.details.get("cost") or {}).get("apply_s_mean") or e.s_per_edit
 
 
 def sweep_rows(group: list[Entry]) -> list[list[str]]:
@@ -67,7 +77,7 @@ def sweep_rows(group: list[Entry]) -> list[list[str]]:
         steps = -(-e.n // max(1, e.batch_size))
         rows.append([str(e.batch_size), str(e.n), str(steps),
                      "–" if now is None else f"{now:.2f} / {ever:.2f}",
-                     "–" if h0 is None else f"{e.details.get('health_key', '')} {h0:.1f} → {h1:.1f}",
+                     "–" if h0 is None else f"{e.details.get('health_key', '')} {h0:.2f} → {h1:.2f}",
                      "–" if rel is None else f"{rel:.3f}",
                      *("–" if imm.get(k) is None else f"{imm[k]:.2f}" for k in ("es", "ps", "ns")),
                      "–" if per_edit(e) is None else f"{per_edit(e):.2f}"])

@@ -247,15 +247,19 @@ def immediate_intervals(edits: list[dict]) -> dict:
 def run_cost(edits: list[dict], checks: list[dict], header: dict) -> dict:
     """What the run's records say it cost (see :mod:`editbench.runner.cost`): one-off preparation, the editor's
     apply per edit, evaluation (immediate scoring, history re-scoring, health probes), peak memory now."""
-    apply = [(e.get("timing") or {}).get("apply_s") or 0.0 for e in edits]
-    score = sum((e.get("timing") or {}).get("score_s") or 0.0 for e in edits)
+    steps = {}  # the edits of one batch share one apply (and one scoring): count each editor step once
+    for e in edits:
+        steps.setdefault(e.get("batch", e.get("n")), e.get("timing") or {})
+    apply = [t.get("apply_s") or 0.0 for t in steps.values()]
+    score = sum(t.get("score_s") or 0.0 for t in steps.values())
     history = sum((c.get("timing") or {}).get("history_s") or 0.0 for c in checks)
     health = sum((c.get("timing") or {}).get("health_s") or 0.0 for c in checks)
     breakdown = {"immediate": score, "history": history, "health": health}
     if any("downstream_s" in (c.get("timing") or {}) for c in checks):
         breakdown["downstream"] = sum((c.get("timing") or {}).get("downstream_s") or 0.0 for c in checks)
     return {"prepare_s": (header.get("timing") or {}).get("prepare_s"), "apply_s_total": sum(apply),
-            "apply_s_mean": sum(apply) / len(apply) if apply else None, "eval_s": sum(breakdown.values()),
+            "apply_s_mean": sum(apply) / len(edits) if edits else None,  # per edit, whatever the batch size
+            "apply_s_per_step": sum(apply) / len(apply) if apply else None, "eval_s": sum(breakdown.values()),
             "eval_breakdown_s": breakdown, **memory()}
 
 
