@@ -209,3 +209,16 @@ def test_committed_example_report_is_what_the_command_generates(tmp_path):
         assert {p: {e: _unlinked(c) for e, c in row.items()} for p, row in fresh["table3"][model]["cells"].items()} \
             == {p: {e: _unlinked(c) for e, c in row.items()} for p, row in t["cells"].items()}
     assert len(committed["heatmaps"]) >= 4 and committed["sweeps"]
+
+
+def test_pytest_isolation_result_reads_as_an_isolation(tmp_path):
+    """The disabling suite's --from-run result (suite 'disabling', details.isolation) counts as an isolation of CF
+    edits, not as a scan."""
+    iso = json.loads((EXAMPLES / "disabling-isolation-rome-smollm2-135m-case3953.json").read_text())
+    res = _single_null(0.7) | {"suite": "disabling", "n": 1, "details": {"isolation": iso},
+                               "experiment": iso["experiment"], "metrics": {"n_intrinsic": 1},
+                               "provenance": {"editor": {"name": "rome"}, "model": {"id": "smollm2-135m"}}}
+    (tmp_path / "s.json").write_text(json.dumps(_session([res])))
+    col = collect([tmp_path])
+    assert [e.suite for e in col.entries] == ["isolation"]
+    assert col.entries[0].metrics["case_ids"] == ["3953"] and col.entries[0].metrics["n_intrinsic"] == 1

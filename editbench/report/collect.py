@@ -169,6 +169,12 @@ def from_result(result: dict, source: Path | None = None) -> Entry:
         e.verdict, e.failures = result.get("verdict"), list(result.get("failures") or [])
         e.s_per_edit = (result.get("cost") or {}).get("apply_s_mean") or e.s_per_edit
         return e
+    if suite == "disabling" and isinstance((result.get("details") or {}).get("isolation"), dict):
+        iso = {**result["details"]["isolation"]}  # the pytest suite's isolation of a run's CF edits
+        iso.setdefault("experiment", exp)
+        e = from_isolation(iso, source)[0]
+        e.verdict, e.failures = result.get("verdict"), list(result.get("failures") or [])
+        return e
     editor, model, dataset, ident = _prov_names(prov)
     editor = editor or exp.get("editor") or "?"
     model = model or exp.get("model") or "?"
