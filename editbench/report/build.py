@@ -124,7 +124,10 @@ def write_report(paths: Iterable[str | Path], out_dir: str | Path, models: Seque
         if model in FIXTURE_MODELS:
             t3 += ["*The fact world is a code-path fixture: its cells exercise the rules, they are not findings.*",
                    ""]
-        t3 += [tabulate(table3_rows(cells, editors), headers=["property"] + [e.upper() for e in editors],
+        t3 += ["Compact: our grade, then the paper's after the slash (– where the paper has no column).", "",
+               tabulate(compact_rows(cells, editors), headers=["property"] + [e.upper() for e in editors],
+                        tablefmt="github", disable_numparse=True), "", "With the numbers behind each cell:", "",
+               tabulate(table3_rows(cells, editors), headers=["property"] + [e.upper() for e in editors],
                         tablefmt="github", disable_numparse=True), ""]
     t3 += ["## Rules", ""] + [f"- **{p}**: {r}" for p, r in TABLE3_RULES.items()]
     (out_dir / "table3.md").write_text("\n".join(t3) + "\n")
@@ -158,6 +161,13 @@ def write_report(paths: Iterable[str | Path], out_dir: str | Path, models: Seque
                                                          ("gallery", "gallery.md"), ("json", "report.json"))}
     report["collection"] = col
     return report
+
+
+def compact_rows(cells: dict[str, dict[str, str]], editors: Sequence[str]) -> list[list[str]]:
+    """Table 3 as words only: ``ours / paper`` per cell (the README's side-by-side)."""
+    from editbench.report.tables import cell_word
+    return [[prop] + [f"{cell_word(cells[prop].get(ed, 'not measured'))} / {PAPER_TABLE3[prop].get(ed, '–')}"
+                      for ed in editors] for prop in PAPER_TABLE3]
 
 
 def short_form(results: Sequence[dict]) -> str:

@@ -44,8 +44,8 @@ TABLE3_RULES = {
                                   "editor (a run without CF counts with its length), else 'Long'.",
     "DOWNSTREAM PERFORMANCE LOSS": "F1 drop (points, the task's primary answer mode) from the unedited model to "
                                    "after the downstream suite's N edits, on tasks above chance: 'High' when the "
-                                   "drop exceeds 10 points (the downstream gate), 'Low' otherwise; 'Low (within "
-                                   "noise)' when the before and after 95% intervals overlap. Tasks at chance cannot "
+                                   "drop exceeds 10 points (the downstream gate), 'Low' otherwise; 'Low, within "
+                                   "noise' when the before and after 95% intervals overlap. Tasks at chance cannot "
                                    "show a loss and are not used.",
     "FACT FORGETTING PERCENTAGE": "argmax forgetting now (edits successful right after they were made that fail "
                                   "now; the paper's curves) at the largest edit count every editor's run on the "
@@ -318,7 +318,7 @@ def table3_cells(col: Collection, model: str, editors: Sequence[str] | None = No
             cells["DOWNSTREAM PERFORMANCE LOSS"][ed] = _link("not measurable (every task at chance)", down, out_dir)
         else:
             worst = max(drops, key=lambda d: d["drop"])
-            grade = "High" if worst["drop"] > 10 else ("Low (within noise)" if worst["overlap"] else "Low")
+            grade = "High" if worst["drop"] > 10 else ("Low, within noise" if worst["overlap"] else "Low")
             cells["DOWNSTREAM PERFORMANCE LOSS"][ed] = _link(
                 f"{grade} ({worst['task']} F1 {worst['before']:.2f} → {worst['after']:.2f} after "
                 f"{worst['n_edits']} edits: {worst['drop']:+.1f} pts)", down, out_dir)
