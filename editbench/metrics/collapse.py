@@ -37,7 +37,9 @@ A signal is *available* at n when it has values on both sides *and room to colla
 ES window before n is at least ``es_min_before`` (0.5: an editor that was not working cannot stop working), forgetting
 only when the fraction before n is at most 1 − ``forget_rise``. So when edits never worked, a distance jump
 with a collapse of health alone is the CF point (the model broke, e.g. perplexity 6 → 10⁵). The first edit that satisfies the rule is the CF
-point; its case id is the *disabling edit* (for a batch, all of the batch's case ids). A jump that is not
+point — unless a larger confirmed jump follows within ``tol_after`` (the same functional collapse confirms both;
+the larger distance step is the one that caused it); its case id is the *disabling edit* (for a batch, all of the
+batch's case ids). A jump that is not
 confirmed is reported among ``jumps`` with ``confirmed: False``.
 
 **Non-finite weights.** A step after which an edited weight holds NaN or inf (``nonfinite``, per step: the
@@ -210,6 +212,11 @@ def detect_collapse(distance: Sequence[float], es: Sequence[float | None] | None
         j["confirmed"] = bool(j.get("nonfinite")) or (need > 0 and sum(s["collapsed"] for s in live) >= need)
         if j["confirmed"] and cf is None:
             cf = j
+    if cf is not None and not cf.get("nonfinite"):
+        # one functional collapse confirms every jump near it: the CF point is the largest confirmed jump within
+        # tol_after of the first (a noise blip with little history just before the real spike must not win)
+        near = [j for j in jumps if j["confirmed"] and cf["edit"] <= j["edit"] <= cf["edit"] + rule.tol_after]
+        cf = max(near, key=lambda j: (j["increment"], -j["edit"]))
     out = {"cf_edit": None, "case_id": None, "signals": {}, "jumps": jumps, "rule": asdict(rule),
            "nonfinite": bool(cf and cf.get("nonfinite"))}
     until = cf["edit"] if cf else None
