@@ -39,8 +39,8 @@ def _numbers(reports: Path) -> list[tuple]:
     return sorted(out)
 
 
-def _board(reports: Path, out: Path) -> list[list[str]]:
-    rep = write_report([reports], out, heatmaps=False)
+def _board(reports: Path | list[Path], out: Path) -> list[list[str]]:
+    rep = write_report(reports if isinstance(reports, list) else [reports], out, heatmaps=False)
     return [[c.split("](")[0].lstrip("[") for i, c in enumerate(row) if i != 5]  # s/edit is wall-clock
             for row in rep["leaderboard"]["rows"]]
 
@@ -63,13 +63,8 @@ def test_two_shards_merged_equal_the_whole(serial, tmp_path):
     a, b = _numbers(s1), _numbers(s2)
     assert a and b and not set(a) & set(b)                       # disjoint, neither empty
     assert sorted(a + b) == _numbers(serial)
-    assert _board_merged([s1, s2], tmp_path / "bm") == _board(serial, tmp_path / "bs")
+    assert _board([s1, s2], tmp_path / "bm") == _board(serial, tmp_path / "bs")
     assert list(s1.glob("editbench-*-shard1of2.json"))
-
-
-def _board_merged(dirs: list[Path], out: Path) -> list[list[str]]:
-    rep = write_report(dirs, out, heatmaps=False)
-    return [[c.split("](")[0].lstrip("[") for i, c in enumerate(row) if i != 5] for row in rep["leaderboard"]["rows"]]
 
 
 def test_bad_shard_is_a_usage_error(tmp_path):

@@ -58,15 +58,6 @@ def _sources_note(col: Collection, out_dir: Path) -> list[str]:
     return lines
 
 
-def table3_markdown(col: Collection, model: str, out_dir: Path | None = None) -> str:
-    editors = table3_editors(col, model)
-    if not editors:
-        return f"No runs on {model}."
-    cells = table3_cells(col, model, editors, out_dir)
-    return tabulate(table3_rows(cells, editors), headers=["property"] + [e.upper() for e in editors],
-                    tablefmt="github", disable_numparse=True)
-
-
 def write_report(paths: Iterable[str | Path], out_dir: str | Path, models: Sequence[str] | None = None,
                  heatmaps: bool = True) -> dict:
     """Collect, tabulate and write; returns what :file:`report.json` holds."""
@@ -140,12 +131,11 @@ def write_report(paths: Iterable[str | Path], out_dir: str | Path, models: Seque
         if heatmaps and e.suite == "sequential" and e.jsonl is not None:
             name = f"retention-{_slug(e.editor)}-{_slug(e.model)}-{_slug(str(e.dataset))}-{e.n}" \
                    f"-b{e.batch_size}-s{e.sample or 0}.png"
-            png = plot_retention(e.jsonl, out_dir / "figures" / name, title=f"{e.editor} on {e.model}",
-                                 cf_edit=e.metrics.get("cf_edit"))
-            if png is not None:
-                m = retention_matrix(e.jsonl)
-                report["heatmaps"].append({"source": str(e.source), "figure": str(png),
-                                           **(retention_stats(m[0]) if m else {})})
+            got = retention_matrix(e.jsonl)
+            if got is not None:
+                png = plot_retention(e.jsonl, out_dir / "figures" / name, title=f"{e.editor} on {e.model}",
+                                     cf_edit=e.metrics.get("cf_edit"), got=got)
+                report["heatmaps"].append({"source": str(e.source), "figure": str(png), **retention_stats(got[0])})
                 figs.append(png)
         if not figs:
             continue

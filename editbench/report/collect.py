@@ -55,10 +55,6 @@ class Entry:
     created: str | None = None
     key: str = ""
 
-    @property
-    def label(self) -> str:
-        return f"{self.suite}/{self.editor}/{self.model}"
-
 
 @dataclass
 class Collection:
@@ -81,7 +77,8 @@ class Collection:
         return sorted({e.model for e in self.entries if e.model}, key=order)
 
 
-def _digest(obj: Any) -> str:
+def digest(obj: Any) -> str:
+    """A short stable hash of a JSON-able value (the key that makes the same run read twice one entry)."""
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -104,10 +101,7 @@ def _existing(paths: Iterable[Any], base: Path) -> list[Path]:
 
 def _sibling_figures(path: Path) -> list[Path]:
     """``X.png`` beside ``X.json`` or ``X.sample0.summary.json`` (the layout of reports/examples)."""
-    stem = path.name
-    for suffix in (".json", ".summary", ".sample0", ".sample1", ".sample2", ".sample3"):
-        stem = stem.removesuffix(suffix)
-    stem = stem.split(".sample")[0]
+    stem = path.name.removesuffix(".json").removesuffix(".summary").split(".sample")[0]
     cand = path.with_name(stem + ".png")
     return [cand] if cand.is_file() else []
 
@@ -129,7 +123,7 @@ def _prov_names(prov: dict) -> tuple[str, str, str | None, str]:
     dataset = ds.get("name") if isinstance(ds, dict) else ds
     ids = ds.get("record_ids") if isinstance(ds, dict) else None
     hp = ed.get("hparams") if isinstance(ed, dict) else None
-    return editor, str(model or ""), dataset, _digest([ids, hp])
+    return editor, str(model or ""), dataset, digest([ids, hp])
 
 
 def from_summary(summary: dict, source: Path | None = None) -> Entry:
@@ -150,7 +144,7 @@ def from_summary(summary: dict, source: Path | None = None) -> Entry:
         jsonl = base / "results.jsonl" if (base / "results.jsonl").is_file() else None
     figures = _existing([paths.get("plot")], base) or (_sibling_figures(source) if source else [])
     bs = int(summary.get("batch_size") or 1)
-    key = _digest(["sequential", editor, model, dataset, summary.get("n_planned"), summary.get("seed"),
+    key = digest(["sequential", editor, model, dataset, summary.get("n_planned"), summary.get("seed"),
                    summary.get("sample"), bs, ident])
     return Entry(suite="sequential", editor=editor or summary.get("editor") or "?",
                  model=model or summary.get("model_id") or "?", dataset=dataset, n=int(summary.get("n_edits") or 0),
@@ -187,7 +181,7 @@ def from_result(result: dict, source: Path | None = None) -> Entry:
     figures = (_sibling_figures(source) if source else []) or \
         _existing([art.get(k) for k in ("plot", "figure", "downstream_plot")], base)
     timings = result.get("timings") or {}
-    key = _digest([suite, editor, model, dataset, result.get("n"), exp.get("seed"), exp.get("batch_size"), ident,
+    key = digest([suite, editor, model, dataset, result.get("n"), exp.get("seed"), exp.get("batch_size"), ident,
                    result.get("metrics")])
     return Entry(suite=suite, editor=editor, model=str(model), dataset=dataset, n=int(result.get("n") or 0),
                  seed=exp.get("seed"), batch_size=int(exp.get("batch_size") or 1), metrics=dict(result.get("metrics")
@@ -208,7 +202,7 @@ def from_isolation(blob: dict, source: Path | None = None) -> list[Entry]:
     metrics = {"n_cf_edits": blob.get("n_cf_edits", len(edits)), "n_intrinsic": intrinsic,
                "case_ids": [str(e.get("case_id") or (e.get("fresh") or {}).get("case_id")) for e in edits],
                "classes": [e.get("class") for e in edits]}
-    key = _digest(["isolation", editor, model, metrics["case_ids"]])
+    key = digest(["isolation", editor, model, metrics["case_ids"]])
     return [Entry(suite="isolation", editor=str(editor), model=str(model), dataset=exp.get("dataset"),
                   n=len(edits), metrics=metrics, details=blob, source=source,
                   figures=_sibling_figures(source) if source else [], key=key)]

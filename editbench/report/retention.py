@@ -56,9 +56,10 @@ def retention_stats(matrix: np.ndarray) -> dict[str, float | int]:
 
 
 def plot_retention(jsonl: str | Path, png: str | Path, title: str | None = None, definition: str = "argmax",
-                   cf_edit: int | None = None) -> Path | None:
-    """Draw the heatmap to ``png``; None when the run has no ``held`` records."""
-    got = retention_matrix(jsonl, definition)
+                   cf_edit: int | None = None, got: tuple[np.ndarray, list[int]] | None = None) -> Path | None:
+    """Draw the heatmap to ``png``; None when the run has no ``held`` records. ``got``: the run's
+    :func:`retention_matrix`, when the caller has read it already."""
+    got = got if got is not None else retention_matrix(jsonl, definition)
     if got is None:
         return None
     m, counts = got

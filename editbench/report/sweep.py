@@ -11,8 +11,6 @@ single batch of all N edits shows none by construction. Health, NS and the weigh
 """
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 
 import matplotlib
@@ -20,9 +18,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from editbench.report.collect import Collection, Entry
+from editbench.report.collect import Collection, Entry, digest
 from editbench.report.figure import save_figure
 from editbench.runner.jsonl import read_jsonl
+from editbench.runner.summary import run_cost
 
 HEADERS = ("batch size", "edits", "editor steps", "forgetting now / ever ↓", "health first → last",
            "Σ ‖ΔW‖/‖W₀‖ ↓", "ES ↑", "PS ↑", "NS ↑", "s/edit ↓")
@@ -33,8 +32,7 @@ def _budget_key(e: Entry) -> str:
     prov = d.get("provenance") or {}
     ids = (prov.get("dataset") or {}).get("record_ids")
     hp = (prov.get("editor") or {}).get("hparams")
-    return hashlib.sha256(json.dumps([e.editor, e.model, e.dataset, d.get("n_planned"), e.seed, e.sample,
-                                      d.get("order"), ids, hp], sort_keys=True, default=str).encode()).hexdigest()
+    return digest([e.editor, e.model, e.dataset, d.get("n_planned"), e.seed, e.sample, d.get("order"), ids, hp])
 
 
 def sweeps(col: Collection) -> list[list[Entry]]:
@@ -54,16 +52,14 @@ def total_rel(e: Entry) -> float | None:
 
 
 def per_edit(e: Entry) -> float | None:
-    """Editor time per edit (a batch's apply time shared by its edits), from the run's records when at hand (runs
-    summarized before editbench counted a batch's apply once give batch-size times too much otherwise)."""
-    if e.jsonl is not None and Path(e.jsonl).is_file():
-        steps = {}
-        for r in read_jsonl(e.jsonl, damaged=[]):
-            if r.get("type") == "edit":
-                steps.setdefault(r.get("batch"), (r.get("timing") or {}).get("apply_s") or 0.0)
-        if steps and e.n:
-            return sum(steps.values()) / e.n
-    return (e.details.get("cost") or {}).get("apply_s_mean") or e.s_per_edit
+    """Editor time per edit (a batch's apply time shared by its edits): the summary's cost
+    (:func:`editbench.runner.summary.run_cost`). A summary written before run_cost counted a batch's apply once
+    (no ``apply_s_per_step``) is recomputed from the run's records when they are at hand."""
+    cost = e.details.get("cost") or {}
+    if "apply_s_per_step" not in cost and e.batch_size > 1 and e.jsonl is not None and Path(e.jsonl).is_file():
+        edits = [r for r in read_jsonl(e.jsonl, damaged=[]) if r.get("type") == "edit"]
+        cost = run_cost(edits, [], {})
+    return cost.get("apply_s_mean") or e.s_per_edit
 
 
 def sweep_rows(group: list[Entry]) -> list[list[str]]:

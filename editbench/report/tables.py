@@ -15,7 +15,6 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from editbench.report.collect import Collection, Entry
 
@@ -187,7 +186,7 @@ def leaderboard_rows(col: Collection, out_dir: Path | None = None) -> list[list[
     rows = []
     for model in col.models():
         for editor in col.editors():
-            single = _pick([e for e in _of(col, "single", editor, model)])
+            single = _pick(_of(col, "single", editor, model))
             group = main_sequential(col, editor, model)
             down = _pick(_of(col, "downstream", editor, model))
             zsre = _pick(_of(col, "zsre", editor, model))
@@ -393,6 +392,3 @@ def cell_word(cell: str) -> str:
     text = cell.removeprefix("[")
     return text.split(" (")[0].split("](")[0].split("<br>")[0].strip()
 
-
-def describe(value: Any) -> str:
-    return "–" if value is None else str(value)
