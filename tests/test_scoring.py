@@ -8,9 +8,9 @@ from hypothesis import strategies as st
 
 from editbench.data.schema import EditRequest
 from editbench.metrics.counterfact import _metrics_from, aggregate, harmonic_score, probe_pairs, score_requests
-from editbench.metrics.scoring import encode_pair, score_ids, score_targets, score_targets_one_by_one
+from editbench.metrics.scoring import encode_pair, score_branches, score_ids, score_targets, score_targets_one_by_one
 from editbench.models.loader import load_model
-from editbench.models.tokens import encode_prefix, pad_token_id
+from editbench.models.tokens import encode_prefix, encode_target, pad_token_id
 
 WORDS = "the a of is in city river music born France Paris Rome language English French plays works at".split()
 
@@ -44,6 +44,39 @@ def test_batched_equals_one_by_one(lm, pairs, batch_size):
     assert torch.equal(batched.correct, single.correct)
     assert torch.equal(batched.n_target_tokens, single.n_target_tokens)
     torch.testing.assert_close(batched.token_acc, single.token_acc)  # the token_acc protocol's per-pair value
+
+
+targets = st.lists(st.sampled_from(WORDS), min_size=1, max_size=3).map(" ".join)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(groups=st.lists(st.tuples(phrases, st.lists(targets, min_size=1, max_size=3)), min_size=1, max_size=7),
+       batch_size=st.integers(1, 5))
+def test_shared_prefix_scoring_equals_pairwise(lm, groups, batch_size):
+    """score_branches runs each prefix once for all its targets (a tree attention mask, restarted positions): the
+    same numbers as scoring every (prefix, target) pair on its own, for groups of 1-3 targets of 1+ tokens."""
+    enc = [(encode_prefix(lm.tok, p), [encode_target(lm.tok, t) for t in ts]) for p, ts in groups]
+    pad = pad_token_id(lm.tok)
+    shared = score_branches(lm.model, enc, pad_id=pad, batch_size=batch_size)
+    pairwise = score_ids(lm.model, [(p + t, len(p)) for p, ts in enc for t in ts], pad_id=pad, batch_size=3)
+    torch.testing.assert_close(shared.nll, pairwise.nll, atol=1e-4, rtol=1e-4)
+    assert torch.equal(shared.correct, pairwise.correct)
+    assert torch.equal(shared.n_target_tokens, pairwise.n_target_tokens)
+    torch.testing.assert_close(shared.token_acc, pairwise.token_acc)
+
+
+@pytest.mark.parametrize("family", ["tiny-gptj", "tiny-neox"])
+def test_shared_prefix_scoring_on_rotary_families(family):
+    """GPT-J and NeoX (rotary positions, parallel blocks) read the restarted position ids as Llama does."""
+    lm = load_model(family)
+    enc = [(encode_prefix(lm.tok, "the city of music is"), [encode_target(lm.tok, "Paris"),
+                                                             encode_target(lm.tok, "the river in Rome")]),
+           (encode_prefix(lm.tok, "a"), [encode_target(lm.tok, "French plays")])]
+    pad = pad_token_id(lm.tok)
+    shared = score_branches(lm.model, enc, pad_id=pad)
+    pairwise = score_ids(lm.model, [(p + t, len(p)) for p, ts in enc for t in ts], pad_id=pad)
+    torch.testing.assert_close(shared.nll, pairwise.nll, atol=1e-4, rtol=1e-4)
+    assert torch.equal(shared.correct, pairwise.correct)
 
 
 def test_target_is_tokenized_with_leading_space(lm):

@@ -44,8 +44,8 @@ from typing import Sequence
 
 from editbench.data.schema import EditRequest
 from editbench.metrics.generation import PromptGenerator
-from editbench.metrics.scoring import encode_pair, score_ids, score_targets
-from editbench.models.tokens import pad_token_id
+from editbench.metrics.scoring import score_branches, score_targets
+from editbench.models.tokens import encode_prefix, encode_target, pad_token_id
 
 METRICS = ("es", "ps", "ns", "em", "pm", "nm", "es_correct", "ps_correct", "ns_correct")
 TOKEN_ACC_METRICS = ("es_tok", "ps_tok", "ns_tok")
@@ -202,28 +202,27 @@ class RewriteScorer:
         self._enc: dict = {}
         self._gen = PromptGenerator(tok, batch_size)
 
-    def pairs(self, key, req: EditRequest) -> list:
-        """Pre-tokenized (rewrite prompt, target_new) and, if known, (rewrite prompt, target_true)."""
+    def pairs(self, key, req: EditRequest) -> tuple[list[int], list[list[int]]]:
+        """Pre-tokenized rewrite prompt and its targets: target_new and, if known, target_true."""
         if key not in self._enc:
-            pairs = [encode_pair(self.tok, req.rewrite_prompt, req.target_new)]
+            targets = [encode_target(self.tok, req.target_new)]
             if req.target_true is not None:
-                pairs.append(encode_pair(self.tok, req.rewrite_prompt, req.target_true))
-            self._enc[key] = pairs
+                targets.append(encode_target(self.tok, req.target_true))
+            self._enc[key] = (encode_prefix(self.tok, req.rewrite_prompt), targets)
         return self._enc[key]
 
     def score(self, model, items: Sequence[tuple]) -> tuple[list[tuple[bool, bool]], int]:
         """``items`` = [(key, request), ...] -> ([(ok by probability, ok by argmax), ...], pairs scored). A request
-        without target_true has no probability comparison (False)."""
-        enc, offsets = [], []
-        for key, req in items:
-            offsets.append(len(enc))
-            enc.extend(self.pairs(key, req))
-        s = score_ids(model, enc, pad_id=self.pad_id, batch_size=self.batch_size)
-        out = []
-        for (_key, req), off in zip(items, offsets):
+        without target_true has no probability comparison (False). Both targets are scored from one pass over
+        their shared prompt (:func:`~editbench.metrics.scoring.score_branches`)."""
+        groups = [self.pairs(key, req) for key, req in items]
+        s = score_branches(model, groups, pad_id=self.pad_id, batch_size=self.batch_size)
+        out, off = [], 0
+        for (_key, req), (_prefix, targets) in zip(items, groups):
             has_true = req.target_true is not None
             out.append((has_true and bool(s.nll[off] < s.nll[off + 1]), bool(s.correct[off])))
-        return out, len(enc)
+            off += len(targets)
+        return out, off
 
     def generates(self, model, items: Sequence[tuple]) -> list[bool]:
         """``items`` = [(key, request), ...] -> whether each rewrite prompt's greedy continuation starts with

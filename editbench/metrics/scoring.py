@@ -91,6 +91,105 @@ def score_ids(model, encoded: Sequence[tuple[list[int], int]], pad_id: int = 0,
     return TargetScores(nll, correct, ntok, token_acc)
 
 
+def _branch_rows(prefix: list[int], branches: Sequence[list[int]]):
+    """One packed row for a prefix shared by several targets: ``prefix + b[:-1]`` for each branch ``b`` (a target's
+    last token is never an input), with each token's position id, its segment (-1 = the shared prefix, else the
+    branch index) and, per branch, the row indices whose outputs predict its tokens."""
+    k = len(prefix)
+    ids, pos, seg = list(prefix), list(range(k)), [-1] * k
+    reads = []
+    for b, tgt in enumerate(branches):
+        start = len(ids)
+        ids += tgt[:-1]
+        pos += range(k, k + len(tgt) - 1)
+        seg += [b] * (len(tgt) - 1)
+        reads.append([k - 1] + list(range(start, start + len(tgt) - 1)))
+    return ids, pos, seg, reads
+
+
+def _tree_mask(segs: Sequence[Sequence[int]], width: int, dtype, device) -> torch.Tensor:
+    """Additive (B, 1, width, width) mask: a token sees the earlier tokens of the shared prefix and of its own
+    branch; a padding slot sees only itself (so no attention row is empty)."""
+    seg = torch.full((len(segs), width), -2, dtype=torch.long)
+    for r, s in enumerate(segs):
+        seg[r, :len(s)] = torch.tensor(s, dtype=torch.long)
+    i = torch.arange(width)
+    causal = i[None, :] <= i[:, None]
+    same = (seg[:, None, :] == -1) | (seg[:, None, :] == seg[:, :, None])
+    real = seg >= -1
+    allowed = causal & same & real[:, None, :] & real[:, :, None]
+    allowed |= torch.eye(width, dtype=torch.bool)[None]
+    mask = torch.zeros(allowed.shape, dtype=dtype)
+    mask.masked_fill_(~allowed, torch.finfo(dtype).min)
+    return mask[:, None].to(device)
+
+
+@torch.no_grad()
+def score_branches(model, groups: Sequence[tuple[list[int], Sequence[list[int]]]], pad_id: int = 0,
+                   batch_size: int = 64) -> TargetScores:
+    """Score several targets that share one prefix, running the prefix once: ``groups`` = [(prefix ids,
+    [target ids, ...]), ...]; results in the order (group 0 target 0, group 0 target 1, ..., group 1 target 0, ...),
+    the same numbers as :func:`score_ids` on the pairs ``(prefix + target, len(prefix))`` up to float rounding.
+
+    Each group is one packed row, ``prefix + t0[:-1] + t1[:-1] + ...``, with position ids that restart after the
+    prefix for every target and an attention mask under which a target's tokens see the prefix and their own
+    earlier tokens only: the forward pass covers each distinct token once (the prefix once, not once per target).
+    """
+    flat = [(g, b) for g, (_p, ts) in enumerate(groups) for b in range(len(ts))]
+    n = len(flat)
+    nll = torch.empty(n, dtype=torch.float32)
+    correct = torch.empty(n, dtype=torch.bool)
+    token_acc = torch.empty(n, dtype=torch.float32)
+    ntok = torch.tensor([len(groups[g][1][b]) for g, b in flat], dtype=torch.long)
+    if n == 0:
+        return TargetScores(nll, correct, ntok, token_acc)
+    first = [0]
+    for _p, ts in groups:
+        first.append(first[-1] + len(ts))
+    device = next(model.parameters()).device
+    dtype = next(model.parameters()).dtype
+    base, head = _base_and_head(model)
+    packed = []
+    for prefix, ts in groups:
+        if not prefix:
+            raise ValueError("score_branches needs a non-empty prefix")
+        if any(not t for t in ts):
+            raise ValueError("score_branches: a target has no tokens")
+        packed.append(_branch_rows(list(prefix), [list(t) for t in ts]))
+    order = sorted(range(len(groups)), key=lambda g: len(packed[g][0]))
+    for start in range(0, len(order), batch_size):
+        gidx = order[start:start + batch_size]
+        ids, _ = pad_right([packed[g][0] for g in gidx], pad_id)
+        width = ids.shape[1]
+        pos = torch.zeros_like(ids)
+        for r, g in enumerate(gidx):
+            p = packed[g][1]
+            pos[r, :len(p)] = torch.tensor(p)
+        mask = _tree_mask([packed[g][2] for g in gidx], width, dtype, device)
+        rows, cols, tgt, owner = [], [], [], []
+        for r, g in enumerate(gidx):
+            for b, (read, t) in enumerate(zip(packed[g][3], groups[g][1])):
+                rows += [r] * len(t)
+                cols += read
+                tgt += list(t)
+                owner += [first[g] + b] * len(t)
+        out = base(input_ids=ids.to(device), attention_mask=mask, position_ids=pos.to(device))
+        hidden = out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
+        h = hidden[torch.tensor(rows, device=device), torch.tensor(cols, device=device)]
+        logp = torch.log_softmax(head(h).float(), dim=-1)
+        tgt_t = torch.tensor(tgt, device=device)
+        tok_nll = -logp.gather(1, tgt_t[:, None]).squeeze(1).cpu()
+        tok_ok = (logp.argmax(-1) == tgt_t).cpu()
+        uniq, local = torch.unique(torch.tensor(owner), return_inverse=True)
+        sums = torch.zeros(len(uniq)).index_add_(0, local, tok_nll)
+        oks = torch.zeros(len(uniq), dtype=torch.long).index_add_(0, local, tok_ok.long())
+        counts = torch.bincount(local, minlength=len(uniq))
+        nll[uniq] = sums / counts
+        correct[uniq] = oks == counts
+        token_acc[uniq] = oks.float() / counts
+    return TargetScores(nll, correct, ntok, token_acc)
+
+
 @torch.no_grad()
 def score_targets(model, tok, prefixes: Sequence[str], targets: Sequence[str],
                   batch_size: int = 64) -> TargetScores:
