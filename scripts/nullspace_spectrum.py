@@ -5,7 +5,7 @@ absolute ``nullspace_threshold`` (reference: 2e-2 for every model it ships). How
 the scale of C, which differs by model; this script reports, per edit layer, the null-space dimension at a range
 of thresholds and the spectrum's quantiles, as JSON.
 
-    python scripts/nullspace_spectrum.py --model smollm2-135m --out reports/examples/presets/alphaedit-spectrum-smollm2-135m.json
+    python scripts/nullspace_spectrum.py --model smollm2-135m --out reports/presets/alphaedit-spectrum-smollm2-135m.json
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Compare sequential runs of one editor under different hyperparameters over their first N edits (preset choice).
 
-    python scripts/preset_table.py --n 50 --out reports/examples/presets/alphaedit-smollm2-135m.json \
+    python scripts/preset_table.py --n 50 --out reports/presets/alphaedit-smollm2-135m.json \
         "threshold 2e-2 (published)=reports/examples/runs/alphaedit-smollm2-135m-counterfact-1k-200" \
         "threshold 5e-3=/work/runs/presets/alphaedit-t5e-3"
 

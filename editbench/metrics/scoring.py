@@ -175,8 +175,11 @@ def score_branches(model, groups: Sequence[tuple[list[int], Sequence[list[int]]]
                 owner += [first[g] + b] * len(t)
         out = base(input_ids=ids.to(device), attention_mask=mask, position_ids=pos.to(device))
         hidden = out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
-        h = hidden[torch.tensor(rows, device=device), torch.tensor(cols, device=device)]
-        logp = torch.log_softmax(head(h).float(), dim=-1)
+        # every target's first token is read at the prompt's last position: the LM head runs once per position
+        flat_pos = torch.tensor(rows) * width + torch.tensor(cols)
+        where, at = torch.unique(flat_pos, return_inverse=True)
+        h = hidden.reshape(-1, hidden.shape[-1])[where.to(device)]
+        logp = torch.log_softmax(head(h).float(), dim=-1)[at.to(device)]
         tgt_t = torch.tensor(tgt, device=device)
         tok_nll = -logp.gather(1, tgt_t[:, None]).squeeze(1).cpu()
         tok_ok = (logp.argmax(-1) == tgt_t).cpu()
