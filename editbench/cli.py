@@ -170,6 +170,9 @@ def _cmd_sequential(args) -> int:
         except CheckpointError as e:  # a damaged run directory: say which file, no traceback
             print(f"editbench sequential: error: {e}", file=sys.stderr)
             return 1
+        except ExperimentError as e:  # found once the pool is read (e.g. too few unique subjects)
+            print(f"editbench sequential: error: {e}", file=sys.stderr)
+            return USAGE_ERROR
         plot_summary(summary)
         keep = ("editor", "model_id", "sample", "n_edits", "cf_edit", "cf_case_id", "forgetting_at",
                 "gradual_forget_rate_per_100", "health_first", "health_last", "paths")

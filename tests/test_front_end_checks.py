@@ -65,6 +65,14 @@ def test_cli_bad_dataset_file_and_unwritable_out(capsys, bad_json, tmp_path):
     assert code == 4 and "cannot write there" in err and "is a file" in err, err
 
 
+def test_cli_more_edits_than_unique_subjects_is_one_line(capsys, tmp_path):
+    """The stream needs one unique subject per edit; a pool with too few is a usage error, not a traceback."""
+    code, err = _cli(capsys, "--editor", "null", "--model", "tiny-gpt2", "--dataset", "counterfact-1k",
+                     "--n-edits", "5000", "--out", str(tmp_path))
+    assert code == 4 and "--n-edits 5000" in err and "unique subjects" in err, err
+    assert len(err.strip().splitlines()) == 1, err
+
+
 @pytest.mark.parametrize("args,needle", [
     (["--model", "nosuch"], "not in the local Hugging Face cache"),
     (["--n-records", "0"], "--n-records 0"),

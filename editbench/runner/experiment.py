@@ -218,7 +218,10 @@ def run_sequential_sample(exp: Experiment, editor, lm, sample: int = 0, *, progr
                            on_nonfinite=exp.on_nonfinite, protocols=tuple(dict.fromkeys(("prob", *exp.protocols))),
                            progress=progress,
                            order=config.pop("order", default_order(exp.dataset_name)), **config)
-    stream = make_stream(pool, cfg.order, cfg.seed, cfg.sample, cfg.n_edits)
+    try:
+        stream = make_stream(pool, cfg.order, cfg.seed, cfg.sample, cfg.n_edits)
+    except ValueError as e:  # e.g. more edits than the pool has unique subjects: say so, no traceback
+        raise ExperimentError(f"--n-edits {cfg.n_edits} on {exp.dataset_name!r}: {e}") from None
     if exp.downstream_every and "downstream_every" not in config:
         from editbench.runner.downstream_probe import make_downstream_probe
 
