@@ -17,8 +17,9 @@ of a run. The runner tokenizes each edit's pairs once and scores all of them in 
 - ``bare_distinct`` one bare batched trunk forward over the *distinct* tokens the check needs: per edit one row
                    ``prompt + target_new + target_true`` (the prompt once), plain causal mask, same batch size.
 
-Targets: batched ≥ 10× faster than one_by_one; batched ≤ 1.3× bare_trunk; shared ≤ 1.0× bare_distinct (issue 14). Times are the best of ``--repeats``
-interleaved rounds after a warm-up (the machine is shared; the minimum is the least disturbed estimate).
+Targets: batched ≥ 10× faster than one_by_one; batched ≤ 1.3× bare_trunk; shared ≤ 1.0× bare_distinct (issue 14).
+Times are the best of ``--repeats`` interleaved rounds after a warm-up (the machine is shared; the minimum is the
+least disturbed estimate).
 
     .venv/bin/python benchmarks/bench_history.py                      # tiny-gpt2, 500 edits = 1000 pairs
     .venv/bin/python benchmarks/bench_history.py --model factworld --n-edits 1000
@@ -90,7 +91,7 @@ def bench(model_name: str = "tiny-gpt2", n_edits: int = 500, batch_size: int = 6
     batches = [(i.to(device), m.to(device)) for i, m in padded_batches(encoded, pad, batch_size)]
     scorer = RewriteScorer(tok, batch_size)
     items = list(enumerate(reqs))
-    groups = [scorer.pairs(i, r) for i, r in items]
+    groups = [scorer.encoded(i, r) for i, r in items]
     distinct = [(p + sum(ts, []), len(p)) for p, ts in groups]
     distinct_batches = [(i.to(device), m.to(device)) for i, m in padded_batches(distinct, pad, batch_size)]
 
@@ -149,8 +150,8 @@ def main(argv=None) -> dict:
     if a.json:
         print(json.dumps(res, indent=1))
         return res
-    print(f"{res['model']} ({res['dataset']}) on {res['device']} ({res['machine']['cpu']}, {res['threads']} threads): {res['n_pairs']} pairs, "
-          f"{res['n_tokens']} tokens, batch {res['batch_size']}")
+    print(f"{res['model']} ({res['dataset']}) on {res['device']} ({res['machine']['cpu']}, {res['threads']} threads): "
+          f"{res['n_pairs']} pairs, {res['n_tokens']} tokens, batch {res['batch_size']}")
     print(f"  distinct tokens (prompt once per edit): {res['n_distinct_tokens']}")
     for key in ("batched_s", "bare_trunk_s", "bare_full_s", "ids_batch1_s", "one_by_one_s", "shared_s",
                 "bare_distinct_s"):

@@ -20,13 +20,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 THRESHOLDS = (1e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 1e-1)
 
 
-def spectrum(cov: torch.Tensor) -> torch.Tensor:
-    c = cov.double()
-    return torch.linalg.eigvalsh((c + c.T) / 2)
-
-
 def main(argv=None) -> dict:
     from editbench import registry
+    from editbench.editors.alphaedit.apply import covariance_eigh
     from editbench.models.adapter import ModelAdapter
     from editbench.models.loader import load_model
 
@@ -41,7 +37,7 @@ def main(argv=None) -> dict:
            "preset_threshold": editor.hparams.nullspace_threshold,
            "mom2_n_samples": editor.hparams.mom2_n_samples, "mom2_corpus": editor.hparams.mom2_corpus}
     for layer, cov in sorted(covs.items()):
-        ev = spectrum(cov)
+        ev = covariance_eigh(cov)[0]
         q = torch.quantile(ev, torch.tensor([0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0], dtype=ev.dtype))
         out["layers"][str(layer)] = {
             "dim": int(ev.numel()), "trace": float(ev.sum()),

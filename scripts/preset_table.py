@@ -17,6 +17,8 @@ import json
 from pathlib import Path
 from statistics import mean
 
+from editbench.runner.jsonl import read_jsonl
+
 
 def find_results(path: str) -> Path:
     p = Path(path)
@@ -30,8 +32,7 @@ def find_results(path: str) -> Path:
 
 def at_n(results: Path, n: int) -> dict:
     header, edits, checks = None, [], {}
-    for line in results.open():
-        d = json.loads(line)
+    for d in read_jsonl(results):
         kind = d.get("type")
         if header is None and "config" in d:
             header = d

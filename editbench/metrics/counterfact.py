@@ -202,7 +202,7 @@ class RewriteScorer:
         self._enc: dict = {}
         self._gen = PromptGenerator(tok, batch_size)
 
-    def pairs(self, key, req: EditRequest) -> tuple[list[int], list[list[int]]]:
+    def encoded(self, key, req: EditRequest) -> tuple[list[int], list[list[int]]]:
         """Pre-tokenized rewrite prompt and its targets: target_new and, if known, target_true."""
         if key not in self._enc:
             targets = [encode_target(self.tok, req.target_new)]
@@ -215,7 +215,7 @@ class RewriteScorer:
         """``items`` = [(key, request), ...] -> ([(ok by probability, ok by argmax), ...], pairs scored). A request
         without target_true has no probability comparison (False). Both targets are scored from one pass over
         their shared prompt (:func:`~editbench.metrics.scoring.score_branches`)."""
-        groups = [self.pairs(key, req) for key, req in items]
+        groups = [self.encoded(key, req) for key, req in items]
         s = score_branches(model, groups, pad_id=self.pad_id, batch_size=self.batch_size)
         out, off = [], 0
         for (_key, req), (_prefix, targets) in zip(items, groups):

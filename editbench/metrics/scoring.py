@@ -76,19 +76,25 @@ def score_ids(model, encoded: Sequence[tuple[list[int], int]], pad_id: int = 0,
         out = base(input_ids=ids.to(device), attention_mask=mask.to(device))
         hidden = out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
         h = hidden[torch.tensor(rows, device=device), torch.tensor(pos, device=device)]
-        logp = torch.log_softmax(head(h).float(), dim=-1)
-        tgt_t = torch.tensor(tgt, device=device)
-        tok_nll = -logp.gather(1, tgt_t[:, None]).squeeze(1).cpu()
-        tok_ok = (logp.argmax(-1) == tgt_t).cpu()
-        owner_t = torch.tensor(rows)
-        sums = torch.zeros(len(idx)).index_add_(0, owner_t, tok_nll)
-        oks = torch.zeros(len(idx), dtype=torch.long).index_add_(0, owner_t, tok_ok.long())
-        counts = torch.bincount(owner_t, minlength=len(idx))
         idx_t = torch.tensor(idx)
-        nll[idx_t] = sums / counts
-        correct[idx_t] = oks == counts
-        token_acc[idx_t] = oks.float() / counts
+        nll[idx_t], correct[idx_t], token_acc[idx_t] = _per_target(head(h), torch.arange(len(tgt)), tgt,
+                                                                   torch.tensor(rows), len(idx))
     return TargetScores(nll, correct, ntok, token_acc)
+
+
+def _per_target(logits: torch.Tensor, at: torch.Tensor, tgt: Sequence[int], owner: torch.Tensor, n: int):
+    """(mean NLL, argmax exact match, token accuracy) of ``n`` targets from the LM-head ``logits`` of the scored
+    positions: target token j is read at row ``at[j]`` of ``logits``, must be ``tgt[j]`` and belongs to target
+    ``owner[j]`` (0..n-1)."""
+    logp = torch.log_softmax(logits.float(), dim=-1)
+    at_d = at.to(logp.device)
+    tgt_t = torch.tensor(tgt, device=logp.device)
+    tok_nll = -logp[at_d, tgt_t].cpu()
+    tok_ok = (logp.argmax(-1)[at_d] == tgt_t).cpu()
+    sums = torch.zeros(n).index_add_(0, owner, tok_nll)
+    oks = torch.zeros(n, dtype=torch.long).index_add_(0, owner, tok_ok.long())
+    counts = torch.bincount(owner, minlength=n)
+    return sums / counts, oks == counts, oks.float() / counts
 
 
 def _branch_rows(prefix: list[int], branches: Sequence[list[int]]):
@@ -166,30 +172,22 @@ def score_branches(model, groups: Sequence[tuple[list[int], Sequence[list[int]]]
             p = packed[g][1]
             pos[r, :len(p)] = torch.tensor(p)
         mask = _tree_mask([packed[g][2] for g in gidx], width, dtype, device)
-        rows, cols, tgt, owner = [], [], [], []
+        rows, cols, tgt, owner, slots = [], [], [], [], []
         for r, g in enumerate(gidx):
             for b, (read, t) in enumerate(zip(packed[g][3], groups[g][1])):
                 rows += [r] * len(t)
                 cols += read
                 tgt += list(t)
-                owner += [first[g] + b] * len(t)
+                owner += [len(slots)] * len(t)
+                slots.append(first[g] + b)
         out = base(input_ids=ids.to(device), attention_mask=mask, position_ids=pos.to(device))
         hidden = out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
         # every target's first token is read at the prompt's last position: the LM head runs once per position
-        flat_pos = torch.tensor(rows) * width + torch.tensor(cols)
-        where, at = torch.unique(flat_pos, return_inverse=True)
+        where, at = torch.unique(torch.tensor(rows) * width + torch.tensor(cols), return_inverse=True)
         h = hidden.reshape(-1, hidden.shape[-1])[where.to(device)]
-        logp = torch.log_softmax(head(h).float(), dim=-1)[at.to(device)]
-        tgt_t = torch.tensor(tgt, device=device)
-        tok_nll = -logp.gather(1, tgt_t[:, None]).squeeze(1).cpu()
-        tok_ok = (logp.argmax(-1) == tgt_t).cpu()
-        uniq, local = torch.unique(torch.tensor(owner), return_inverse=True)
-        sums = torch.zeros(len(uniq)).index_add_(0, local, tok_nll)
-        oks = torch.zeros(len(uniq), dtype=torch.long).index_add_(0, local, tok_ok.long())
-        counts = torch.bincount(local, minlength=len(uniq))
-        nll[uniq] = sums / counts
-        correct[uniq] = oks == counts
-        token_acc[uniq] = oks.float() / counts
+        slots_t = torch.tensor(slots)
+        nll[slots_t], correct[slots_t], token_acc[slots_t] = _per_target(head(h), at, tgt, torch.tensor(owner),
+                                                                         len(slots))
     return TargetScores(nll, correct, ntok, token_acc)
 
 

@@ -34,12 +34,17 @@ STATE_PREFIX = "prev_kkt."
 """State keys: ``prev_kkt.<layer>`` -> K_p K_p^T (d_mlp, d_mlp) float64, plus ``n_edits`` (a 0-d int64)."""
 
 
+def covariance_eigh(cov: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eigenvalues (ascending) and eigenvectors of the key covariance ``cov``, in float64, made exactly symmetric
+    first (a float32 A @ A^T need not be)."""
+    c = cov.double()
+    return torch.linalg.eigh((c + c.T) / 2)
+
+
 def nullspace_projector(cov: torch.Tensor, threshold: float) -> tuple[torch.Tensor, int]:
     """``(P, rank)``: the orthogonal projector (float64, d x d) onto the span of the eigenvectors of the symmetric
     PSD ``cov`` whose eigenvalue is below ``threshold``, and that span's dimension."""
-    c = cov.double()
-    c = (c + c.T) / 2                       # exactly symmetric (a float32 A @ A^T need not be)
-    evals, evecs = torch.linalg.eigh(c)
+    evals, evecs = covariance_eigh(cov)
     u = evecs[:, evals < threshold]
     return u @ u.T, int(u.shape[1])
 
