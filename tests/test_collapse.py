@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from editbench.metrics.collapse import CollapseRule, detect_collapse, distance_jumps, gradual_rate
+from editbench.metrics.collapse import CollapseRule, detect_collapse, distance_jumps, gradual_rate, milestones
 
 K = 10  # history checks every K edits, like the paper
 
@@ -208,3 +208,29 @@ def test_an_earlier_confirmed_jump_stays_the_cf_point_before_a_nonfinite_step():
     assert out["cf_edit"] == 100 and out["nonfinite"] is False
     assert any(j["edit"] == 151 and j.get("nonfinite") for j in out["jumps"])
     assert detect_collapse(dist, es, fg, hl, nonfinite=[False] * 200)["cf_edit"] == 100
+
+
+def test_milestones_mark_the_first_check_past_each_damage_level():
+    # MEMIT-like: perplexity grows smoothly then explodes, forgetting climbs, no distance jump
+    ppl = [(n, 20.0 * 1.012 ** n) for n in range(10, 610, 10)]
+    forget = [(n, min(1.0, n / 500)) for n in range(10, 610, 10)]
+    m = milestones(forget, ppl, health_lower_is_better=True)
+    first = ppl[0][1]
+    assert m["health_x2"] == next(n for n, v in ppl if v >= 2 * first)
+    assert m["health_x10"] == next(n for n, v in ppl if v >= 10 * first)
+    assert m["health_x2"] < m["health_x10"]
+    assert m["forget_0.5"] == 250 and m["forget_0.9"] == 450 and m["checked_until"] == 600
+    # the same run's detector: no distance jump, so no CF point -- the landmarks are what describes it
+    assert detect_collapse([1e-5 * i for i in range(1, 601)], [1.0] * 600, forget, ppl,
+                           health_lower_is_better=True)["cf_edit"] is None
+
+
+def test_milestones_not_reached_higher_is_better_and_nonfinite():
+    recall = [(10, 0.8), (20, 0.7), (30, 0.5), (40, 0.3)]
+    m = milestones([(10, 0.0), (20, 0.1), (30, None), (40, 0.2)], recall, health_lower_is_better=False)
+    assert m["health_x2"] == 40 and m["health_x10"] is None            # 0.3 <= 0.8/2; never <= 0.08
+    assert m["forget_0.5"] is None and m["checked_until"] == 40
+    m = milestones([], [(10, 19.5), (20, 25.0), (30, math.inf)], health_lower_is_better=True)
+    assert m["health_x2"] == 30 and m["health_x10"] == 30               # an overflowed perplexity counts
+    assert milestones([], [], health_lower_is_better=True) == {
+        "checked_until": None, "health_x2": None, "health_x10": None, "forget_0.5": None, "forget_0.9": None}

@@ -34,7 +34,8 @@ def test_table3_from_the_committed_smollm2_runs():
     cells = table3_cells(col, "smollm2-135m", ["ft-c", "rome", "memit"])
     assert set(cells) == set(PROPERTIES)
     assert cell_word(cells["AVERAGE DURATION BEFORE CF"]["rome"]) == "Short"      # CF at edit 51
-    assert "CF not observed (≤ 680 edits)" in cells["AVERAGE DURATION BEFORE CF"]["memit"]
+    # no single jump, but the breakdown is located: the first check with perplexity 10x the unedited one
+    assert "CF not observed (≤ 680 edits; ppl ×10 at edit 430)" in cells["AVERAGE DURATION BEFORE CF"]["memit"]
     assert cell_word(cells["SINGLE DISABLING EDIT"]["rome"]) == "True"            # case 3953, intrinsic
     assert cell_word(cells["SINGLE DISABLING EDIT"]["memit"]) == "False"
     assert "64% at 100 edits" in cells["FACT FORGETTING PERCENTAGE"]["rome"]

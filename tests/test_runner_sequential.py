@@ -90,6 +90,13 @@ def test_distance_is_frobenius_over_numel():
     m = tr.measure(lin)
     assert m["weight"]["fro"] == pytest.approx(math.sqrt(32))
     assert m["total"]["dist"] == pytest.approx(m["weight"]["dist"])
+    # the edited matrix's own norm and its growth against the original (AlphaEdit/ENCORE's norm plots)
+    w = lin.weight.detach()
+    assert m["weight"]["norm"] == pytest.approx(float(w.norm()))
+    assert m["weight"]["norm_ratio"] == pytest.approx(float(w.norm() / (w - 1.0).norm()))
+    assert m["total"]["norm_ratio"] == pytest.approx(m["weight"]["norm_ratio"])
+    d = weight_distance(torch.full((4, 8), 1.0), torch.full((4, 8), 0.5))
+    assert d["norm"] == pytest.approx(math.sqrt(32)) and d["norm_ratio"] == pytest.approx(2.0)
 
 
 def test_streams_are_seeded_subject_unique_and_published_orders_are_restricted(pool):
@@ -170,8 +177,14 @@ def test_run_records_schedules_and_batched_history_matches_one_by_one(pool, tmp_
     assert last["forgotten_argmax_now"] == int((~ref.correct).sum())
     assert s["forgetting_at"]["10"]["at_edit"] == 10
     assert s["final"]["n"] == 10 and s["health_key"] == "ppl"  # a random model knows no facts: recall is no signal
-    for key in ("cf_edit", "cf_case_id", "final_windows", "gradual_forget_rate_per_100", "collapse"):
+    for key in ("cf_edit", "cf_case_id", "final_windows", "gradual_forget_rate_per_100", "collapse", "milestones"):
         assert key in s
+    assert s["milestones"]["checked_until"] == 10
+    # drift at every check and after the last edit: the edited matrix's distance and norm growth
+    assert [d["n"] for d in s["drift"]] == [4, 8, 10]
+    assert s["drift"][-1]["dist"] == pytest.approx(edits[-1]["distance"]["total"]["dist"])
+    assert s["drift"][-1]["norm_ratio"] == pytest.approx(edits[-1]["distance"]["total"]["norm_ratio"])
+    assert all(d["norm_ratio"] > 0 for d in s["drift"])
     assert s["paths"]["plot"].endswith(".png") and (tmp_path / "run" / "summary.json").exists()
 
 

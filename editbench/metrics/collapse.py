@@ -233,3 +233,35 @@ def detect_collapse(distance: Sequence[float], es: Sequence[float | None] | None
                                "distance_after": cf["after"], "z": cf["z"], "nonfinite": bool(cf.get("nonfinite")),
                                **{f"{k}_change": s["after"] - s["before"] for k, s in cf["signals"].items()}}
     return out
+
+
+def milestones(forgetting: Sequence[tuple[int, float | None]], health: Sequence[tuple[int, float]], *,
+               health_lower_is_better: bool, health_factors: Sequence[float] = (2.0, 10.0),
+               forget_levels: Sequence[float] = (0.5, 0.9)) -> dict:
+    """Where a run crosses fixed levels of damage: descriptive landmarks, *not* a CF point (no jump is needed).
+
+    A run can break down without one disabling edit: MEMIT on SmolLM2 drifts smoothly while its perplexity grows
+    from 19.5 to 10⁵ and it forgets nearly everything, so the detector above reports no CF point. To compare
+    editors on such runs, this gives, from the run's checks (``(edit count, value)``; a check is every
+    ``history_every`` edits, so each landmark is known to within that interval):
+
+    - ``health_x<f>``: the first check whose health is ``f`` times worse than at the first check (lower-is-better
+      signals such as perplexity: value ≥ f · first; higher-is-better ones: value ≤ first / f);
+    - ``forget_<level>``: the first check whose forgetting fraction (the argmax "now" fraction the detector uses)
+      is at least ``level``;
+    - ``checked_until``: the last check's edit count (a landmark that is None was not reached by then).
+    """
+    out: dict = {"checked_until": max([n for n, _ in forgetting] + [n for n, _ in health], default=None)}
+    h = [(n, v) for n, v in health if v is not None and math.isfinite(v)] if health else []
+    h0 = h[0][1] if h else None
+    for f in health_factors:
+        hit = None
+        if h0 is not None and h0 > 0:
+            hit = next((n for n, v in h if (v >= f * h0 if health_lower_is_better else v <= h0 / f)), None)
+        # a non-finite perplexity is as bad as it gets
+        if hit is None and health_lower_is_better and health:
+            hit = next((n for n, v in health if v is not None and not math.isfinite(v)), None)
+        out[f"health_x{f:g}"] = hit
+    for level in forget_levels:
+        out[f"forget_{level:g}"] = next((n for n, v in forgetting if v is not None and v >= level), None)
+    return out

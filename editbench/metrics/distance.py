@@ -9,7 +9,9 @@ being edited, normalized by the number of neurons in the layer". Its authors' co
 i.e. the Frobenius norm divided by the number of *entries* of the matrix. We follow the code — it is what
 produced the published numbers (Table 2: 8.2e-7 for a normal GPT-J ROME edit, 3.3e-4 for a disabling one) —
 and also record the raw Frobenius norm ``fro`` and the relative drift ``rel = ‖W − W₀‖_F / ‖W₀‖_F``, so
-any other normalization (e.g. by the number of rows or columns) can be derived from a run's records.
+any other normalization (e.g. by the number of rows or columns) can be derived from a run's records. The
+edited matrix's own norm ``norm`` = ‖W‖_F and its growth ``norm_ratio`` = ‖W‖_F / ‖W₀‖_F are recorded too
+(AlphaEdit's and ENCORE's papers plot that growth: ENCORE's norm constraint exists to stop it).
 
 A :class:`DistanceTracker` keeps a float32 copy of each edited parameter's original value (taken from the
 ``originals`` an editor returns, the first time a parameter is touched; on the device the editor saved it on,
@@ -40,11 +42,16 @@ def layer_label(name: str) -> str:
 
 @torch.no_grad()
 def weight_distance(current: torch.Tensor, original: torch.Tensor, w0_norm: float | None = None) -> dict[str, float]:
-    """``fro`` = ‖W − W₀‖_F, ``dist`` = fro / numel (the seed paper's code), ``rel`` = fro / ‖W₀‖_F."""
+    """``fro`` = ‖W − W₀‖_F, ``dist`` = fro / numel (the seed paper's code), ``rel`` = fro / ‖W₀‖_F,
+    ``norm`` = ‖W‖_F and ``norm_ratio`` = ‖W‖_F / ‖W₀‖_F."""
     original = original.detach().to(current.device, torch.float32)
-    fro = float(torch.linalg.vector_norm(current.detach().float() - original))
+    cur = current.detach().float()
+    fro = float(torch.linalg.vector_norm(cur - original))
+    norm = float(torch.linalg.vector_norm(cur))
     w0 = float(torch.linalg.vector_norm(original)) if w0_norm is None else w0_norm
-    return {"fro": fro, "dist": fro / original.numel(), "rel": fro / w0 if w0 > 0 else float("nan")}
+    nan = float("nan")
+    return {"fro": fro, "dist": fro / original.numel(), "rel": fro / w0 if w0 > 0 else nan,
+            "norm": norm, "norm_ratio": norm / w0 if w0 > 0 else nan}
 
 
 class DistanceTracker:
@@ -75,20 +82,24 @@ class DistanceTracker:
 
     @torch.no_grad()
     def measure(self, model: torch.nn.Module) -> dict[str, dict[str, float]]:
-        """``{param name: {"fro", "dist", "rel"}}`` for every tracked parameter, plus ``"total"`` over all of
-        them taken as one vector (fro = root of the summed squares, dist = fro / total entries)."""
+        """``{param name: {"fro", "dist", "rel", "norm", "norm_ratio"}}`` for every tracked parameter, plus
+        ``"total"`` over all of them taken as one vector (fro and norm = root of the summed squares, dist = fro /
+        total entries)."""
         params = dict(model.named_parameters())
         out: dict[str, dict[str, float]] = {}
-        sq, numel, sq0 = 0.0, 0, 0.0
+        sq, numel, sq0, sqw = 0.0, 0, 0.0, 0.0
         for name in self.names:
             d = weight_distance(params[name], self.originals[name], self.norms[name])
             out[name] = d
             sq += d["fro"] ** 2
+            sqw += d["norm"] ** 2
             numel += self.originals[name].numel()
             sq0 += self.norms[name] ** 2
         if out:
             fro = sq ** 0.5
-            out["total"] = {"fro": fro, "dist": fro / numel, "rel": fro / sq0 ** 0.5 if sq0 > 0 else float("nan")}
+            nan = float("nan")
+            out["total"] = {"fro": fro, "dist": fro / numel, "rel": fro / sq0 ** 0.5 if sq0 > 0 else nan,
+                            "norm": sqw ** 0.5, "norm_ratio": (sqw / sq0) ** 0.5 if sq0 > 0 else nan}
         return out
 
     @torch.no_grad()

@@ -133,7 +133,10 @@ def from_summary(summary: dict, source: Path | None = None) -> Entry:
     cost = summary.get("cost") or {}
     imm = summary.get("immediate_mean") or {}
     metrics = {**imm, "cf_edit": summary.get("cf_edit"), "n_edits": summary.get("n_edits"),
-               "health_first": summary.get("health_first"), "health_last": summary.get("health_last")}
+               "health_first": summary.get("health_first"), "health_last": summary.get("health_last"),
+               "health_key": summary.get("health_key")}
+    for mark, at in (summary.get("milestones") or {}).items():
+        metrics[f"milestone_{mark}"] = at
     for count, f in (summary.get("forgetting_at") or {}).items():
         metrics[f"forget_argmax_now@{count}"] = f.get("forget_argmax_now")
         metrics[f"forget_prob_now@{count}"] = f.get("forget_prob_now")

@@ -38,7 +38,9 @@ TABLE3_RULES = {
                      "'Very High', <= 10 'High', <= 20 'Low', > 20 'Very Low'. Without a sequential run the "
                      "single-edit NS is used (said in the cell).",
     "AVERAGE DURATION BEFORE CF": "mean CF edit over the samples of the sequential run (runner.summary's detector). "
-                                  "No CF point: 'CF not observed (<= N edits)'. Otherwise 'Short' when the mean is "
+                                  "No CF point: 'CF not observed (<= N edits)', with the first check at which "
+                                  "the health signal was 10x worse than at the start when the run recorded it "
+                                  "(runner.summary's milestones: a breakdown without a single jump). Otherwise 'Short' when the mean is "
                                   "below half the longest stretch without CF measured on the same model by any "
                                   "editor (a run without CF counts with its length), else 'Long'.",
     "DOWNSTREAM PERFORMANCE LOSS": "F1 drop (points, the task's primary answer mode) from the unedited model to "
@@ -182,6 +184,15 @@ def disabling_cell(col: Collection, editor: str, model: str) -> tuple[str, Entry
     return ("; ".join(parts) if parts else NOT_MEASURED), src, verdict
 
 
+def _breakdown(entry: Entry) -> str:
+    """'; ppl ×10 at edit 430' (or '; ppl < ×10') from a run summary's milestones, '' for a run without them."""
+    m = entry.metrics
+    if "milestone_health_x10" not in m or not m.get("health_key"):
+        return ""
+    at = m["milestone_health_x10"]
+    return f"; {m['health_key']} ×10 at edit {at}" if at is not None else f"; {m['health_key']} < ×10"
+
+
 def leaderboard_rows(col: Collection, out_dir: Path | None = None) -> list[list[str]]:
     rows = []
     for model in col.models():
@@ -298,8 +309,8 @@ def table3_cells(col: Collection, model: str, editors: Sequence[str] | None = No
         if g:
             cfs = [c for c in g.cf_points() if c is not None]
             if not cfs:
-                cells["AVERAGE DURATION BEFORE CF"][ed] = _link(f"CF not observed (≤ {g.n_edits} edits)", g.first,
-                                                                out_dir)
+                cells["AVERAGE DURATION BEFORE CF"][ed] = _link(f"CF not observed (≤ {g.n_edits} edits"
+                                                                f"{_breakdown(g.first)})", g.first, out_dir)
             else:
                 mean_cf = statistics.mean(cfs)
                 others = len([x for x in groups.values() if x]) > 1

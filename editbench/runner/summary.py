@@ -18,7 +18,7 @@ from pathlib import Path
 from statistics import mean
 from typing import Any
 
-from editbench.metrics.collapse import CollapseRule, detect_collapse
+from editbench.metrics.collapse import CollapseRule, detect_collapse, milestones
 from editbench.metrics.counterfact import EXTRA_METRICS
 from editbench.metrics.health import lower_is_better
 from editbench.runner.cost import memory
@@ -163,6 +163,7 @@ def summarize(jsonl_path: str | Path, cfg: Any = None, wall_s: float | None = No
                                health_lower_is_better=health_lower_is_better(header, hk),
                                case_ids=s["step_case_ids"], steps=s["step_n"], rule=rule,
                                nonfinite=s["step_nonfinite"], **({"downstream": ds["signal"]} if ds else {}))
+    marks = milestones(forgetting, s["health"], health_lower_is_better=health_lower_is_better(header, hk))
     n_done = s["n"][-1] if s["n"] else 0
     nonfinite = [e["n"] for e in s["edits"] if e.get("nonfinite")]
     stop = s["stop"]
@@ -195,6 +196,10 @@ def summarize(jsonl_path: str | Path, cfg: Any = None, wall_s: float | None = No
                                      None),
         "gradual_forget_rate_per_100": collapse["gradual"]["forget_rate_per_100"],
         "catastrophic": collapse["catastrophic"],
+        # first checks past fixed damage levels (health x2/x10, forgetting 0.5/0.9): landmarks without a jump
+        "milestones": marks,
+        # normalized distance and norm growth of the edited matrices at every check (and after the last edit)
+        "drift": drift_series(s["edits"], [c["n"] for c in s["checks"]]),
         "health_key": hk,
         "health_first": s["health"][0][1] if s["health"] else None,
         "health_last": s["health"][-1][1] if s["health"] else None,
@@ -210,6 +215,20 @@ def summarize(jsonl_path: str | Path, cfg: Any = None, wall_s: float | None = No
     summary["cost"] = run_cost(s["edits"], s["checks"], header)
     write_summary(summary)
     return summary
+
+
+def drift_series(edits: list[dict], at: list[int]) -> list[dict]:
+    """The edited matrices' drift, all together (the distance's ``total``), after the edits at counts ``at`` and
+    after the last edit: ``{"n", "dist", "rel", "norm_ratio"}`` (``norm_ratio`` = ‖W‖/‖W₀‖ is None in runs
+    recorded before the runner measured it)."""
+    by_n = {e["n"]: e for e in edits}
+    counts = sorted(set(at) | ({edits[-1]["n"]} if edits else set()))
+    out = []
+    for n in counts:
+        tot = (by_n.get(n, {}).get("distance") or {}).get("total")
+        if tot:
+            out.append({"n": n, "dist": tot.get("dist"), "rel": tot.get("rel"), "norm_ratio": tot.get("norm_ratio")})
+    return out
 
 
 def downstream_summary(checks: list[dict], header: dict) -> dict:
