@@ -20,6 +20,9 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from editbench.runner.state import ckpt_root  # noqa: E402
+
 
 def w0_norms(run_dir: Path) -> dict[str, float]:
     """‖W_0‖_F of each edited parameter, from the first edit record whose distance has a finite ``rel`` > 0."""
@@ -52,7 +55,7 @@ def scan(run_dirs: list[Path], out_path: Path) -> int:
     data = json.loads(out_path.read_text()) if out_path.exists() else {}
     added = 0
     for run in run_dirs:
-        root = run / "checkpoints"
+        root = ckpt_root(run)
         if not root.is_dir():
             continue
         rec = data.setdefault(str(run), {})

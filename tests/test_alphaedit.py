@@ -112,7 +112,9 @@ def test_state_accumulates_round_trips_and_resets():
 
     editor.apply(model, tok, REQUESTS[:1])
     s1 = editor.state_dict()
-    assert set(s1) == {f"prev_kkt.{l}" for l in layers} | {"n_edits"} and int(s1["n_edits"]) == 1
+    # K_p K_p^T per layer, the edit count, and the fast solve's M^-1 (derived; kept so a resume is exact)
+    assert set(s1) == ({f"prev_kkt.{l}" for l in layers} | {f"reduced_inv.{l}" for l in layers} | {"n_edits"})
+    assert int(s1["n_edits"]) == 1
     for l in layers:
         m = s1[f"prev_kkt.{l}"]
         assert m.dtype == torch.float64 and torch.linalg.matrix_rank(m) == 1 and torch.equal(m, m.T)
@@ -179,3 +181,74 @@ def test_registered():
     from editbench import registry
     assert registry.get("alphaedit") is AlphaEditEditor
     assert registry.create("alphaedit", ["factworld"]).hparams.layers == (1, 2, 3)
+
+
+def test_fast_solve_is_the_reference_solve_over_a_sequence_of_edits():
+    from editbench.editors.alphaedit import (alphaedit_delta_reduced, nullspace_basis, reduced_inverse,
+                                             woodbury_downdate)
+    C, _, _ = spectrum_cov(d=16, n_small=9)
+    U = nullspace_basis(C, 2e-2)
+    P = U @ U.T
+    g = torch.Generator().manual_seed(5)
+    alpha, prev = 10.0, None
+    m_inv = reduced_inverse(U, None, alpha)
+    for step in range(6):                       # each edit: solve, then its keys join K_p K_p^T
+        n = 1 + step % 3
+        K = 3 * torch.randn(16, n, generator=g, dtype=torch.float64)
+        R = torch.randn(5, n, generator=g, dtype=torch.float64)
+        ref = alphaedit_delta(K, R, P, prev, alpha)
+        fast = alphaedit_delta_reduced(K, R, U, m_inv)
+        torch.testing.assert_close(fast, ref, rtol=1e-9, atol=1e-12)
+        Kn = K + 0.1 * torch.randn(16, n, generator=g, dtype=torch.float64)   # keys recomputed after the edit
+        prev = Kn @ Kn.T if prev is None else prev + Kn @ Kn.T
+        m_inv = woodbury_downdate(m_inv, U, Kn)
+        torch.testing.assert_close(m_inv, reduced_inverse(U, prev, alpha), rtol=1e-9, atol=1e-12)
+    # an empty null space: no update at all
+    U0 = nullspace_basis(C, 0.0)
+    assert U0.shape == (16, 0)
+    assert float(alphaedit_delta_reduced(K, R, U0, reduced_inverse(U0, prev, alpha)).abs().max()) == 0.0
+
+
+def test_fast_and_reference_editors_write_the_same_weights_and_resume_exactly():
+    runs = {}
+    for fast in (True, False):
+        model, tok = make_model("tiny-gpt2")
+        editor = make_editor("tiny-gpt2", model, fast_solve=fast)
+        for req in REQUESTS:
+            editor.apply(model, tok, [req])
+        runs[fast] = (snapshot(model), editor)
+    for name, w in runs[True][0].items():
+        torch.testing.assert_close(w, runs[False][0][name], rtol=1e-5, atol=1e-6)
+    fast_state, ref_state = runs[True][1].state_dict(), runs[False][1].state_dict()
+    layers = runs[True][1].hparams.layers
+    assert {f"reduced_inv.{l}" for l in layers} <= set(fast_state)
+    assert not any(k.startswith("reduced_inv.") for k in ref_state)
+    for l in layers:
+        torch.testing.assert_close(fast_state[f"prev_kkt.{l}"], ref_state[f"prev_kkt.{l}"], rtol=1e-6, atol=1e-9)
+    # a resumed editor holds the same M^-1: its next update is bit-identical to the uninterrupted one's
+    model, _ = make_model("tiny-gpt2")
+    other = make_editor("tiny-gpt2", model)
+    other.load_state_dict(fast_state)
+    l = layers[0]
+    cov = runs[True][1].covariances[l]
+    g = torch.Generator().manual_seed(9)
+    K = torch.randn(cov.shape[0], 1, generator=g)
+    R = torch.randn(ModelAdapter(model).weight_out_in(l).shape[0], 1, generator=g)
+    assert torch.equal(other.update_rule(None, l, K, R, cov), runs[True][1].update_rule(None, l, K, R, cov))
+
+
+def test_kept_inverse_is_rebuilt_at_refresh_points(monkeypatch):
+    import editbench.editors.alphaedit.apply as ae
+    from editbench.editors.alphaedit import reduced_inverse
+    monkeypatch.setattr(ae, "REFRESH_EVERY", 2)
+    model, tok = make_model("tiny-gpt2")
+    editor = make_editor("tiny-gpt2", model)
+    l = editor.hparams.layers[0]
+    editor.apply(model, tok, REQUESTS[:1])          # 0 -> 1 edits: M^-1 downdated in place
+    assert l in editor.reduced_inv
+    editor.apply(model, tok, REQUESTS[1:2])         # 1 -> 2 crosses a refresh point: dropped, rebuilt when used
+    assert editor.reduced_inv == {} and editor.n_edits == 2
+    editor.apply(model, tok, REQUESTS[2:3])
+    U = editor.basis(l, editor.covariances[l])
+    torch.testing.assert_close(editor.reduced_inv[l], reduced_inverse(U, editor.prev_kkt[l], editor.hparams.L2),
+                               rtol=1e-9, atol=1e-12)

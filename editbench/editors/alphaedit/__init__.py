@@ -4,7 +4,10 @@
 update rule and :class:`AlphaEditEditor`, a :class:`~editbench.editors.memit.MEMITEditor` that overrides only
 ``update_rule`` and keeps the keys of its earlier edits as state).
 """
-from editbench.editors.alphaedit.apply import AlphaEditEditor, alphaedit_delta, nullspace_projector
+from editbench.editors.alphaedit.apply import (AlphaEditEditor, alphaedit_delta, alphaedit_delta_reduced,
+                                               nullspace_basis, nullspace_projector, reduced_inverse,
+                                               woodbury_downdate)
 from editbench.editors.alphaedit.hparams import AlphaEditHParams
 
-__all__ = ["AlphaEditEditor", "AlphaEditHParams", "alphaedit_delta", "nullspace_projector"]
+__all__ = ["AlphaEditEditor", "AlphaEditHParams", "alphaedit_delta", "alphaedit_delta_reduced", "nullspace_basis",
+           "nullspace_projector", "reduced_inverse", "woodbury_downdate"]

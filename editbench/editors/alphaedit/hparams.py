@@ -3,7 +3,8 @@ Language Models").
 
 MEMIT's hyperparameters (where to write, the target z, the covariance statistics, the context templates) plus the
 two of the null-space update. ``mom2_update_weight`` (MEMIT's lambda) is inherited but unused: AlphaEdit's update
-has no lambda C term. Per-model presets: ``editbench/editors/hparams/alphaedit.yaml`` (``inherit: memit``).
+has no lambda C term. ``fast_solve`` here switches AlphaEdit's own solve: the r x r Woodbury form with M^-1 kept
+across edits (True) or the reference's d x d solve (False); equal up to float64 rounding. Per-model presets: ``editbench/editors/hparams/alphaedit.yaml`` (``inherit: memit``).
 """
 from __future__ import annotations
 
