@@ -223,3 +223,31 @@ def test_pytest_isolation_result_reads_as_an_isolation(tmp_path):
     col = collect([tmp_path])
     assert [e.suite for e in col.entries] == ["isolation"]
     assert col.entries[0].metrics["case_ids"] == ["3953"] and col.entries[0].metrics["n_intrinsic"] == 1
+
+
+def test_comparison_figure_of_editors_on_one_stream(tmp_path):
+    import matplotlib.pyplot as plt
+    from editbench.report import plots
+
+    runs = EXAMPLES / "runs"
+    paths = [runs / "memit-smollm2-135m-counterfact-1k-680" / "results.jsonl",
+             runs / "encore-smollm2-135m-counterfact-1k-200" / "results.jsonl"]
+    seen = {}
+    real_save = plots.save_figure
+
+    def spy(fig, png, dpi=90):
+        seen["axes"] = [(ax.get_title(), ax.get_yscale(), len(ax.get_lines())) for ax in fig.axes]
+        return real_save(fig, png, dpi=dpi)
+
+    plots.save_figure = spy
+    try:
+        png = plots.plot_comparison(paths, ["memit", "encore"], tmp_path / "cmp.png", title="t")
+    finally:
+        plots.save_figure = real_save
+        plt.close("all")
+    assert png.stat().st_size > 10_000
+    titles = dict((t, (scale, n)) for t, scale, n in seen["axes"])
+    assert titles["Model health (ppl, log)"] == ("log", 2)           # perplexity on a log axis, one line per run
+    assert titles["Facts forgotten, argmax (%)"][1] == 2
+    drift = next(v for t, v in titles.items() if t.startswith("Edited matrices"))
+    assert drift[0] == "log" and drift[1] >= 2                          # ‖ΔW‖/‖W₀‖ for each (norm growth if recorded)

@@ -8,6 +8,9 @@ paper's curve — dashed probability-based), the normalized L2 distance of each 
 a vertical grey line. A run with downstream checks (``downstream_every``) gets a seventh panel: each task's
 primary-mode F1 against the edits (solid: above chance on the unedited model; dotted: at chance, where no
 regression can show).
+
+:func:`plot_comparison` puts several editors' runs on one stream side by side (ES, forgetting, health, drift and
+norm growth): the figure for "does method X outlast method Y".
 """
 from __future__ import annotations
 
@@ -138,3 +141,54 @@ def plot_summary(summary: dict) -> Path:
     summary["paths"]["plot"] = str(png)
     write_summary(summary)
     return png
+
+
+def plot_comparison(jsonl_paths: Sequence[str | Path], labels: Sequence[str], png: str | Path,
+                    title: str | None = None, health_key: str = "ppl") -> Path:
+    """Several editors' sequential runs on one stream, one colour each, in four panels against the number of
+    edits: ES over the last 50 edits, argmax forgetting (% of successful edits failing now), the health signal
+    ``health_key`` (log scale when lower is better: perplexity), and the edited matrices' drift taken together --
+    ‖W − W₀‖/‖W₀‖ (solid) and, where the run recorded it, the norm growth ‖W‖/‖W₀‖ − 1 (dashed), log scale."""
+    fig, (ax_es, ax_fg, ax_h, ax_d) = plt.subplots(1, 4, figsize=(20, 4.8))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    log_health = False
+    for r, path in enumerate(jsonl_paths):
+        recs = read_jsonl(path, damaged=[])
+        header = next((x for x in recs if x["type"] == "run"), {})
+        color, label = colors[r % len(colors)], labels[r]
+        edits = [x for x in recs if x["type"] == "edit"]
+        checks = [x for x in recs if x["type"] == "check"]
+        n = [e["n"] for e in edits]
+        w = max(_window_sizes(edits, "es") or [0])
+        if w:
+            ax_es.plot(n, [e["windows"].get(f"es_w{w}") for e in edits], color=color, label=f"{label} (w={w})")
+        fc = [c for c in checks if c.get("forgetting", {}).get("forget_argmax_now") is not None]
+        ax_fg.plot([c["n"] for c in fc], [100 * c["forgetting"]["forget_argmax_now"] for c in fc], color=color,
+                   marker=".", label=label)
+        hc = [c for c in checks if health_key in (c.get("health") or {})]
+        log_health = log_health or health_lower_is_better(header, health_key)
+        ax_h.plot([c["n"] for c in hc], [c["health"][health_key] for c in hc], color=color, marker=".", label=label)
+        tot = [(e["n"], e.get("distance", {}).get("total", {})) for e in edits]
+        ax_d.plot([k for k, t in tot if t.get("rel")], [t["rel"] for k, t in tot if t.get("rel")], color=color,
+                  label=f"{label} ‖ΔW‖/‖W₀‖")
+        grow = [(k, t["norm_ratio"] - 1) for k, t in tot if t.get("norm_ratio") is not None and t["norm_ratio"] > 1]
+        if grow:
+            ax_d.plot([k for k, _ in grow], [g for _, g in grow], color=color, ls="--", label=f"{label} ‖W‖/‖W₀‖ − 1")
+    ax_es.set_title("Efficacy (ES, moving window)")
+    ax_es.set_ylim(-0.05, 1.05)
+    ax_fg.set_title("Facts forgotten, argmax (%)")
+    ax_fg.set_ylim(-2, 102)
+    ax_h.set_title(f"Model health ({health_key}{', log' if log_health else ''})")
+    if log_health:
+        ax_h.set_yscale("log")
+    ax_d.set_title("Edited matrices: drift and norm growth (log)")
+    if any(line.get_ydata().size for line in ax_d.get_lines()):
+        ax_d.set_yscale("log")
+    for ax in (ax_es, ax_fg, ax_h, ax_d):
+        ax.set_xlabel("number of edits")
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
+    if title:
+        fig.suptitle(title)
+    return save_figure(fig, png, dpi=90)
