@@ -3,11 +3,12 @@
     python scripts/checkpoint_norms.py RUN_DIR [RUN_DIR ...] --out norms.json            # the checkpoints there now
     python scripts/checkpoint_norms.py RUN_DIR ... --out norms.json --watch 60           # poll until killed
 
-A run keeps only its newest checkpoint (``checkpoints/step_<n>``), so ``--watch`` polls and records each one as it
+A run keeps only its newest checkpoint (``ckpt/step_<n>``), so ``--watch`` polls and records each one as it
 appears. ‖W_0‖_F comes from the run's own ``results.jsonl`` (every edit record's distance holds ``fro`` =
 ‖W − W_0‖_F and ``rel`` = fro / ‖W_0‖_F), so no model is loaded. Runs written since the runner records
-``norm`` with every distance (edit records) need none of this: their summaries carry ``norm_growth``. The output
-is JSON: ``{run_dir: {edit count: {param: {"norm": ‖W_n‖, "ratio": ‖W_n‖/‖W_0‖}}}}``, merged into ``--out``.
+``norm`` with every distance (edit records) need none of this: their summaries carry it (``drift``,
+``norm_ratio``). The output is JSON, merged into ``--out``:
+``{run_dir: {edit count: {param: {"norm": ‖W_n‖, "ratio": ‖W_n‖/‖W_0‖}}}}``.
 """
 from __future__ import annotations
 

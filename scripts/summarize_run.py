@@ -22,13 +22,12 @@ from pathlib import Path
 def cut_at_last_check(jsonl: Path) -> int:
     """Drop every line after the last ``check`` record with a forgetting measurement; returns edits kept."""
     lines = jsonl.read_text(encoding="utf-8").splitlines(keepends=True)
-    last = max((i for i, ln in enumerate(lines) if ln.strip()
-                and json.loads(ln).get("type") == "check" and "forgetting" in json.loads(ln)), default=None)
+    recs = [json.loads(ln) if ln.strip() else {} for ln in lines]
+    last = max((i for i, r in enumerate(recs) if r.get("type") == "check" and "forgetting" in r), default=None)
     if last is None:
         raise SystemExit(f"{jsonl}: no history check to cut at")
-    kept = lines[:last + 1]
-    jsonl.write_text("".join(kept), encoding="utf-8")
-    return sum(1 for ln in kept if json.loads(ln).get("type") == "edit")
+    jsonl.write_text("".join(lines[:last + 1]), encoding="utf-8")
+    return sum(1 for r in recs[:last + 1] if r.get("type") == "edit")
 
 
 def main(argv=None) -> int:

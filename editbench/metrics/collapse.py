@@ -252,16 +252,18 @@ def milestones(forgetting: Sequence[tuple[int, float | None]], health: Sequence[
     - ``checked_until``: the last check's edit count (a landmark that is None was not reached by then).
     """
     out: dict = {"checked_until": max([n for n, _ in forgetting] + [n for n, _ in health], default=None)}
-    h = [(n, v) for n, v in health if v is not None and math.isfinite(v)] if health else []
-    h0 = h[0][1] if h else None
+    h = [(n, v) for n, v in health if v is not None]
+    h0 = next((v for _, v in h if math.isfinite(v)), None)
+
+    def worse(v: float, f: float) -> bool:
+        if not math.isfinite(v):  # an overflowed perplexity is as bad as it gets
+            return health_lower_is_better
+        if h0 is None or h0 <= 0:
+            return False
+        return v >= f * h0 if health_lower_is_better else v <= h0 / f
+
     for f in health_factors:
-        hit = None
-        if h0 is not None and h0 > 0:
-            hit = next((n for n, v in h if (v >= f * h0 if health_lower_is_better else v <= h0 / f)), None)
-        # a non-finite perplexity is as bad as it gets
-        if hit is None and health_lower_is_better and health:
-            hit = next((n for n, v in health if v is not None and not math.isfinite(v)), None)
-        out[f"health_x{f:g}"] = hit
+        out[f"health_x{f:g}"] = next((n for n, v in h if worse(v, f)), None)
     for level in forget_levels:
         out[f"forget_{level:g}"] = next((n for n, v in forgetting if v is not None and v >= level), None)
     return out

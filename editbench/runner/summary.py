@@ -159,11 +159,12 @@ def summarize(jsonl_path: str | Path, cfg: Any = None, wall_s: float | None = No
                   for n, f in s["forgetting"]]
     hk = s["health_key"]
     ds = downstream_summary(ds_checks, header) if ds_checks else None
+    lower = health_lower_is_better(header, hk)
     collapse = detect_collapse(s["step_distance"], s["step_es"], forgetting, s["health"],
-                               health_lower_is_better=health_lower_is_better(header, hk),
+                               health_lower_is_better=lower,
                                case_ids=s["step_case_ids"], steps=s["step_n"], rule=rule,
                                nonfinite=s["step_nonfinite"], **({"downstream": ds["signal"]} if ds else {}))
-    marks = milestones(forgetting, s["health"], health_lower_is_better=health_lower_is_better(header, hk))
+    marks = milestones(forgetting, s["health"], health_lower_is_better=lower)
     n_done = s["n"][-1] if s["n"] else 0
     nonfinite = [e["n"] for e in s["edits"] if e.get("nonfinite")]
     stop = s["stop"]

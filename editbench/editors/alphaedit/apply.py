@@ -141,34 +141,36 @@ class AlphaEditEditor(MEMITEditor):
         super().__init__(hparams, **kwargs)
         self.prev_kkt: dict[int, torch.Tensor] = {}     # layer -> K_p K_p^T, float64 on CPU
         self.n_edits = 0                                # requests accumulated in prev_kkt
-        self._projectors: dict[int, tuple[torch.Tensor, torch.Tensor, int, torch.Tensor]] = {}  # l -> (C, P, rank, U)
+        self._bases: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # layer -> (C, U): P = U U^T
+        self._projectors: dict[int, torch.Tensor] = {}  # layer -> P, built only for the reference solve
         self.reduced_inv: dict[int, torch.Tensor] = {}  # layer -> M^-1 of the fast solve (r x r), float64
 
     # -- the projector ------------------------------------------------------------------------------------
-    def projector(self, layer: int, cov: torch.Tensor) -> torch.Tensor:
-        """P of ``layer`` for covariance ``cov``, cached while the same tensor is handed in."""
-        return self._projection(layer, cov)[1]
-
     def basis(self, layer: int, cov: torch.Tensor) -> torch.Tensor:
-        """U of ``layer`` (P = U U^T), cached with the projector."""
-        return self._projection(layer, cov)[3]
-
-    def _projection(self, layer: int, cov: torch.Tensor):
-        hit = self._projectors.get(layer)
+        """U of ``layer`` for covariance ``cov`` (P = U U^T), cached while the same tensor is handed in."""
+        hit = self._bases.get(layer)
         if hit is None or hit[0] is not cov:
-            U = nullspace_basis(cov, self.hparams.nullspace_threshold)
-            self._projectors[layer] = hit = (cov, U @ U.T, int(U.shape[1]), U)
-        return hit
+            hit = self._bases[layer] = (cov, nullspace_basis(cov, self.hparams.nullspace_threshold))
+            self._projectors.pop(layer, None)
+        return hit[1]
+
+    def projector(self, layer: int, cov: torch.Tensor) -> torch.Tensor:
+        """P = U U^T of ``layer`` (d x d), built from :meth:`basis` on first use (the fast solve never needs it)."""
+        U = self.basis(layer, cov)
+        P = self._projectors.get(layer)
+        if P is None:
+            P = self._projectors[layer] = U @ U.T
+        return P
 
     def nullspace_dims(self) -> dict[int, int]:
-        """Dimension of each cached projector's null space (after :meth:`prepare` or an edit)."""
-        return {l: hit[2] for l, hit in sorted(self._projectors.items())}
+        """Dimension of each cached null space (after :meth:`prepare` or an edit)."""
+        return {l: int(U.shape[1]) for l, (_, U) in sorted(self._bases.items())}
 
     def prepare(self, model: torch.nn.Module, tok: Any, cache_dir: str | os.PathLike | None = None) -> None:
-        """MEMIT's covariances of the unedited ``model``, then their projectors."""
+        """MEMIT's covariances of the unedited ``model``, then their null-space bases."""
         covs = self.covariance(model, tok, ModelAdapter(model), cache_dir)
         for layer, cov in covs.items():
-            self.projector(layer, cov)
+            self.basis(layer, cov)
 
     # -- the update -----------------------------------------------------------------------------------------
     def update_rule(self, adapter: ModelAdapter, layer: int, keys: torch.Tensor, resid: torch.Tensor,
@@ -199,29 +201,28 @@ class AlphaEditEditor(MEMITEditor):
             model.eval()
             try:
                 with torch.no_grad():
-                    added, keys_added = {}, {}
+                    added = {}                                 # layer -> this edit's keys (d_mlp, n)
                     for layer in hp.layers:
                         K, _ = keys_and_hidden(model, tok, adapter, valid, groups, layer, layer)
-                        Kd = K.double().cpu()                  # (n, d_mlp)
-                        added[layer] = Kd.T @ Kd
-                        keys_added[layer] = Kd.T
-
+                        added[layer] = K.double().cpu().T
             finally:
                 model.train(was_training)
         except BaseException:
             restore(model, result.originals)
             raise
         refresh = (self.n_edits + len(requests)) // REFRESH_EVERY != self.n_edits // REFRESH_EVERY
-        for layer, kkt in added.items():
+        for layer, keys in added.items():
+            kkt = keys @ keys.T
             self.prev_kkt[layer] = self.prev_kkt[layer] + kkt if layer in self.prev_kkt else kkt
             m = self.reduced_inv.get(layer)
-            proj = self._projectors.get(layer)
-            if refresh or m is None or proj is None or m.shape[0] != proj[2]:
+            U = self._bases[layer][1] if layer in self._bases else None
+            if refresh or m is None or U is None or m.shape[0] != U.shape[1]:
                 self.reduced_inv.pop(layer, None)   # rebuilt from K_p K_p^T when next needed
             else:
-                self.reduced_inv[layer] = woodbury_downdate(m, proj[3], keys_added[layer])
+                self.reduced_inv[layer] = woodbury_downdate(m, U, keys)
         self.n_edits += len(requests)
-        result.stats["nullspace_dim"] = {l: self._projectors[l][2] for l in hp.layers if l in self._projectors}
+        dims = self.nullspace_dims()
+        result.stats["nullspace_dim"] = {l: dims[l] for l in hp.layers if l in dims}
         result.stats["n_prev_edits"] = self.n_edits - len(requests)
         return result
 
