@@ -28,7 +28,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from editbench.editors.alphaedit import (AlphaEditEditor, alphaedit_delta, alphaedit_delta_reduced,  # noqa: E402
                                          reduced_inverse, woodbury_downdate)
-from editbench.runner.provenance import cpu_model  # noqa: E402
+from editbench.runner.provenance import cpu_model, machine  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -73,7 +73,7 @@ def main(argv=None) -> int:
             worst = max(worst, float((fast - ref).norm() / ref.norm().clamp_min(1e-300)))
     n = args.edits
     out = {"what": f"AlphaEdit solve + state update per edit, {len(hp.layers)} layers of {args.model}, {n} edits",
-           "cpu": cpu_model(), "cores": os.cpu_count(), "threads": torch.get_num_threads(), "torch": torch.__version__,
+           "cpu": cpu_model(), "machine": machine(), "cores": os.cpu_count(), "threads": torch.get_num_threads(), "torch": torch.__version__,
            "python": platform.python_version(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "note": args.note,
            "nullspace_dims": dims, "reference_s_per_edit": ref_s / n, "fast_s_per_edit": fast_s / n,
            "ratio": fast_s / ref_s if ref_s else None, "max_rel_diff_dW": worst}

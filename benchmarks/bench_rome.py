@@ -28,6 +28,7 @@ from editbench.editors.base import restore  # noqa: E402
 from editbench.models.tokens import tokenize_prompt_target, target_nll  # noqa: E402
 from editbench.editors.rome import ROMEEditor, RROMEEditor  # noqa: E402
 from editbench.models.loader import load_model  # noqa: E402
+from editbench.runner.provenance import machine  # noqa: E402
 from editbench.editors.toolkit.covariance import second_moments_of  # noqa: E402
 
 
@@ -72,6 +73,7 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
 
+    print("machine", machine())
     t0 = time.perf_counter()
     lm = load_model(args.model)
     print(f"model {args.model}: {lm.adapter.n_layers} layers, load {time.perf_counter() - t0:.1f}s, "

@@ -33,7 +33,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from profile_sequential import cpu_model  # noqa: E402
+from profile_sequential import cpu_model, machine  # noqa: E402
 
 
 def gemm_rate(rows: int, shapes, repeats: int = 20) -> float:
@@ -112,7 +112,7 @@ def main(argv=None) -> int:
             print(f"threads {threads} case {req.case_id}: {r['rows']} rows x {r['suffix_len']} suffix tokens, "
                   f"{flops / 1e9:.2f} GFLOP/iter, {per * 1e3:.0f} ms/iter = {r['gflops_achieved']:.1f} GFLOP/s; "
                   f"bare products of these shapes {rate:.1f} GFLOP/s")
-    out = {"cpu": cpu_model(), "cores": os.cpu_count(), "torch": torch.__version__, "model": args.model,
+    out = {"cpu": cpu_model(), "machine": machine(), "cores": os.cpu_count(), "torch": torch.__version__, "model": args.model,
            "iterations_per_edit": hp.v_num_grad_steps, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
            "rows": rows_out}
     for threads in sorted({r["threads"] for r in rows_out}):

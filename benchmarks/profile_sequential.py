@@ -29,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from editbench.runner.provenance import cpu_model  # noqa: E402
+from editbench.runner.provenance import cpu_model, machine  # noqa: E402
 
 
 class Timers:
@@ -137,7 +137,8 @@ def main(argv=None) -> int:
     parts["other"] = max(wall - sum(parts.values()), 0.0)
     out = {
         "what": f"{args.n_edits} sequential {args.editor} edits on {args.model}, history every {args.history_every}",
-        "cpu": cpu_model(), "cores": os.cpu_count(), "threads": torch.get_num_threads(), "torch": torch.__version__,
+        "cpu": cpu_model(), "machine": machine(), "cores": os.cpu_count(), "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
         "python": platform.python_version(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "note": args.note,
         "experiment": exp.to_dict(), "model_load_s": load_s, "prepare_s": prepare_s, "wall_s": wall,
         "n_edits": n_edits, "n_checks": n_checks, "s_per_edit": wall / max(n_edits, 1),

@@ -156,6 +156,9 @@ def _cmd_sequential(args) -> int:
                          device=args.device, out_dir=args.out, resume=args.resume,
                          **downstream_kwargs(args))  # --downstream-* (editbench/cli_downstream.py)
         checks.check_experiment(exp)
+        if args.sample is not None and not 0 <= args.sample <= 9:
+            raise ExperimentError(f"--sample must be an edit order 0..9 (the seed paper's published orders), "
+                                  f"got {args.sample}")
         from editbench.runner.downstream import check_downstream_inputs
         check_downstream_inputs(args.model, **downstream_kwargs(args))
     except ExperimentError as e:
@@ -164,7 +167,7 @@ def _cmd_sequential(args) -> int:
     lm = ModelCache().get(exp.model, exp.device)  # one model for every sample: each run hands it back unedited
     from editbench.runner.state import CheckpointError
 
-    for sample in range(exp.samples):
+    for sample in ([args.sample] if args.sample is not None else range(exp.samples)):
         try:
             summary, errors = run_sequential_sample(exp, make_editor(exp, lm), lm, sample=sample)
         except CheckpointError as e:  # a damaged run directory: say which file, no traceback
@@ -260,6 +263,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="dataset name or JSON path (default: factworld on the fact world, else counterfact)")
     sq.add_argument("--n-edits", type=int, default=None, help="edits per run (default 100, as the suite)")
     sq.add_argument("--samples", type=int, default=1, help="number of edit orders (paper: 4)")
+    sq.add_argument("--sample", type=int, default=None, metavar="S",
+                    help="run only edit order S (0-9), e.g. a second published order beside a finished sample 0")
     sq.add_argument("--batch-size", type=int, default=1, help="requests per editor.apply (batch editors)")
     sq.add_argument("--history-every", type=int, default=10, help="re-score all earlier edits every k edits")
     sq.add_argument("--seed", type=int, default=0)

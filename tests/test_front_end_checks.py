@@ -38,6 +38,7 @@ def _cli(capsys, *argv) -> tuple[int, str]:
     (["--editor", "memit", "--history-every", "0"], "--history-every 0"),
     (["--editor", "memit", "--checkpoint-every", "0"], "--checkpoint-every 0"),
     (["--editor", "rome", "--samples", "0"], "--samples 0"),
+    (["--editor", "rome", "--sample", "10"], "--sample must be an edit order 0..9"),
     (["--editor", "rome", "--device", "banana"], "--device 'banana'"),
     (["--editor", "rome", "--batch-size", "2"], "one request at a time"),
     (["--editor", "rome", "--hparam", "v_lr=1"], "EDITOR.KEY=VALUE"),
@@ -63,6 +64,22 @@ def test_cli_bad_dataset_file_and_unwritable_out(capsys, bad_json, tmp_path):
     code, err = _cli(capsys, "--editor", "null", "--model", "tiny-gpt2", "--dataset", "counterfact-1k",
                      "--out", str(blocker / "sub"))
     assert code == 4 and "cannot write there" in err and "is a file" in err, err
+
+
+def test_cli_sample_runs_only_that_edit_order(capsys, tmp_path):
+    """--sample S runs edit order S alone (e.g. a second published order beside a finished sample 0)."""
+    from editbench.data import load_records
+    from editbench.runner.schedule import make_stream
+
+    code = main(["sequential", "--editor", "null", "--model", "tiny-gpt2", "--dataset", "counterfact-1k",
+                 "--n-edits", "2", "--history-every", "2", "--sample", "1", "--out", str(tmp_path)])
+    assert code == 0, capsys.readouterr().err
+    runs = sorted(p.parent.name for p in tmp_path.rglob("summary.json"))
+    assert runs == ["sample_1"]
+    summary = json.loads(next(tmp_path.rglob("summary.json")).read_text())
+    want = [r.case_id for r in make_stream(load_records("counterfact-1k"), order=summary["order"], sample=1,
+                                           n_edits=2)]
+    assert summary["sample"] == 1 and summary["provenance"]["dataset"]["record_ids"] == [str(c) for c in want]
 
 
 def test_cli_more_edits_than_unique_subjects_is_one_line(capsys, tmp_path):

@@ -42,24 +42,68 @@ def git_hash() -> str | None:
 
 
 @functools.lru_cache(maxsize=1)
-def cpu_model() -> str:
-    """The CPU's model name (``/proc/cpuinfo``), else what :mod:`platform` knows."""
+def _cpuinfo() -> dict[str, str]:
+    """The first processor's ``/proc/cpuinfo`` fields (empty where there is none)."""
+    out: dict[str, str] = {}
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+            if not line.strip():
+                break
+            key, _, value = line.partition(":")
+            out[key.strip()] = value.strip()
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    return out
+
+
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), else what :mod:`platform` knows."""
+    return _cpuinfo().get("model name") or platform.processor() or platform.machine()
+
+
+# AMD's family/model numbers per core generation. A virtual machine often names every AMD CPU just "AMD EPYC";
+# the generation is what sets the FP32 width of its FMA units (Zen/Zen+ 2 x 128-bit, Zen 2/3 2 x 256-bit, Zen 4
+# 256-bit with AVX-512 in two halves, Zen 5 up to 2 x 512-bit), i.e. up to 4x between 2-core machines.
+_AMD_GENERATIONS = ((0x17, range(0x00, 0x30), "Zen/Zen+"), (0x17, range(0x30, 0x100), "Zen 2"),
+                    (0x19, range(0x00, 0x10), "Zen 3"), (0x19, range(0x10, 0x20), "Zen 4"),
+                    (0x19, range(0x20, 0x60), "Zen 3"), (0x19, range(0x60, 0x80), "Zen 4"),
+                    (0x19, range(0xA0, 0xB0), "Zen 4"), (0x1A, range(0x00, 0x100), "Zen 5"))
+
+
+def cpu_generation(vendor: str, family: int | None, model: int | None) -> str | None:
+    """The core generation of an AMD CPU from its family/model numbers ("Zen 2"), else None (Intel and others:
+    the SIMD level, see :func:`machine`, says what matters)."""
+    if vendor != "AuthenticAMD" or family is None or model is None:
+        return None
+    return next((name for fam, models, name in _AMD_GENERATIONS if fam == family and model in models), None)
+
+
+def _int(text: str | None) -> int | None:
+    try:
+        return int(text) if text is not None else None
+    except ValueError:
+        return None
 
 
 def machine() -> dict:
-    """Where a time was measured: CPU model, logical cores, torch's intra-op threads now, and the GPU if any.
-    (The same run differs by 3x between 2-core machines: every timing needs this beside it.)"""
+    """Where a time was measured: CPU model, its vendor/family/model numbers and (AMD) core generation, the SIMD
+    level torch's kernels use (AVX2, AVX512, ...), the clock /proc/cpuinfo reports, logical cores, torch's intra-op
+    threads now, and the GPU if any. (The same run differs by 3x between 2-core machines that all call themselves
+    "AMD EPYC" or "Intel Xeon": every timing needs this beside it; docs/speed.md says why.)"""
     import torch
 
+    info = _cpuinfo()
+    vendor, family, model = info.get("vendor_id"), _int(info.get("cpu family")), _int(info.get("model"))
+    try:
+        simd = torch.backends.cpu.get_cpu_capability()
+    except (AttributeError, RuntimeError):
+        simd = None
+    mhz = info.get("cpu MHz")
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    return {"cpu": cpu_model(), "cores": os.cpu_count(), "threads": torch.get_num_threads(), "gpu": gpu}
+    return {"cpu": cpu_model(), "cpu_vendor": vendor, "cpu_family": family, "cpu_model_number": model,
+            "cpu_generation": cpu_generation(vendor or "", family, model), "simd": simd,
+            "mhz": round(float(mhz)) if mhz else None, "cores": os.cpu_count(), "threads": torch.get_num_threads(),
+            "gpu": gpu}
 
 
 def provenance(*, editor: Any = None, model_id: str | None = None, model_hash: str | None = None,

@@ -1,0 +1,66 @@
+"""The machine a timing comes from is named precisely enough to tell 2-core machines apart (issue 14, item 0):
+two "AMD EPYC" machines that differ by 2x in FP32 width differ in their family/model numbers."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from editbench.runner import provenance
+from editbench.runner.provenance import cpu_generation, machine
+
+
+@pytest.mark.parametrize("family,model,want", [
+    (0x17, 0x01, "Zen/Zen+"),   # EPYC 7001 (Naples)
+    (0x17, 0x08, "Zen/Zen+"),   # Ryzen 2000 (Zen+)
+    (0x17, 0x31, "Zen 2"),      # EPYC 7002 (Rome): this project's 2-core "AMD EPYC"
+    (0x17, 0x71, "Zen 2"),      # Ryzen 3000 (Matisse)
+    (0x19, 0x01, "Zen 3"),      # EPYC 7003 (Milan)
+    (0x19, 0x21, "Zen 3"),      # Ryzen 5000 (Vermeer)
+    (0x19, 0x11, "Zen 4"),      # EPYC 9004 (Genoa)
+    (0x19, 0x61, "Zen 4"),      # Ryzen 7000 (Raphael)
+    (0x1A, 0x02, "Zen 5"),      # EPYC 9005 (Turin)
+])
+def test_amd_generation_from_family_and_model(family, model, want):
+    assert cpu_generation("AuthenticAMD", family, model) == want
+
+
+def test_no_generation_guessed_for_other_vendors_or_missing_numbers():
+    assert cpu_generation("GenuineIntel", 6, 85) is None
+    assert cpu_generation("AuthenticAMD", None, 49) is None
+    assert cpu_generation("AuthenticAMD", 0x15, 0x02) is None  # pre-Zen (Bulldozer family): not in the table
+
+
+def test_machine_reads_cpuinfo_fields(monkeypatch, tmp_path):
+    fake = ("processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 23\nmodel\t\t: 1\n"
+            "model name\t: AMD EPYC\ncpu MHz\t\t: 2199.998\n\nprocessor\t: 1\nvendor_id\t: GenuineIntel\n")
+    real_read = Path.read_text
+    monkeypatch.setattr(Path, "read_text", lambda self, *a, **k: fake if str(self) == "/proc/cpuinfo"
+                        else real_read(self, *a, **k))
+    provenance._cpuinfo.cache_clear()
+    try:
+        m = machine()
+    finally:
+        provenance._cpuinfo.cache_clear()
+    assert (m["cpu"], m["cpu_vendor"], m["cpu_family"], m["cpu_model_number"], m["cpu_generation"], m["mhz"]) == \
+        ("AMD EPYC", "AuthenticAMD", 23, 1, "Zen/Zen+", 2200)
+    assert m["simd"] and m["threads"] >= 1 and json.dumps(m)
+
+
+def test_bench_machine_writes_its_json(tmp_path):
+    """The script runs end to end on tiny sizes; its JSON names the machine and a rate per thread count."""
+    out = tmp_path / "m.json"
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_machine.py"
+    subprocess.run([sys.executable, str(script), "--threads", "1", "--repeats", "1", "--square", "64",
+                    "--out", str(out)], check=True, capture_output=True, text=True, timeout=300)
+    ref = json.loads(out.read_text())
+    assert ref["machine"]["cpu"] and [r["threads"] for r in ref["rows"]] == [1]
+    assert all(ref["rows"][0][k] > 0 for k in ("square_gflops", "z_rows_gflops", "probe_rows_gflops"))
+    out2 = tmp_path / "m2.json"
+    subprocess.run([sys.executable, str(script), "--threads", "1", "--repeats", "1", "--square", "64",
+                    "--reference", str(out), "--out", str(out2)], check=True, capture_output=True, text=True,
+                   timeout=300)
+    assert json.loads(out2.read_text())["vs_reference"]["1"] > 0
