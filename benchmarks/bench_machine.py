@@ -44,7 +44,7 @@ SMOLLM2_LAYERS = ((576, 576), (192, 576), (192, 576), (576, 576), (1536, 576), (
 SMOLLM2_HEAD = (49152, 576)
 
 
-def rate(rows: int, shapes, repeats: int) -> float:
+def rate(rows: int, shapes, repeats: int = 20) -> float:
     """Best GFLOP/s of ``x (rows, k) @ W.T`` over the weight shapes (n, k), one round = every shape once."""
     xs = {k: torch.randn(rows, k) for _, k in shapes}
     ws = [torch.randn(n, k) for n, k in shapes]

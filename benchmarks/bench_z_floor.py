@@ -33,21 +33,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from bench_machine import rate as gemm_rate  # noqa: E402  (best GFLOP/s of x @ W.T over given shapes)
 from profile_sequential import cpu_model, machine  # noqa: E402
-
-
-def gemm_rate(rows: int, shapes, repeats: int = 20) -> float:
-    """GFLOP/s of forward products ``x (rows, k) @ W.T (k, n)`` over the given (n, k) weight shapes."""
-    xs = {k: torch.randn(rows, k) for _, k in shapes}
-    ws = [torch.randn(n, k) for n, k in shapes]
-    flops = sum(2 * rows * n * k for n, k in shapes)
-    best = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        for w in ws:
-            xs[w.shape[1]] @ w.T
-        best = min(best, time.perf_counter() - t)
-    return flops / best / 1e9
 
 
 def main(argv=None) -> int:
