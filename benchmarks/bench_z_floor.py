@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from bench_machine import rate as gemm_rate  # noqa: E402  (best GFLOP/s of x @ W.T over given shapes)
-from profile_sequential import cpu_model, machine  # noqa: E402
+from editbench.runner.provenance import cpu_model, machine  # noqa: E402
 
 
 def main(argv=None) -> int:

@@ -156,9 +156,14 @@ def _cmd_sequential(args) -> int:
                          device=args.device, out_dir=args.out, resume=args.resume,
                          **downstream_kwargs(args))  # --downstream-* (editbench/cli_downstream.py)
         checks.check_experiment(exp)
-        if args.sample is not None and not 0 <= args.sample <= 9:
-            raise ExperimentError(f"--sample must be an edit order 0..9 (the seed paper's published orders), "
-                                  f"got {args.sample}")
+        if args.sample is not None:  # seeded orders take any S >= 0; the published ones are a fixed set
+            from editbench.runner.experiment import default_order
+            from editbench.runner.schedule import PUBLISHED_SAMPLES
+            top = PUBLISHED_SAMPLES - 1 if default_order(exp.dataset_name) == "published" else None
+            if args.sample < 0 or (top is not None and args.sample > top):
+                raise ExperimentError(f"--sample must be an edit order 0..{top} (the seed paper's published orders), "
+                                      f"got {args.sample}" if top is not None else
+                                      f"--sample must be an edit order >= 0, got {args.sample}")
         from editbench.runner.downstream import check_downstream_inputs
         check_downstream_inputs(args.model, **downstream_kwargs(args))
     except ExperimentError as e:

@@ -29,6 +29,7 @@ from editbench.data.schema import EditRequest
 
 SCHEDULES = ("immediate", "history", "final")
 ORDERS = ("seeded", "published", "given")
+PUBLISHED_SAMPLES = 10  # orders in counterfact_sampled_unique_cf_10_20000.json (its name says so)
 
 
 def unique_subjects(requests: Sequence[EditRequest]) -> list[EditRequest]:
