@@ -7,7 +7,7 @@ The same README main job took 13 min 43 s, 19 min 10 s and 38 min 31 s on three 
 themselves just "AMD EPYC". A sequential MEMIT run is ~90% dense FP32 matrix products (docs/speed.md), so its time
 follows the rate the CPU reaches on them, which is set by the width of its FMA units: per core and cycle, AMD
 Zen/Zen+ does 16 FP32 FLOP (2 x 128-bit FMA), Zen 2-4 32 (2 x 256-bit), Zen 5 and AVX-512 Intel cores with two
-FMA ports 64. This script prints the machine (vendor, family/model numbers, AMD core generation, torch's SIMD level,
+FMA ports 64. This script prints the machine (vendor, family/model numbers, core generation, torch's SIMD level,
 clock) and measures GFLOP/s of
 
 - ``square``: a 2048 x 2048 x 2048 product (what the BLAS reaches at best, against the nominal peak where the
@@ -36,8 +36,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from editbench.runner.provenance import machine  # noqa: E402
 
-# Nominal FP32 FLOP per core per cycle (two FMA pipes x lanes x 2), by AMD core generation.
-FLOP_PER_CYCLE = {"Zen/Zen+": 16, "Zen 2": 32, "Zen 3": 32, "Zen 4": 32, "Zen 5": 64}
+# Nominal FP32 FLOP per core per cycle (FMA pipes x lanes x 2), by core generation (provenance.cpu_generation).
+# Intel Xeons from Skylake-SP on: two 512-bit FMA ports (one on some low-end Skylake/Cascade Lake SKUs, which this
+# table cannot tell apart); the clock is the one /proc/cpuinfo reports, so turbo can put a product above 100%.
+FLOP_PER_CYCLE = {"Zen/Zen+": 16, "Zen 2": 32, "Zen 3": 32, "Zen 4": 32, "Zen 5": 64,
+                  "Haswell-EP": 32, "Broadwell-EP": 32, "Skylake-SP/Cascade Lake": 64, "Ice Lake-SP": 64,
+                  "Sapphire Rapids": 64, "Emerald Rapids": 64, "Granite Rapids": 64, "Sierra Forest": 16}
 
 # SmolLM2-135M: hidden 576, MLP 1536, vocabulary 49,152 (weights as (out, in)).
 SMOLLM2_LAYERS = ((576, 576), (192, 576), (192, 576), (576, 576), (1536, 576), (1536, 576), (576, 1536))

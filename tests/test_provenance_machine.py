@@ -28,8 +28,19 @@ def test_amd_generation_from_family_and_model(family, model, want):
     assert cpu_generation("AuthenticAMD", family, model) == want
 
 
+@pytest.mark.parametrize("model,want", [
+    (0x55, "Skylake-SP/Cascade Lake"),
+    (0x6A, "Ice Lake-SP"),
+    (0x8F, "Sapphire Rapids"),
+    (0xCF, "Emerald Rapids"),   # model 207: the 2-core "Intel(R) Xeon(R) Processor" of 2026-12-06
+])
+def test_intel_xeon_generation_from_model(model, want):
+    assert cpu_generation("GenuineIntel", 6, model) == want
+
+
 def test_no_generation_guessed_for_other_vendors_or_missing_numbers():
-    assert cpu_generation("GenuineIntel", 6, 85) is None
+    assert cpu_generation("GenuineIntel", 6, 0x9E) is None   # a desktop part (Coffee Lake): not in the table
+    assert cpu_generation("CentaurHauls", 6, 0x55) is None
     assert cpu_generation("AuthenticAMD", None, 49) is None
     assert cpu_generation("AuthenticAMD", 0x15, 0x02) is None  # pre-Zen (Bulldozer family): not in the table
 

@@ -70,12 +70,23 @@ _AMD_GENERATIONS = ((0x17, range(0x00, 0x30), "Zen/Zen+"), (0x17, range(0x30, 0x
                     (0x19, range(0xA0, 0xB0), "Zen 4"), (0x1A, range(0x00, 0x100), "Zen 5"))
 
 
+# Intel's family-6 server (Xeon) model numbers. A virtual machine often names them just "Intel(R) Xeon(R)
+# Processor"; the generation says whether it has AVX-512 (Skylake-SP on; 2 x 512-bit FMA on most Xeon Gold/Platinum,
+# one on some) and AMX (Sapphire Rapids on; bf16/int8 tiles only, unused by fp32 editing).
+_INTEL_GENERATIONS = ((0x06, (0x3F,), "Haswell-EP"), (0x06, (0x4F, 0x56), "Broadwell-EP"),
+                      (0x06, (0x55,), "Skylake-SP/Cascade Lake"), (0x06, (0x6A, 0x6C), "Ice Lake-SP"),
+                      (0x06, (0x8F,), "Sapphire Rapids"), (0x06, (0xCF,), "Emerald Rapids"),
+                      (0x06, (0xAD, 0xAE), "Granite Rapids"), (0x06, (0xAF,), "Sierra Forest"))
+
+
 def cpu_generation(vendor: str, family: int | None, model: int | None) -> str | None:
-    """The core generation of an AMD CPU from its family/model numbers ("Zen 2"), else None (Intel and others:
-    the SIMD level, see :func:`machine`, says what matters)."""
-    if vendor != "AuthenticAMD" or family is None or model is None:
+    """The core generation of an AMD CPU ("Zen 2") or an Intel Xeon ("Emerald Rapids") from its family/model
+    numbers, else None (other vendors and desktop Intel parts: the SIMD level, see :func:`machine`, says what
+    matters)."""
+    table = {"AuthenticAMD": _AMD_GENERATIONS, "GenuineIntel": _INTEL_GENERATIONS}.get(vendor)
+    if table is None or family is None or model is None:
         return None
-    return next((name for fam, models, name in _AMD_GENERATIONS if fam == family and model in models), None)
+    return next((name for fam, models, name in table if fam == family and model in models), None)
 
 
 def _int(text: str | None) -> int | None:
@@ -86,7 +97,7 @@ def _int(text: str | None) -> int | None:
 
 
 def machine() -> dict:
-    """Where a time was measured: CPU model, its vendor/family/model numbers and (AMD) core generation, the SIMD
+    """Where a time was measured: CPU model, its vendor/family/model numbers and (AMD, Intel Xeon) core generation, the SIMD
     level torch's kernels use (AVX2, AVX512, ...), the clock /proc/cpuinfo reports, logical cores, torch's intra-op
     threads now, and the GPU if any. (The same run differs by 3x between 2-core machines that all call themselves
     "AMD EPYC" or "Intel Xeon": every timing needs this beside it; docs/speed.md says why.)"""
