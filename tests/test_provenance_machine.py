@@ -75,3 +75,17 @@ def test_bench_machine_writes_its_json(tmp_path):
                     "--reference", str(out), "--out", str(out2)], check=True, capture_output=True, text=True,
                    timeout=300)
     assert json.loads(out2.read_text())["vs_reference"]["1"] > 0
+
+
+def test_bench_z_floor_replayed_products_counts_every_weight_both_ways():
+    """The z floor's product sequence: forward and backward through each weight and the head, FLOP exact."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    try:
+        from bench_z_floor import replayed_products
+    finally:
+        sys.path.pop(0)
+    import torch
+    weights = [torch.randn(8, 4), torch.randn(4, 8)]
+    head = torch.randn(32, 4)
+    s, flops = replayed_products(weights, head, rows=3, head_rows=2, repeats=1)
+    assert s > 0 and flops == 4 * 3 * (32 + 32) + 4 * 2 * 128
