@@ -13,7 +13,6 @@ gradients). This script, per record:
 - times iterations of the real loop body (forward, loss, backward) on the real rows;
 - times bare matrix products of the same shapes as the model's linear layers on the same number of rows
   (``x @ W.T``, best of several), i.e. what this CPU achieves on exactly these products;
-
 - times the products of one iteration in sequence with the model's *own* weights: every linear layer of every
   replayed block and the LM head, forward (``x @ W.T``) and backward (``g @ W``), on the iteration's rows
   (``replayed products``). The one-block figure above reuses a few megabytes of weights that stay in cache; a real
@@ -89,11 +88,12 @@ def main(argv=None) -> int:
     recs = recs[0] if isinstance(recs, tuple) else recs
     for p in lm.model.parameters():
         p.requires_grad_(False)
-    # the shapes of one block's linear layers (out, in)
-    blk = adapter.block(hp.layers[-1] + 1)
-    shapes = [tuple(m.weight.shape) for m in blk.modules() if isinstance(m, torch.nn.Linear)]
-    replayed = [m.weight.detach() for i in range(hp.layers[-1] + 1, adapter.n_layers)
-                for m in adapter.block(i).modules() if isinstance(m, torch.nn.Linear)]
+    def linears(i):
+        return [m.weight.detach() for m in adapter.block(i).modules() if isinstance(m, torch.nn.Linear)]
+
+    # the replayed blocks' weights (out, in), in the loop's order, and the shapes of the first one
+    replayed = [w for i in range(hp.layers[-1] + 1, adapter.n_layers) for w in linears(i)]
+    shapes = [tuple(w.shape) for w in linears(hp.layers[-1] + 1)]
     head_w = adapter.lm_head.weight.detach()
     rows_out = []
     for threads in [int(x) for x in args.threads.split(",")]:

@@ -2,6 +2,7 @@
 two "AMD EPYC" machines that differ by 2x in FP32 width differ in their family/model numbers."""
 from __future__ import annotations
 
+import importlib
 import json
 import subprocess
 import sys
@@ -77,13 +78,25 @@ def test_bench_machine_writes_its_json(tmp_path):
     assert json.loads(out2.read_text())["vs_reference"]["1"] > 0
 
 
-def test_bench_z_floor_replayed_products_counts_every_weight_both_ways():
-    """The z floor's product sequence: forward and backward through each weight and the head, FLOP exact."""
+def _benchmark(name):
+    """A module of benchmarks/ (they import each other by bare name)."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
     try:
-        from bench_z_floor import replayed_products
+        return importlib.import_module(name)
     finally:
         sys.path.pop(0)
+
+
+def test_every_named_generation_has_a_nominal_rate():
+    """bench_machine's FLOP/cycle table is keyed by provenance's generation names: a name in one and not the other
+    would silently drop the nominal peak."""
+    names = {name for table in (provenance._AMD_GENERATIONS, provenance._INTEL_GENERATIONS) for *_, name in table}
+    assert names == set(_benchmark("bench_machine").FLOP_PER_CYCLE)
+
+
+def test_bench_z_floor_replayed_products_counts_every_weight_both_ways():
+    """The z floor's product sequence: forward and backward through each weight and the head, FLOP exact."""
+    replayed_products = _benchmark("bench_z_floor").replayed_products
     import torch
     weights = [torch.randn(8, 4), torch.randn(4, 8)]
     head = torch.randn(32, 4)

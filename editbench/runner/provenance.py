@@ -97,9 +97,9 @@ def _int(text: str | None) -> int | None:
 
 
 def machine() -> dict:
-    """Where a time was measured: CPU model, its vendor/family/model numbers and (AMD, Intel Xeon) core generation, the SIMD
-    level torch's kernels use (AVX2, AVX512, ...), the clock /proc/cpuinfo reports, logical cores, torch's intra-op
-    threads now, and the GPU if any. (The same run differs by 3x between 2-core machines that all call themselves
+    """Where a time was measured: CPU model, its vendor/family/model numbers and (AMD, Intel Xeon) core generation,
+    the SIMD level torch's kernels use (AVX2, AVX512, ...), the clock /proc/cpuinfo reports, logical cores, torch's
+    intra-op threads now, and the GPU if any. (The same run differs by 3x between 2-core machines that all call themselves
     "AMD EPYC" or "Intel Xeon": every timing needs this beside it; docs/speed.md says why.)"""
     import torch
 
