@@ -27,6 +27,8 @@ from editbench.models.hooks import forward_until
 from editbench.models.loader import state_hash
 from editbench.models.tokens import target_nll, tokenize_prompt_target
 
+from test_memit import _one_thread  # noqa: F401 (autouse fixture)
+
 REQ = EditRequest("fam-0", "The mother tongue of {}", "Danielle Darrieux", "German", "French")
 TEMPLATES = [["{}"], ["The city of Paris. {}", "I speak French. {}"]]
 DOC = Path(__file__).resolve().parents[1] / "docs" / "models.md"
@@ -37,20 +39,12 @@ def _present(types):
             for t in sorted(types)]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _covariances(model, ad, layers):
+    """C of the MLP-out keys over 256 random tokens, plus 1e-3 I (full rank; test_memit.py uses 2048 tokens)."""
     ids = torch.randint(0, model.config.vocab_size, (16, 16), generator=torch.Generator().manual_seed(1))
-    inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
-    keys, _ = forward_until(model, inputs, inputs_of=[ad.mlp_out(l) for l in layers])
-    eye = torch.eye(ad.mlp_width)
-    return {l: (k.flatten(0, 1).T @ k.flatten(0, 1) / k.shape[0] / k.shape[1]).float() + 1e-3 * eye
+    keys, _ = forward_until(model, {"input_ids": ids, "attention_mask": torch.ones_like(ids)},
+                            inputs_of=[ad.mlp_out(l) for l in layers])
+    return {l: (k.reshape(-1, k.shape[-1]).T @ k.reshape(-1, k.shape[-1]) / 256).float() + 1e-3 * torch.eye(ad.mlp_width)
             for l, k in zip(layers, keys)}
 
 
