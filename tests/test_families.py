@@ -31,6 +31,7 @@ from test_memit import _one_thread  # noqa: F401 (autouse fixture)
 
 REQ = EditRequest("fam-0", "The mother tongue of {}", "Danielle Darrieux", "German", "French")
 TEMPLATES = [["{}"], ["The city of Paris. {}", "I speak French. {}"]]
+WIDTH_4D = ("gpt2", "gptj", "falcon", "gpt_bigcode", "bloom")  # MLP width 4 x hidden: these configs take no width
 DOC = Path(__file__).resolve().parents[1] / "docs" / "models.md"
 
 
@@ -44,8 +45,8 @@ def _covariances(model, ad, layers):
     ids = torch.randint(0, model.config.vocab_size, (16, 16), generator=torch.Generator().manual_seed(1))
     keys, _ = forward_until(model, {"input_ids": ids, "attention_mask": torch.ones_like(ids)},
                             inputs_of=[ad.mlp_out(l) for l in layers])
-    return {l: (k.reshape(-1, k.shape[-1]).T @ k.reshape(-1, k.shape[-1]) / 256).float() + 1e-3 * torch.eye(ad.mlp_width)
-            for l, k in zip(layers, keys)}
+    flat = [k.reshape(-1, k.shape[-1]) for k in keys]
+    return {l: (k.T @ k / k.shape[0]).float() + 1e-3 * torch.eye(ad.mlp_width) for l, k in zip(layers, flat)}
 
 
 def _nll(model, tok) -> float:
@@ -67,19 +68,20 @@ def _editors(model, ad):
 def test_family_is_adapted_and_edited(model_type):
     model, tok = build_tiny_family(model_type)
     ad = ModelAdapter(model)
-    assert (ad.n_layers, ad.hidden_size, ad.mlp_width) == (2, 32, 64 if model_type not in
-                                                           ("gpt2", "gptj", "falcon", "gpt_bigcode", "bloom") else 128)
+    width = 128 if model_type in WIDTH_4D else 64
+    assert (ad.n_layers, ad.hidden_size, ad.mlp_width) == (2, 32, width)
     assert ad.weight_out_in(1).shape == (ad.hidden_size, ad.mlp_width)
     h0, nll0 = state_hash(model), _nll(model, tok)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
     for name, editor in _editors(model, ad).items():
         res = editor.apply(model, tok, [REQ])
         nll1 = _nll(model, tok)
-        changed = {n for n, p in model.named_parameters() if n in res.originals and not torch.equal(p, res.originals[n])}
+        changed = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
         if name == "null":
             assert state_hash(model) == h0 and nll1 == nll0
         else:
             layers = [0] if name == "rome" else [0, 1]
-            assert set(res.originals) == {ad.mlp_out_weight_name(l) for l in layers} and changed
+            assert set(res.originals) == changed == {ad.mlp_out_weight_name(l) for l in layers}
             assert nll1 < nll0 - 0.05, f"{name} on {model_type}: target NLL {nll0:.3f} -> {nll1:.3f}"
         restore(model, res.originals)
         assert state_hash(model) == h0, f"{name} on {model_type}: restore not byte-identical"
