@@ -87,3 +87,13 @@ def bench_edits(benchmark, request):
         return done
 
     return run
+
+
+@pytest.fixture(params=[1, 2], ids=lambda t: f"{t}thread")
+def threads(request, benchmark):
+    """Run the benchmark with 1 and with 2 intra-op threads (restored after; recorded in ``extra_info``)."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(request.param)
+    benchmark.extra_info["threads"] = request.param
+    yield request.param
+    torch.set_num_threads(old)
