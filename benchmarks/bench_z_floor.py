@@ -32,7 +32,7 @@ import time
 import pytest
 import torch
 from bench_machine import rate as gemm_rate  # best GFLOP/s of x @ W.T over given shapes
-from benchlib import bench_records, model_name
+from benchlib import best_s, bench_records, model_name
 from torch.utils.flop_counter import FlopCounterMode
 
 from editbench.editors.memit import MEMITEditor
@@ -96,7 +96,7 @@ def test_z_iteration(benchmark, threads, lm, zloop):
     benchmark.group = f"z iteration {model_name(lm)}"
     benchmark.extra_info.update(zloop["info"])
     benchmark(zloop["step"])
-    per = benchmark.stats.stats.min
+    per = best_s(benchmark)
     bare = gemm_rate(zloop["tokens"], zloop["shapes"])
     benchmark.extra_info.update(s_per_iter=per, gflops_achieved=zloop["flops"] / per / 1e9, gflops_bare_products=bare,
                                 z_floor_s_per_edit=zloop["flops"] * zloop["steps"] / bare / 1e9,
@@ -109,6 +109,6 @@ def test_z_replayed_products(benchmark, threads, lm, zloop):
     benchmark.extra_info.update(zloop["info"])
     s, flops = benchmark(replayed_products, zloop["replayed"], zloop["head"], zloop["tokens"], zloop["head_rows"],
                          repeats=0)
-    benchmark.extra_info.update(replayed_products_flops=flops,
-                                gflops_replayed_products=flops / benchmark.stats.stats.min / 1e9,
-                                z_products_floor_s_per_edit=benchmark.stats.stats.min * zloop["steps"])
+    per = best_s(benchmark)
+    benchmark.extra_info.update(replayed_products_flops=flops, gflops_replayed_products=flops / per / 1e9,
+                                z_products_floor_s_per_edit=per * zloop["steps"])

@@ -36,6 +36,14 @@ def rounds(request) -> int:
     return max(1, int(request.config.getoption("benchmark_min_rounds")))
 
 
+def best_s(benchmark) -> float:
+    """The benchmark's best round in seconds (its ``min``); skips the rest of the test when pytest-benchmark is
+    disabled (``--benchmark-disable``, or under xdist), where the function ran once, untimed."""
+    if benchmark.disabled or benchmark.stats is None:
+        pytest.skip("benchmarks disabled: nothing timed")
+    return benchmark.stats.stats.min
+
+
 def scalars(stats: dict) -> dict:
     """The JSON scalars of an editor's ``stats`` (and of its ``timing`` split), for ``extra_info``."""
     out = {k: v for k, v in stats.items() if isinstance(v, (int, float, str, bool)) or v is None}
