@@ -50,6 +50,7 @@ def write_atomic(path: str | Path, text: str, *, exclusive: bool = False) -> Pat
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.fchmod(fd, 0o666 & ~_umask())  # as open() would make it (mkstemp's are private)
         os.close(fd)
         tmp = Path(name)
         _write_synced(tmp, data)
@@ -73,6 +74,12 @@ def write_atomic(path: str | Path, text: str, *, exclusive: bool = False) -> Pat
             except OSError:
                 pass
         raise WriteFailed(path, e.strerror or type(e).__name__, _fallback(path, data)) from e
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _fallback(path: Path, data: bytes) -> Path | None:

@@ -46,6 +46,7 @@ def test_single_edit(capsys, editor_name, eb_session, eb_record):
               provenance=provenance(editor=editor, model_id=lm.model_id, model_hash=lm.model_hash,
                                     dataset=exp.dataset_name, record_ids=[r.case_id for r in records],
                                     seed=exp.seed, device=str(next(lm.model.parameters()).device)))
+    assert not result.errors, failures[0]  # before the gates: a run of errors measured nothing to gate
     assert gates, (f"no gates for editor {editor.name!r} on model {lm.model_id!r} in thresholds.yaml "
                    "(add a 'default' entry or one for this editor)")
     assert not failures, "; ".join(failures)
