@@ -136,7 +136,7 @@ def check_hparams(editor_cls: type, overrides: dict[str, Any], n_layers: int | N
     such as "1e-3" for numbers are accepted, as the editors coerce them) and lies in the field's declared range
     (:mod:`editbench.editors.ranges`: finite, > 0, >= 1, a layer of the model when ``n_layers`` is known)."""
     _check_hparam_types(editor_cls, overrides)
-    from editbench.runner.preflight import check_hparam_ranges
+    from editbench.runner.experiment import check_hparam_ranges
     check_hparam_ranges(editor_cls, overrides, n_layers)
     from editbench.editors.base import _coerce
     types = {f.name: f.type for f in dataclasses.fields(editor_cls.hparams_class)}

@@ -179,8 +179,6 @@ def make_editor(exp: Experiment, lm) -> Any:
     editor with a ``seed`` hyperparameter unless it is overridden."""
     from editbench import registry
 
-    from editbench.runner.preflight import check_hparam_ranges
-
     overrides = dict(exp.hparams)
     editor = registry.create(exp.editor, model_keys=lm.preset_keys, **overrides)
     if hasattr(editor.hparams, "seed") and "seed" not in overrides:
@@ -191,6 +189,20 @@ def make_editor(exp: Experiment, lm) -> Any:
         check_hparam_ranges(type(editor), {k: v for k, v in values.items() if k in overrides}, n_layers)
         check_hparam_ranges(type(editor), values, n_layers, what=f"the preset for {lm.model_id}")
     return editor
+
+
+def check_hparam_ranges(editor_cls: type, values: dict[str, Any], n_layers: int | None,
+                        what: str = "--hparam") -> None:
+    """Every value within its declared range (:mod:`editbench.editors.ranges`), layers within the model."""
+    from editbench.editors.ranges import range_errors
+
+    errors = range_errors(editor_cls.hparams_class, values, n_layers)
+    if errors:
+        key, why = errors[0]
+        more = f" (and {len(errors) - 1} more: {', '.join(k for k, _ in errors[1:])})" if len(errors) > 1 else ""
+        source = f"--hparam {editor_cls.name}.{key}={values[key]!r}" if what == "--hparam" else \
+            f"{editor_cls.name}.{key}={values[key]!r} ({what})"
+        raise ExperimentError(f"{source}: {why}{more}")
 
 
 def load_pool(exp: Experiment, n: int | None = None, seed: int | None = None):

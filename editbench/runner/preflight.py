@@ -74,20 +74,6 @@ def model_layers(model: str) -> int | None:
     return None
 
 
-def check_hparam_ranges(editor_cls: type, values: dict[str, Any], n_layers: int | None,
-                        what: str = "--hparam") -> None:
-    """Every value within its declared range (:mod:`editbench.editors.ranges`), layers within the model."""
-    from editbench.editors.ranges import range_errors
-
-    errors = range_errors(editor_cls.hparams_class, values, n_layers)
-    if errors:
-        key, why = errors[0]
-        more = f" (and {len(errors) - 1} more: {', '.join(k for k, _ in errors[1:])})" if len(errors) > 1 else ""
-        source = f"--hparam {editor_cls.name}.{key}={values[key]!r}" if what == "--hparam" else \
-            f"{editor_cls.name}.{key}={values[key]!r} ({what})"
-        raise ExperimentError(f"{source}: {why}{more}")
-
-
 # -- the tokenizer -------------------------------------------------------------------------------------------------
 @lru_cache(maxsize=4)
 def _tokenizer(model: str):
@@ -101,21 +87,37 @@ def _tokenizer(model: str):
     if path is None or not path.is_file():
         return None
     try:
+        if (path.parent / "tokenizer.json").is_file():  # the fast tokenizer's file alone (no transformers import)
+            from tokenizers import Tokenizer
+            fast = Tokenizer.from_file(str(path.parent / "tokenizer.json"))
+            name = getattr(fast.model, "unk_token", None)
+            unk = fast.token_to_id(name) if name else None
+            return None if unk is None else _Fast(fast, unk, name)
         from transformers import AutoTokenizer
         tok = AutoTokenizer.from_pretrained(str(path.parent), local_files_only=True)
     except Exception:  # noqa: BLE001 - an unreadable tokenizer is the model check's (or the loader's) to report
         return None
-    return tok if getattr(tok, "unk_token_id", None) is not None else None
+    if getattr(tok, "unk_token_id", None) is None:
+        return None
+    return _Fast(None, tok.unk_token_id, tok.unk_token, lambda texts: tok(texts, add_special_tokens=False)["input_ids"])
+
+
+class _Fast:
+    """A tokenizer reduced to what the check needs: ``encode(texts)`` -> id lists, ``unk_token(_id)``."""
+
+    def __init__(self, fast, unk_id: int, unk: str, encode=None):
+        self.unk_token_id, self.unk_token = unk_id, unk
+        self.encode = encode or (lambda texts: [e.ids for e in fast.encode_batch(texts, add_special_tokens=False)])
 
 
 def unrepresentable(tok, records: Sequence) -> list[tuple[Any, str, str]]:
-    """``[(case_id, field, text)]`` for each record whose subject or targets the tokenizer maps to its unknown
-    token (the first such field of each record)."""
+    """``[(case_id, field, text)]`` for each record whose subject or targets the tokenizer (``encode``,
+    ``unk_token_id``) maps to its unknown token (the first such field of each record)."""
     unk = tok.unk_token_id
     fields = ("subject", "target_new", "target_true")
     texts = [(r, f, getattr(r, f, None)) for r in records for f in fields]
     texts = [(r, f, s) for r, f, s in texts if isinstance(s, str) and s]
-    ids = tok([(" " + s if f != "subject" else s) for _, f, s in texts], add_special_tokens=False)["input_ids"]
+    ids = tok.encode([(" " + s if f != "subject" else s) for _, f, s in texts])
     bad, seen = [], set()
     for (r, f, s), row in zip(texts, ids):
         if unk in row and r.case_id not in seen:
@@ -245,5 +247,5 @@ def check_resume(exp: Experiment, samples: Sequence[int]) -> None:
                                   f"{'; '.join(diff)}); resume with the run's options, or rerun without --resume")
 
 
-__all__ = ["check_counts", "check_hparam_ranges", "check_representable", "check_resume", "check_run_dirs_free",
+__all__ = ["check_counts", "check_representable", "check_resume", "check_run_dirs_free",
            "check_thresholds", "model_layers", "pool", "run_dirs", "unrepresentable"]
