@@ -193,7 +193,7 @@ def _cmd_sequential(args) -> int:
             failed += 1
         plot_summary(summary)
         keep = ("editor", "model_id", "sample", "n_edits", "cf_edit", "cf_case_id", "forgetting_at",
-                "gradual_forget_rate_per_100", "health_first", "health_last", "paths")
+                "gradual_forget_rate_per_100", "health_first", "health_last", "n_errors", "errors_by_reason", "paths")
         print(json.dumps({k: summary.get(k) for k in keep}, indent=2, default=str))
         if errors:
             print(f"{len(errors)} malformed record(s) skipped, e.g. {errors[0]}")

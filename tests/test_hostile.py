@@ -72,6 +72,10 @@ RUNNER = {  # category, argv (after `editbench sequential --editor rome --model 
     "seed -1": ("options", ["--seed", "-1"], "--seed -1"),
     "seed 2**32": ("options", ["--seed", "4294967296"], "2**32 - 1"),
     "n-edits > subjects": ("options", ["--n-edits", "5000"], "only 1000 unique subjects"),
+    "samples past the published orders": ("options", ["--dataset", "counterfact", "--model", "tiny-gpt2",
+                                                      "--samples", "11"], "--samples 11"),
+    "sample past the published orders": ("options", ["--dataset", "counterfact", "--model", "tiny-gpt2",
+                                                     "--sample", "10"], "--sample must be an edit order 0..9"),
     "counterfact on the fact world": ("datasets", ["--dataset", "counterfact-1k"], "tokenizer does not know"),
 }
 
@@ -343,6 +347,19 @@ def test_resume_with_other_options_is_refused_naming_them(case, finished_run, ca
     before = _listing(out)
     code, err = _cli(capsys, [*argv, "--resume"], out)
     assert code == 4 and needle in err and _one_line(err), err
+    assert _listing(out) == before
+    CASES["checkpoints"] += 1
+
+
+def test_suite_resume_with_another_layer_is_a_usage_error(finished_run, tmp_path):
+    out = tmp_path / "copy"
+    shutil.copytree(finished_run, out)
+    before = _listing(out)
+    r = run_pytest("suites", "-m", "sequential", *_replace(ROME_RUN, ["--hparam", "rome.layer=2"]),
+                   "--reports-dir", str(out), "--resume", "-q")
+    assert r.returncode == 4 and "hparams.layer: 1 -> 2" in r.stderr and "Traceback" not in r.stdout + r.stderr, \
+        r.stdout[-2000:] + r.stderr[-2000:]
+    assert len([x for x in r.stderr.splitlines() if x.startswith("ERROR:")]) == 1
     assert _listing(out) == before
     CASES["checkpoints"] += 1
 
