@@ -2,8 +2,9 @@
 
 Every case asserts what a user sees: the exit code, no traceback, one line naming the problem, and nothing
 written half (a refused run leaves its output directory as it was). The same cases go through the runner
-(``editbench sequential``, in process: fast) and the pytest suites (``pytest suites -m single|sequential``, as
-subprocesses run side by side), on the fact-world model and the tiny models. Categories: options, hparams, models,
+(``editbench sequential``'s ``main``) and the pytest suites (``pytest suites -m single|sequential`` through
+``pytest.main``), both in this process -- a new interpreter costs seconds of imports per case; one suite case runs
+as a subprocess from a shell's view -- on the fact-world model and the tiny models. Categories: options, hparams, models,
 datasets, paths, checkpoints, concurrency; hypothesis drives the hparam/seed ranges and checkpoint tampering.
 ``CASES`` counts what ran per category (printed by the last test; ``-s`` to see it).
 """
@@ -16,7 +17,6 @@ import subprocess
 import sys
 import textwrap
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -119,29 +119,24 @@ def _suite_cases(d: Path) -> dict:
     }
 
 
-def test_suites_refuse_at_collection_with_one_line(tmp_path):
-    """Exit code 4 before any test runs (no model loads, no session file), one line naming the problem."""
+def test_suites_refuse_at_collection_with_one_line(tmp_path, capfd):
+    """Exit code 4 before any test runs (no model loads, no session file), one line naming the problem. The
+    sessions run in this process (``pytest.main``: the plugin as pytest loads it, without a new interpreter's
+    seconds of imports); the subprocess tests below show the same path from a shell."""
     cases = _suite_cases(tmp_path)
-
-    def one(name):
-        category, suite, args, needle = cases[name]
+    bad = []
+    for name, (category, suite, args, needle) in cases.items():
         reports = tmp_path / name.replace(" ", "_")
         argv = ["suites", "-m", suite, "--editor", "rome", *FW, "--n-records", "2", "--n-edits", "3"]
         if "--reports-dir" not in args:
             argv += ["--reports-dir", str(reports)]
-        r = run_pytest(*argv, *args, "-q")
-        return name, r, reports
-
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        results = list(pool.map(one, cases))
-    bad = []
-    for name, r, reports in results:
-        category, _, _, needle = cases[name]
-        errors = [x for x in r.stderr.splitlines() if x.startswith("ERROR:")]
-        ok = (r.returncode == 4 and needle in r.stderr and len(errors) == 1 and "Traceback" not in r.stdout + r.stderr
+        code = pytest.main([*argv, *args, "--collect-only", "-q", "-p", "no:cacheprovider"])
+        out, err = capfd.readouterr()
+        errors = [x for x in err.splitlines() if x.startswith("ERROR:")]
+        ok = (code == 4 and needle in err and len(errors) == 1 and "Traceback" not in out + err
               and not list(reports.glob("editbench-*.json")))
         if not ok:
-            bad.append(f"{name}: rc={r.returncode} {r.stderr[-600:]}")
+            bad.append(f"{name}: rc={code} {err[-600:]}")
         CASES[category] += 1
     assert not bad, "\n".join(bad)
 
@@ -217,18 +212,6 @@ def test_preset_out_of_range_for_the_loaded_model_is_one_line(monkeypatch):
 
 
 # -- runs that measured nothing: never a pass, never exit 0 --------------------------------------------------------
-RAISING = '''
-from editbench.editors.null import NullEditor
-
-
-def _apply(self, model, tok, requests):
-    raise ValueError("Invalid learning rate: -5.0")
-
-
-NullEditor.apply = _apply
-'''
-
-
 def test_runner_where_every_edit_raised_exits_1_saying_why(capsys, monkeypatch, tmp_path):
     from editbench.editors.null import NullEditor
 
@@ -241,23 +224,26 @@ def test_runner_where_every_edit_raised_exits_1_saying_why(capsys, monkeypatch, 
     CASES["options"] += 1
 
 
-def test_suites_where_every_edit_raised_fail_saying_why(tmp_path):
-    (tmp_path / "raising_null.py").write_text(RAISING)
-    env = {"PYTHONPATH": f"{tmp_path}:{Path(__file__).resolve().parents[1]}"}
+def test_suites_where_every_edit_raised_fail_saying_why(tmp_path, capfd, monkeypatch):
+    from editbench.editors.null import NullEditor
 
-    def one(suite):
-        return suite, run_pytest("suites", "-m", suite, "--editor", "null", *TINY, "--n-records", "3", "--n-edits", "3",
-                                 "--reports-dir", str(tmp_path / suite), "-p", "raising_null", "-q", "-rf",
-                                 "--thresholds", str(_null_gates(tmp_path)), env_extra=env)
-
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        for suite, r in pool.map(one, ["single", "sequential"]):
-            assert r.returncode == 1, r.stdout[-2000:] + r.stderr[-2000:]
-            assert "3 of 3 edits raised (3x ValueError: Invalid learning rate: -5.0)" in r.stdout, r.stdout[-3000:]
-            (f,) = (tmp_path / suite).glob("editbench-*.json")
-            (res,) = json.loads(f.read_text())["results"]
-            assert res["verdict"] != "pass" and res["failures"][0].startswith("3 of 3 edits raised")
-            CASES["options"] += 1
+    def boom(self, model, tok, requests):
+        raise ValueError("Invalid learning rate: -5.0")
+    monkeypatch.setattr(NullEditor, "apply", boom)
+    reports = tmp_path / "reports"
+    code = pytest.main(["suites", "-m", "single or sequential", "--editor", "null", *TINY, "--n-records", "3",
+                        "--n-edits", "3", "--reports-dir", str(reports), "--thresholds", str(_null_gates(tmp_path)),
+                        "-q", "-rf", "-p", "no:cacheprovider"])
+    out, err = capfd.readouterr()
+    assert code == 1 and "Traceback" not in out, out[-3000:] + err[-2000:]
+    (f,) = reports.glob("editbench-*.json")
+    results = json.loads(f.read_text())["results"]
+    assert sorted(r["suite"] for r in results) == ["sequential", "single"]
+    for r in results:
+        assert r["verdict"] != "pass", r["verdict"]
+        assert r["failures"][0].startswith("3 of 3 edits raised (3x ValueError: Invalid learning rate: -5.0)")
+        CASES["options"] += 1
+    assert out.count("3 of 3 edits raised (3x ValueError: Invalid learning rate: -5.0)") >= 2, out[-3000:]
 
 
 # -- paths: results are never lost ---------------------------------------------------------------------------------
@@ -277,29 +263,23 @@ def test_write_atomic_falls_back_and_names_the_fallback(tmp_path):
     CASES["paths"] += 1
 
 
-SABOTAGE = '''
-import shutil
-from pathlib import Path
+class Sabotage:
+    """Turns the reports directory into a file when the session ends, before the results file is written."""
 
-import pytest
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_sessionfinish(session):
-    d = Path(session.config.getoption("--reports-dir"))
-    shutil.rmtree(d, ignore_errors=True)
-    d.write_text("the reports directory became a file during the run")
-'''
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session):
+        d = Path(session.config.getoption("--reports-dir"))
+        shutil.rmtree(d, ignore_errors=True)
+        d.write_text("the reports directory became a file during the run")
 
 
-def test_session_file_that_cannot_be_written_goes_to_a_named_fallback(tmp_path):
-    (tmp_path / "sabotage.py").write_text(SABOTAGE)
-    env = {"PYTHONPATH": f"{tmp_path}:{Path(__file__).resolve().parents[1]}"}
-    r = run_pytest("suites", "-m", "single", "--editor", "null", *TINY, "--n-records", "2", "--reports-dir",
-                   str(tmp_path / "reports"), "--thresholds", str(_null_gates(tmp_path)), "-p", "sabotage", "-q",
-                   env_extra=env)
-    lines = [x for x in r.stdout.splitlines() if x.startswith("editbench: error: cannot write")]
-    assert r.returncode == 1 and len(lines) == 1 and "Traceback" not in r.stdout + r.stderr, r.stdout[-3000:]
+def test_session_file_that_cannot_be_written_goes_to_a_named_fallback(tmp_path, capfd):
+    code = pytest.main(["suites", "-m", "single", "--editor", "null", *TINY, "--n-records", "2", "--reports-dir",
+                        str(tmp_path / "reports"), "--thresholds", str(_null_gates(tmp_path)), "-q",
+                        "-p", "no:cacheprovider"], plugins=[Sabotage()])
+    out, err = capfd.readouterr()
+    lines = [x for x in out.splitlines() if x.startswith("editbench: error: cannot write")]
+    assert code == 1 and len(lines) == 1 and "Traceback" not in out + err, out[-3000:]
     fallback = Path(lines[0].split("written to ")[1].split(" instead")[0])
     assert json.loads(fallback.read_text())["results"][0]["verdict"] == "pass"
     fallback.unlink()
@@ -355,8 +335,9 @@ def test_suite_resume_with_another_layer_is_a_usage_error(finished_run, tmp_path
     out = tmp_path / "copy"
     shutil.copytree(finished_run, out)
     before = _listing(out)
-    r = run_pytest("suites", "-m", "sequential", *_replace(ROME_RUN, ["--hparam", "rome.layer=2"]),
-                   "--reports-dir", str(out), "--resume", "-q")
+    argv = _replace(ROME_RUN, ["--hparam", "rome.layer=2"])
+    i = argv.index("--history-every")  # the suite has no such option (its runs re-score every 10 edits)
+    r = run_pytest("suites", "-m", "sequential", *argv[:i], *argv[i + 2:], "--reports-dir", str(out), "--resume", "-q")
     assert r.returncode == 4 and "hparams.layer: 1 -> 2" in r.stderr and "Traceback" not in r.stdout + r.stderr, \
         r.stdout[-2000:] + r.stderr[-2000:]
     assert len([x for x in r.stderr.splitlines() if x.startswith("ERROR:")]) == 1
@@ -427,21 +408,21 @@ def test_any_changed_byte_of_a_checkpoint_is_refused(finished_run, tmp_path_fact
 
 
 # -- concurrency: one writer per run directory ---------------------------------------------------------------------
-def test_a_second_writer_is_refused_by_runner_and_suite(finished_run, capsys, tmp_path):
+def test_a_second_writer_is_refused_by_runner_and_suite(capfd, tmp_path):
     from editbench.runner.files import RunLock
 
     out = tmp_path / "busy"
     run_dir = _run_dir(out)
     with RunLock(run_dir):  # another run holds the directory (this process: same as another pid for flock)
         before = _listing(out)
-        code, err = _cli(capsys, ["--editor", "null", *TINY, "--n-edits", "2"], out)
+        code, err = _cli(capfd, ["--editor", "null", *TINY, "--n-edits", "2"], out)
         assert code == 4 and "is being written by another run (pid" in err and _one_line(err), err
-        r = run_pytest("suites", "-m", "sequential", "--editor", "null", *TINY, "--n-edits", "2",
-                       "--reports-dir", str(out), "-q")
-        assert r.returncode == 4 and "is being written by another run" in r.stderr, r.stderr[-2000:]
-        assert "Traceback" not in r.stdout + r.stderr
+        code = pytest.main(["suites", "-m", "sequential", "--editor", "null", *TINY, "--n-edits", "2",
+                            "--reports-dir", str(out), "-q", "-p", "no:cacheprovider"])
+        o, e = capfd.readouterr()
+        assert code == 4 and "is being written by another run" in e and "Traceback" not in o + e, e[-2000:]
         assert _listing(out) == before
-    code, err = _cli(capsys, ["--editor", "null", *TINY, "--n-edits", "2", "--history-every", "2"], out)
+    code, err = _cli(capfd, ["--editor", "null", *TINY, "--n-edits", "2", "--history-every", "2"], out)
     assert code == 0, err  # free again once the holder is gone
     CASES["concurrency"] += 2
 
