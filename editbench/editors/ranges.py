@@ -37,7 +37,8 @@ class Range:
     none: bool = False
     choices: tuple | None = None
 
-    def describe(self) -> str:
+    def describe(self, whole: bool = False) -> str:
+        """``"finite and > 0"``, ``"a whole number >= 1"`` (``whole``: an int field), ``"a layer index ..."``."""
         parts = []
         if self.layer:
             parts.append("a layer index 0..n_layers-1")
@@ -48,6 +49,8 @@ class Range:
         if self.choices is not None:
             parts.append("one of " + ", ".join(repr(c) for c in self.choices))
         if self.finite and not self.layer and self.choices is None:
+            if whole:
+                return "a whole number " + " and ".join(parts) + (" (or null)" if self.none else "")
             parts.insert(0, "finite")
         return " and ".join(parts) + (" (or null)" if self.none else "")
 
@@ -77,8 +80,9 @@ def _number(value: Any) -> float | None:
     return None
 
 
-def value_error(r: Range, value: Any, n_layers: int | None = None) -> str | None:
-    """Why ``value`` is outside ``r`` (None when it is inside). Sequences are checked item by item."""
+def value_error(r: Range, value: Any, n_layers: int | None = None, whole: bool = False) -> str | None:
+    """Why ``value`` is outside ``r`` (None when it is inside; ``whole``: the field is an int). Sequences are
+    checked item by item."""
     if value is None:
         return None if r.none else "must not be null"
     if isinstance(value, (list, tuple)) and (r.layer or any(getattr(r, b) is not None for b in ("ge", "gt", "le",
@@ -86,17 +90,17 @@ def value_error(r: Range, value: Any, n_layers: int | None = None) -> str | None
         if r.layer and not value:
             return "needs at least one layer"
         for v in value:
-            why = value_error(dataclasses.replace(r, none=False), v, n_layers)
+            why = value_error(dataclasses.replace(r, none=False), v, n_layers, whole)
             if why:
                 return f"item {v!r} {why}" if not why.startswith("item") else why
         return None
     if r.choices is not None:
-        return None if value in r.choices else f"must be {r.describe()}"
+        return None if value in r.choices else f"must be {r.describe(whole)}"
     x = _number(value)
     if x is None:
         return None  # a type problem: the type check (runner.checks) names it
     if r.finite and not math.isfinite(x):
-        return f"must be {r.describe()}"
+        return f"must be {r.describe(whole)}"
     if r.layer:
         if isinstance(x, float) and not x.is_integer():
             return "must be a whole layer index"
@@ -109,7 +113,7 @@ def value_error(r: Range, value: Any, n_layers: int | None = None) -> str | None
                    ("lt", lambda b: x < b)):
         bound = getattr(r, op)
         if bound is not None and not ok(bound):
-            return f"must be {r.describe()}"
+            return f"must be {r.describe(whole)}"
     return None
 
 
@@ -117,12 +121,13 @@ def range_errors(hparams_class: type, values: dict[str, Any], n_layers: int | No
     """``[(field, why)]`` for every value outside its field's declared range (``n_layers``: the model's layer
     count, for layer indices; None checks only that they are >= 0)."""
     ranges = declared(hparams_class)
+    whole = {f.name: str(f.type).startswith("int") for f in dataclasses.fields(hparams_class)}
     out = []
     for key, value in values.items():
         r = ranges.get(key)
         if r is None:
             continue
-        why = value_error(r, value, n_layers)
+        why = value_error(r, value, n_layers, whole.get(key, False))
         if why:
             out.append((key, why))
     return out
