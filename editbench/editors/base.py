@@ -90,13 +90,16 @@ def preset_table(editor_name: str, _seen: tuple[str, ...] = ()) -> dict:
     return merged
 
 
-def load_preset(editor_name: str, model_keys: Sequence[str]) -> dict:
+def load_preset(editor_name: str, model_keys: Sequence[str], table: dict | None = None) -> dict:
     """Read ``editbench/editors/hparams/<editor>.yaml`` (:func:`preset_table`: ``inherit`` resolved) and merge
     ``default`` with the first matching model key.
 
     ``model_keys`` is most-specific first, e.g. ``["factworld", "gpt2"]`` (short name, then model family).
+    ``table``: an already resolved table to merge instead of the built-in file (a plugin's presets,
+    :func:`editbench.editors.presets.editor_preset_table`).
     """
-    table = preset_table(editor_name)
+    if table is None:
+        table = preset_table(editor_name)
     merged = dict(table.get("default", {}) or {})
     for key in model_keys:
         if key in table:
@@ -124,20 +127,32 @@ class Editor(ABC):
     name: ClassVar[str] = "editor"
     hparams_class: ClassVar[type[HParams]] = HParams
     supports_batch: ClassVar[bool] = False
+    # a plugin's own presets: a {"default"/model key: {field: value}} mapping, or a YAML file in the class's package;
+    # preset_base: the built-in editor whose presets these derive from (editbench.editors.presets, docs/authors/)
+    presets: ClassVar[str | dict | None] = None
+    preset_base: ClassVar[str | None] = None
 
     def __init__(self, hparams: HParams | None = None):
         self.hparams = hparams if hparams is not None else self.hparams_class()
+        self.preset: dict | None = None  # set by from_preset: the section used and where it came from
 
     @classmethod
     def from_preset(cls, model_keys: Sequence[str] = (), **overrides: Any) -> "Editor":
-        """Build the editor with the preset for the model (most specific key first), then ``overrides``."""
-        values = load_preset(cls.name, list(model_keys))
+        """Build the editor with the preset for the model (most specific key first), then ``overrides``.
+        The preset table is the built-in file, or the plugin's own (``presets`` / ``preset_base``)."""
+        from editbench.editors.presets import editor_preset_table, matched_section
+        table, sources = editor_preset_table(cls)
+        values = load_preset(cls.name, list(model_keys), table=table)
         values.update(overrides)
         types = {f.name: f.type for f in dataclasses.fields(cls.hparams_class)}
         unknown = set(values) - set(types)
         if unknown:
             raise TypeError(f"{cls.name}: unknown hyperparameter(s) {sorted(unknown)}; known: {sorted(types)}")
-        return cls(cls.hparams_class(**{k: _coerce(cls.name, k, v, types[k]) for k, v in values.items()}))
+        editor = cls(cls.hparams_class(**{k: _coerce(cls.name, k, v, types[k]) for k, v in values.items()}))
+        section = matched_section(table, list(model_keys))
+        editor.preset = {"section": section, "source": sources.get(section, "class defaults"),
+                         "overrides": sorted(overrides)}
+        return editor
 
     @abstractmethod
     def apply(self, model: torch.nn.Module, tok: Any, requests: Sequence[EditRequest]) -> EditResult:
@@ -168,4 +183,7 @@ class Editor(ABC):
             raise ValueError(f"editor {self.name!r} does not support batch edits (got {len(requests)} requests)")
 
     def describe(self) -> dict:
-        return {"name": self.name, "hparams": self.hparams.to_dict(), "supports_batch": self.supports_batch}
+        out = {"name": self.name, "hparams": self.hparams.to_dict(), "supports_batch": self.supports_batch}
+        if getattr(self, "preset", None):
+            out["preset"] = self.preset
+        return out
