@@ -58,7 +58,7 @@ def _cmd_ls(args) -> int:
 
     from importlib.metadata import packages_distributions, version
 
-    from editbench.editors.presets import editor_preset_table
+    from editbench.editors.base import editor_preset_table
 
     classes, errors = registry.load_all()
     dists = packages_distributions()
