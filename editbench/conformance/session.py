@@ -13,7 +13,7 @@ back. Each raises an ``AssertionError`` saying what was left changed.
                                    numpy and ``random``, which must be exactly as found (an editor draws from its
                                    own ``torch.Generator`` seeded from its ``seed`` hyperparameter, or wraps code
                                    that uses the global generators in ``torch.random.fork_rng`` /
-                                   :func:`editbench.toolkit.preserve_global_rng`)
+                                   :func:`editbench.editors.toolkit.preserve_global_rng`)
 :func:`check_no_module_state`      no process-wide state decides an edit: the same edit by fresh editors on fresh
                                    models gives the same weights however many edits ran before in the process, and
                                    a model whose weights changed under the same name/path (``config._name_or_path``,
@@ -141,7 +141,7 @@ def check_session_hygiene(make: Make, family: str) -> None:
     if moved:
         problems.append(f"the global RNG state of {', '.join(moved)} (draw from a torch.Generator seeded from the "
                         "editor's seed, or wrap the code that uses the global generators in "
-                        "editbench.toolkit.preserve_global_rng(); never reseed them)")
+                        "editbench.editors.toolkit.preserve_global_rng(); never reseed them)")
     assert not problems, (f"{name} on {family}: prepare + 2 edits (each restored) left changed state shared by every "
                           "editor of a session: " + " | ".join(problems))
 
