@@ -90,6 +90,13 @@ def check_registration(name: str) -> None:
         f"{name}: hparams_class {hp!r} is not an HParams dataclass"
     assert hp.__dataclass_params__.frozen, f"{name}: hparams_class {hp.__name__} must be frozen (dataclass(frozen=True))"
     assert isinstance(cls.supports_batch, bool), f"{name}: supports_batch must be a bool, got {cls.supports_batch!r}"
+    from editbench.editors.base import editor_preset_table
+    table, _ = editor_preset_table(cls)  # a plugin's presets file unreadable: PresetError saying why
+    for key in table:  # every shipped section builds (unknown keys or wrong types fail here, naming the key)
+        try:
+            cls.from_preset([key])
+        except (TypeError, ValueError) as e:
+            raise AssertionError(f"{name}: preset section {key!r} does not build: {e}") from e
     desc = cls.from_preset([]).describe()
     json.dumps(desc)  # raises TypeError naming the value that is not JSON
     assert desc.get("name") == name, f"{name}: describe() names {desc.get('name')!r}"
