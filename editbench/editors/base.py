@@ -164,10 +164,10 @@ def _own_table(cls: type) -> dict[str, dict]:
             spec = yaml.safe_load(text) or {}
         except yaml.YAMLError as e:
             raise PresetError(f"{where}: {spec!r} is not valid YAML: {str(e).splitlines()[0]}") from None
+    if isinstance(spec, Mapping) and "inherit" in spec:
+        raise PresetError(f"{where}: a plugin names its base with the class attribute preset_base, not 'inherit'")
     if not isinstance(spec, Mapping) or not all(isinstance(v, (Mapping, type(None))) for v in spec.values()):
         raise PresetError(f"{where}: expected a mapping of sections ({{'default': {{...}}, '<model key>': {{...}}}})")
-    if "inherit" in spec:
-        raise PresetError(f"{where}: a plugin names its base with the class attribute preset_base, not 'inherit'")
     return {str(k): dict(v or {}) for k, v in spec.items()}
 
 
