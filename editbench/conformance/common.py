@@ -1,15 +1,13 @@
 """What the conformance checks share: the two requests they edit with and byte-level snapshots of a model."""
 from __future__ import annotations
 
-import random
-from contextlib import contextmanager
 from typing import Any
 
-import numpy as np
 import torch
 
 from editbench.data.schema import EditRequest
 from editbench.editors.base import EditResult
+from editbench.editors.toolkit import preserve_global_rng
 from editbench.models.loader import LoadedModel, load_model
 
 # two requests in the tiny models' whole-word vocabulary (editbench.models.tiny.WORDS)
@@ -61,16 +59,7 @@ def _apply(editor, lm: LoadedModel, requests) -> EditResult:
     return res
 
 
-@contextmanager
 def ambient_rng(seed: int):
-    """Seed the global torch / numpy / random generators for the block, then put their states back."""
-    py, npy = random.getstate(), np.random.get_state()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        random.seed(seed)
-        np.random.seed(seed)
-        try:
-            yield
-        finally:
-            random.setstate(py)
-            np.random.set_state(npy)
+    """Seed the global torch / numpy / random generators for the block, then put their states back (the
+    toolkit's :func:`~editbench.editors.toolkit.preserve_global_rng`)."""
+    return preserve_global_rng(seed)
