@@ -79,3 +79,33 @@ def test_the_example_workflows_factworld_job_passes(tmp_path):
     assert rank1["provenance"]["editor"]["preset"] == {"section": "factworld", "source": "plugin editbench_rank1 "
                                                        "over built-in rome", "overrides": []}
     assert rank1["provenance"]["editor"]["hparams"]["steps"] == 40 and rank1["n"] == 5
+
+
+def test_a_default_reports_dir_made_by_the_session_is_git_ignored(tmp_path, monkeypatch):
+    """Without --reports-dir a session writes ./reports and, having made it, a .gitignore of '*' (scratch output
+    never shows in `git status`); a named directory, or a ./reports that already existed, is left as it is."""
+    from editbench.pytest_plugin import EditbenchSession
+
+    class Config:
+        def __init__(self, **given):
+            self.given = given
+
+        def getoption(self, name):
+            return self.given.get(name, {"--reports-dir": "reports", "--samples": 1, "--seed": 0,
+                                         "--device": "cpu", "--hparam": []}.get(name))
+
+    result = {"test": "t"}
+    monkeypatch.chdir(tmp_path)
+    s = EditbenchSession(Config())
+    s.results = [result]
+    path = s.write(0)
+    assert path.parent == Path("reports") and (tmp_path / "reports" / ".gitignore").read_text().endswith("*\n")
+    named = EditbenchSession(Config(**{"--reports-dir": "kept"}))
+    named.results = [result]
+    named.write(0)
+    assert not (tmp_path / "kept" / ".gitignore").exists()
+    (tmp_path / "reports" / ".gitignore").unlink()
+    again = EditbenchSession(Config())  # ./reports exists now: not the session's to hide
+    again.results = [result]
+    again.write(0)
+    assert not (tmp_path / "reports" / ".gitignore").exists()
