@@ -154,10 +154,17 @@ def _pytest(*args, cwd=REPO, timeout=600):
                           capture_output=True, text=True, timeout=timeout)
 
 
+def _example_installed() -> bool:
+    from test_gate_guide import _installed
+    return _installed()
+
+
+@pytest.mark.skipif(_example_installed(), reason="tests/test_gate_guide.py runs it, for the example plugin")
 def test_pyargs_conformance_runs_from_any_directory(tmp_path):
     r = _pytest("--pyargs", "editbench.conformance", "--editor", "null", cwd=tmp_path)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
     assert "12 passed" in r.stdout, r.stdout[-2000:]
+
 
 # The example third-party package (examples/editbench-rank1) through conformance, the single suite and compare
 # against rome on the fact world: tests/test_gate_guide.py runs its GitHub Actions workflow.
