@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from editbench import DEFAULT_MODEL  # SmolLM2; the fact world is a fixture
+from editbench.pytest_baseline import add_options as add_baseline_options
 
 SUITE_MARKERS = {
     "single": "single-edit reliability suite",
@@ -108,6 +109,7 @@ def pytest_addoption(parser):
                 help="run only shard I of N (1-based) of the collected tests, split round-robin in collection "
                      "order: deterministic, for Slurm/Kubernetes job arrays. Each shard writes its own results "
                      "file; `editbench report` merges them (two shards merged = the whole run).")
+    add_baseline_options(g)  # --baseline, --baseline-results, --baseline-gate (editbench/pytest_baseline.py)
     g.addoption("--direction", action="append", choices=("q2c", "c2q"), default=None,
                 help="zsre suite: q2c (edit in question form, probe in completion form) and/or c2q (repeatable; "
                      "default both).")
@@ -389,7 +391,11 @@ def pytest_sessionfinish(session, exitstatus):
     if eb.worker is not None:  # a pytest-xdist worker hands its results to the controller, which writes one file
         session.config.workeroutput["editbench_results"] = json.dumps(eb.results, default=str)
         return
-    eb.write(exitstatus)
+    path = eb.write(exitstatus)
+    from editbench.pytest_baseline import compare
+    status, eb.baseline_lines = compare(session.config, path, eb.results)
+    if status and not exitstatus:  # an editor worse than --baseline beyond noise (1), or not comparable (4)
+        session.exitstatus = status
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -447,6 +453,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     if board:
         terminalreporter.write_sep("-", "editbench leaderboard (this session; `editbench report DIR` for the full one)")
         terminalreporter.write_line(board)
+    for line in getattr(eb, "baseline_lines", None) or []:
+        terminalreporter.write_line(line)
     if eb.report_path:
         terminalreporter.write_line(f"results written to {eb.report_path}; leaderboard, Table 3 and gallery: "
                                     f"editbench report {eb.reports_dir}")

@@ -104,3 +104,41 @@ def test_findings_api(tmp_path):
     _session(tmp_path / "r.json", _result("mine", ONES, ONES), _result("rome", ZEROS, ONES))
     (es,) = [f for f in compare_editors([tmp_path / "r.json"], "mine", "rome") if f.metric == "es"]
     assert es.status == "A better" and not es.regression and es.base == "0.000" and es.new == "1.000"
+
+
+# -- the pytest form: --baseline NAME [--baseline-results PATH] [--baseline-gate METRIC] -------------------------
+class _Config:
+    def __init__(self, **opts):
+        self.opts = opts
+
+    def getoption(self, name):
+        return self.opts.get(name)
+
+
+def test_pytest_baseline_option_pairs_the_sessions_editors(tmp_path):
+    from editbench.pytest_baseline import compare
+    ns_a = [1.0] * 8 + [0.0] * 12
+    session = _session(tmp_path / "s.json", _result("mine", ONES, ns_a))
+    base = _session(tmp_path / "base" / "editbench-0.json", _result("rome", ONES, ONES))
+    results = json.loads(session.read_text())["results"]
+    assert compare(_Config(), session, results) == (None, [])                      # no --baseline: nothing
+    status, lines = compare(_Config(**{"--baseline": "rome", "--baseline-results": str(base.parent)}), session,
+                            results)
+    assert status == 1 and "mine vs rome (gated: es, ps, ns): 1 regression(s)" in lines[0] and "| ns " in lines[1]
+    status, _ = compare(_Config(**{"--baseline": "rome", "--baseline-results": str(base.parent),
+                                   "--baseline-gate": ["es"]}), session, results)
+    assert status == 0
+    other = _session(tmp_path / "other.json", _result("rome", ONES, ONES, seed=5))
+    status, lines = compare(_Config(**{"--baseline": "rome", "--baseline-results": str(other)}), session, results)
+    assert status == 4 and len(lines) == 1 and "different seed" in lines[0]
+
+
+def test_pytest_baseline_fails_the_session_when_an_editor_is_worse(tmp_path):
+    """The null editor leaves em (p(new) - p(true), ES's magnitude) at the unedited model's; FT-C raises it on every
+    record even where the fact world's ES stays 0: null is worse than FT-C on em beyond noise."""
+    from test_plugin import run_pytest
+    r = run_pytest("--pyargs", "editbench.suites", "-m", "single", "--editor", "null", "--editor", "ft-c",
+                   "--model", "factworld", "--n-records", "3", "--baseline", "ft-c", "--baseline-gate", "em",
+                   "--reports-dir", str(tmp_path / "r"), "-q", cwd=tmp_path)
+    assert r.returncode == 1, r.stdout[-3000:] + r.stderr[-2000:]
+    assert "null vs ft-c (gated: em): 1 regression(s)" in r.stdout and "A worse (gated)" in r.stdout, r.stdout[-3000:]

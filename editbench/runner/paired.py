@@ -2,7 +2,7 @@
 paired tests, and speed. What ``editbench compare PATH... --editor A --baseline B`` prints and exits on.
 
 Results are taken from the given result sets (session files or directories, merged as in
-:mod:`editbench.runner.compare`) and paired by (suite, model, dataset, sample). A pair is compared only if both
+:mod:`editbench.runner.compare`: the newest result of a suite/editor/model/dataset wins) and paired by (suite, model, dataset, sample). A pair is compared only if both
 ran on the **same model** (id and content hash), the **same records** (the provenance's record ids, as a set) and
 the **same seed**; anything else is refused with :class:`MismatchError` (one line naming the difference).
 
@@ -34,7 +34,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from editbench.metrics.intervals import LEVEL, N_BOOT, SEED
-from editbench.runner.compare import CompareError, Finding, compare_scores, load_set, lower_is_better
+from editbench.runner.compare import (CompareError, Finding, _created, compare_scores, load_set,
+                                      lower_is_better)
 
 DEFAULT_GATE = ("es", "ps", "ns")
 
@@ -75,7 +76,9 @@ def pair_results(paths: Sequence[str | Path], editor: str, baseline: str) -> lis
         kind, table = load_set(p)
         if kind != "results":
             raise CompareError(f"{p}: pytest-benchmark JSON cannot be compared editor against editor")
-        pool.update(table)
+        for key, r in table.items():  # the newest result of a key wins across paths too
+            if key not in pool or _created(r) >= _created(pool[key]):
+                pool[key] = r
     by_editor: dict[str, dict[str, dict]] = {}
     for r in pool.values():
         by_editor.setdefault(_editor(r), {})[_group(r)] = r
