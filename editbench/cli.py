@@ -17,6 +17,8 @@
                                       disabling edits: single-edit distance scan; intrinsic vs accumulated CF edits
     editbench compare BASE NEW [--latency-tolerance 0.25] [--benchmark-fail median:25%]
                                       exit 1 on score (intervals) or latency regressions (editbench/cli_compare.py)
+    editbench compare PATH --editor A --baseline B [--gate ns] [--max-slowdown X]
+                                      editor A vs editor B, paired per record; exit 4 if model/records/seed differ
     editbench data fetch [NAME ...] [--list]
                                       download data files from their original sources (for offline machines)
 
