@@ -111,6 +111,10 @@ class _Broken(Editor):
             _PATH_CACHE.setdefault(key, float(w.detach().double().norm()))
             with torch.no_grad():
                 w.mul_(1 + 1e-3 * _PATH_CACHE[key] / float(w.detach().double().norm()))
+        elif flaw == "module_counter":  # process-wide state: every instance's edits shift the next one's
+            _COUNTER["n"] += 1
+            with torch.no_grad():
+                w.mul_(1 + 1e-3 * _COUNTER["n"])
         elif flaw == "generation_config":
             model.generation_config.repetition_penalty = 1.7
         elif flaw == "hook_on_second_edit" and self.calls == 2:  # a single edit is clean; a sequence is not
@@ -118,6 +122,7 @@ class _Broken(Editor):
 
 
 _PATH_CACHE: dict[str, float] = {}
+_COUNTER = {"n": 0}
 
 
 @pytest.mark.parametrize("flaw,check,message", [
@@ -136,6 +141,7 @@ _PATH_CACHE: dict[str, float] = {}
     ("draws_global", "session_hygiene", "the global RNG state of random"),
     ("generation_config", "session_hygiene", "generation_config"),
     ("path_cache", "no_module_state", "weights changed under the same name/path"),
+    ("module_counter", "no_module_state", "differs after other edits (its own and ft-c's) ran in the process"),
     ("hook_on_second_edit", "generation_after_edits", "the scorer's target log-probabilities moved"),
     ("hook_on_second_edit", "session_hygiene", "forward_hooks"),
 ])

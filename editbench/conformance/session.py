@@ -18,7 +18,8 @@ back. Each raises an ``AssertionError`` saying what was left changed.
                                    models gives the same weights however many edits ran before in the process, and
                                    a model whose weights changed under the same name/path (``config._name_or_path``,
                                    ``tok.name_or_path``) gets the same edit as that model seen for the first time
-                                   (a cache keyed by the model's path, not its content, fails this)
+                                   (a cache keyed by the model's path, not its content, fails this); another
+                                   editor (FT-C) edits in between
 :func:`check_generation_after_edits`  after k = 3 edits (A, B, A), each restored, the model's greedy generation,
                                    its seeded top-k sampling (ROME/MEMIT's context templates) and the scorer's
                                    target log-probabilities are those of the untouched model
@@ -42,6 +43,7 @@ Make = Callable[[LoadedModel], Any]
 TOKENIZER_ATTRS = ("padding_side", "truncation_side", "pad_token", "pad_token_id", "eos_token", "bos_token",
                    "unk_token", "sep_token", "cls_token", "mask_token", "model_max_length", "add_bos_token",
                    "add_eos_token", "chat_template", "clean_up_tokenization_spaces", "split_special_tokens")
+OTHER_EDITOR = "ft-c"  # check_no_module_state runs it between two identical edits of the editor under test
 SEQUENCE = 3  # edits in check_generation_after_edits: A, B, A
 GEN_PROMPTS = ("The mother tongue of Danielle Darrieux is", "Toko Yasuda lives in")
 
@@ -166,6 +168,11 @@ def _variant(family: str, name_or_path: str, perturb: bool) -> LoadedModel:
     return lm
 
 
+def _other_editor(lm: LoadedModel) -> Any:
+    from editbench import registry
+    return registry.create(OTHER_EDITOR, model_keys=lm.preset_keys)
+
+
 def _edited(make: Make, lm: LoadedModel, request) -> dict[str, torch.Tensor]:
     from editbench.conformance.common import _apply, snapshot
     editor = make(lm)
@@ -177,24 +184,25 @@ def _edited(make: Make, lm: LoadedModel, request) -> dict[str, torch.Tensor]:
 
 
 def check_no_module_state(make: Make, family: str) -> None:
-    from editbench.conformance.common import REQ_A, _describe, differing
+    from editbench.conformance.common import REQ_A, REQ_B, _describe, differing
     path = f"/conformance/{family}-{uuid.uuid4().hex[:8]}"  # a path no cache in this process has seen
     first = _edited(make, _variant(family, path, perturb=False), REQ_A)
     changed = _edited(make, _variant(family, path, perturb=True), REQ_A)            # same path, other weights
     clean = _edited(make, _variant(family, path + "-b", perturb=True), REQ_A)      # those weights, a new path
+    _edited(_other_editor, _variant(family, path + "-c", perturb=False), REQ_B)     # another editor in between
     again = _edited(make, _variant(family, path, perturb=False), REQ_A)             # the first model again
     name = first.pop("<editor name>")
     for snap in (changed, clean, again):
         snap.pop("<editor name>")
+    diff = differing(again, first)
+    assert not diff, (f"{name} on {family}: the same edit by a fresh editor on a fresh model differs after other "
+                      f"edits (its own and {OTHER_EDITOR}'s) ran in the process: {_describe(diff, again, first)} "
+                      "(module-level state leaks into the next edit or editor)")
     diff = differing(changed, clean)
     assert not diff, (f"{name} on {family}: a model whose weights changed under the same name/path got a different "
                       f"edit than the same weights under a new path: {_describe(diff, changed, clean)} (state kept "
                       "across models, e.g. a cache keyed by the model's path or name; key it by the model's content "
                       "hash, editbench.models.identity, or keep it on the editor instance)")
-    diff = differing(again, first)
-    assert not diff, (f"{name} on {family}: the same edit by a fresh editor on a fresh model differs after other "
-                      f"edits ran in the process: {_describe(diff, again, first)} (module-level state leaks into "
-                      "the next edit or editor)")
 
 
 def behaviour(lm: LoadedModel) -> dict[str, Any]:
