@@ -63,3 +63,10 @@ def ambient_rng(seed: int):
     """Seed the global torch / numpy / random generators for the block, then put their states back (the
     toolkit's :func:`~editbench.editors.toolkit.preserve_global_rng`)."""
     return preserve_global_rng(seed)
+
+
+def assert_same(now: dict[str, torch.Tensor], ref: dict[str, torch.Tensor], message: str) -> None:
+    """AssertionError with ``message`` (its ``{diff}`` filled with the differing names and sizes) unless the two
+    snapshots are byte-identical."""
+    diff = differing(now, ref)
+    assert not diff, message.format(diff=_describe(diff, now, ref))

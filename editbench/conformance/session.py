@@ -184,7 +184,7 @@ def _edited(make: Make, lm: LoadedModel, request) -> dict[str, torch.Tensor]:
 
 
 def check_no_module_state(make: Make, family: str) -> None:
-    from editbench.conformance.common import REQ_A, REQ_B, _describe, differing
+    from editbench.conformance.common import REQ_A, REQ_B, assert_same
     path = f"/conformance/{family}-{uuid.uuid4().hex[:8]}"  # a path no cache in this process has seen
     first = _edited(make, _variant(family, path, perturb=False), REQ_A)
     changed = _edited(make, _variant(family, path, perturb=True), REQ_A)            # same path, other weights
@@ -194,15 +194,13 @@ def check_no_module_state(make: Make, family: str) -> None:
     name = first.pop("<editor name>")
     for snap in (changed, clean, again):
         snap.pop("<editor name>")
-    diff = differing(again, first)
-    assert not diff, (f"{name} on {family}: the same edit by a fresh editor on a fresh model differs after other "
-                      f"edits (its own and {OTHER_EDITOR}'s) ran in the process: {_describe(diff, again, first)} "
-                      "(module-level state leaks into the next edit or editor)")
-    diff = differing(changed, clean)
-    assert not diff, (f"{name} on {family}: a model whose weights changed under the same name/path got a different "
-                      f"edit than the same weights under a new path: {_describe(diff, changed, clean)} (state kept "
-                      "across models, e.g. a cache keyed by the model's path or name; key it by the model's content "
-                      "hash, editbench.models.identity, or keep it on the editor instance)")
+    assert_same(again, first, f"{name} on {family}: the same edit by a fresh editor on a fresh model differs after "
+                f"other edits (its own and {OTHER_EDITOR}'s) ran in the process: {{diff}} (module-level state leaks "
+                "into the next edit or editor)")
+    assert_same(changed, clean, f"{name} on {family}: a model whose weights changed under the same name/path got a "
+                "different edit than the same weights under a new path: {diff} (state kept across models, e.g. a "
+                "cache keyed by the model's path or name; key it by the model's content hash, "
+                "editbench.models.identity, or keep it on the editor instance)")
 
 
 def behaviour(lm: LoadedModel) -> dict[str, Any]:
