@@ -17,6 +17,8 @@
                                       disabling edits: single-edit distance scan; intrinsic vs accumulated CF edits
     editbench compare BASE NEW [--latency-tolerance 0.25] [--benchmark-fail median:25%]
                                       exit 1 on score (intervals) or latency regressions (editbench/cli_compare.py)
+    editbench compare PATH --editor A --baseline B [--gate ns] [--max-slowdown X]
+                                      editor A vs editor B, paired per record; exit 4 if model/records/seed differ
     editbench data fetch [NAME ...] [--list]
                                       download data files from their original sources (for offline machines)
 
@@ -32,6 +34,25 @@ from editbench.cli_downstream import add_downstream_args, downstream_kwargs  # n
 from editbench.cli_downstream import add_parser as add_downstream_parser
 
 
+def _presets_line(cls, editor_preset_table) -> str:
+    """``"smollm2-135m, factworld (built-in); tiny-gpt2 (built-in rome)"``: model keys grouped by source."""
+    try:
+        table, sources = editor_preset_table(cls)
+    except Exception as e:  # noqa: BLE001 - a broken preset file is reported, not fatal here
+        return f"(presets unreadable: {e})"
+    groups: dict[str, list[str]] = {}
+    for key in table:
+        if key != "default":
+            groups.setdefault(sources.get(key, "?"), []).append(key)
+    if not groups:
+        return "defaults only" + (f" ({sources['default']})" if "default" in sources else " (class defaults)")
+    parts = []
+    for source, keys in groups.items():
+        shown = ", ".join(keys[:8]) + (f", … {len(keys) - 8} more" if len(keys) > 8 else "")
+        parts.append(f"{shown} ({source})")
+    return "; ".join(parts)
+
+
 def _cmd_ls(args) -> int:
     from editbench import registry
     from editbench.data import list_datasets
@@ -39,11 +60,11 @@ def _cmd_ls(args) -> int:
 
     from importlib.metadata import packages_distributions, version
 
-    from editbench.editors.base import preset_table
+    from editbench.editors.base import editor_preset_table
 
     classes, errors = registry.load_all()
     dists = packages_distributions()
-    print("editors (name, batch support, package that provides it, per-model presets shipped):")
+    print("editors (name, batch support, package that provides it, per-model presets shipped and their source):")
     for name in registry.available():
         if name in classes:
             cls = classes[name]
@@ -53,14 +74,8 @@ def _cmd_ls(args) -> int:
                 dist = f"{dist} {version(dist)}"
             except Exception:  # noqa: BLE001 - a module outside any installed distribution
                 pass
-            try:
-                presets = [k for k in preset_table(name) if k not in ("default", "inherit")] if top == "editbench" \
-                    else []
-            except Exception as e:  # noqa: BLE001 - a broken preset file is reported, not fatal here
-                presets = [f"(preset file unreadable: {e})"]
-            shown = ", ".join(presets[:8]) + (f", … {len(presets) - 8} more" if len(presets) > 8 else "")
-            print(f"  {name:<12} batch={'yes' if cls.supports_batch else 'no ':<3}  {dist:<22} "
-                  f"{cls.__module__}  presets: {shown or 'defaults only'}")
+            print(f"  {name:<12} batch={'yes' if cls.supports_batch else 'no ':<3}  {dist:<22} {cls.__module__}")
+            print(f"  {'':<12} presets: {_presets_line(cls, editor_preset_table)}")
         else:
             print(f"  {name:<12} FAILED TO LOAD: {errors.get(name)}")
     print("models (built-in; also any local HF directory or hub id):")

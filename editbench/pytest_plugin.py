@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from editbench import DEFAULT_MODEL  # SmolLM2; the fact world is a fixture
+from editbench.pytest_baseline import add_options as add_baseline_options
 
 SUITE_MARKERS = {
     "single": "single-edit reliability suite",
@@ -37,6 +38,7 @@ PROTOCOL_ROWS = (("prob", ""), ("token_acc", "_tok"), ("gen", "_gen"))  # metric
 # the other two scoring protocols (metrics.counterfact TOKEN_ACC_METRICS, GEN_METRICS), one compact column each:
 # "es/ps/ns" means to 2 decimals, "-" for one not measured (their intervals are in the JSON too)
 THRESHOLDS = Path(__file__).parent / "suites" / "thresholds.yaml"
+REPORTS_DEFAULT = "reports"
 
 
 def pytest_addoption(parser):
@@ -56,8 +58,9 @@ def pytest_addoption(parser):
                 help="single suite: records per editor (default 20).")
     g.addoption("--seed", type=int, default=0, help="seed for record selection and editor randomness (default 0).")
     g.addoption("--device", default="cpu", help="torch device: cpu (default), cuda, cuda:1, ...")
-    g.addoption("--reports-dir", default="reports", metavar="DIR",
-                help="where the session's result JSON is written (default ./reports).")
+    g.addoption("--reports-dir", default=REPORTS_DEFAULT, metavar="DIR",
+                help="where the session's result JSON is written (default ./reports; made by the session, it gets "
+                     "a .gitignore of '*': scratch output, never in `git status`).")
     g.addoption("--n-edits", type=int, default=None, metavar="N",
                 help="sequential suite: edits per run (default 100, the README main job).")
     g.addoption("--samples", type=int, default=1, metavar="S",
@@ -106,6 +109,7 @@ def pytest_addoption(parser):
                 help="run only shard I of N (1-based) of the collected tests, split round-robin in collection "
                      "order: deterministic, for Slurm/Kubernetes job arrays. Each shard writes its own results "
                      "file; `editbench report` merges them (two shards merged = the whole run).")
+    add_baseline_options(g)  # --baseline, --baseline-results, --baseline-gate (editbench/pytest_baseline.py)
     g.addoption("--direction", action="append", choices=("q2c", "c2q"), default=None,
                 help="zsre suite: q2c (edit in question form, probe in completion form) and/or c2q (repeatable; "
                      "default both).")
@@ -124,6 +128,8 @@ class EditbenchSession:
             opt("--device")
         self.n_records, self.n_edits, self.samples = opt("--n-records"), opt("--n-edits"), opt("--samples")
         self.resume, self.reports_dir = opt("--resume"), opt("--reports-dir")
+        # the default ./reports, made by this session: scratch output, git-ignored (see write())
+        self.scratch_reports = self.reports_dir == REPORTS_DEFAULT and not Path(REPORTS_DEFAULT).exists()
         self.checkpoint_every, self.on_nonfinite = opt("--checkpoint-every"), opt("--on-nonfinite")
         self.protocols = tuple(opt("--protocol") or ("prob", "token_acc", "gen"))
         self.zsre_target, self.directions = opt("--zsre-target"), tuple(opt("--direction") or ("q2c", "c2q"))
@@ -259,6 +265,16 @@ class EditbenchSession:
             return None
         from editbench.runner.files import WriteFailed, write_atomic
         self.results.sort(key=lambda r: str(r.get("test", "")))  # the same file from -n N as from a serial run
+        out_dir = Path(self.reports_dir)
+        if self.scratch_reports:
+            try:  # like .pytest_cache: a run without --reports-dir never shows up in the checkout's `git status`
+                out_dir.mkdir(parents=True, exist_ok=True)
+                if not (out_dir / ".gitignore").exists():
+                    (out_dir / ".gitignore").write_text("# made by editbench (no --reports-dir given): scratch "
+                                                        "results, not for committing; pass --reports-dir DIR to keep "
+                                                        "them\n*\n")
+            except OSError:
+                pass  # the results file below says where the results went
         shard = f"-shard{self.shard.replace('/', 'of')}" if self.shard else ""
         path = Path(self.reports_dir) / f"editbench-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}{shard}.json"
         payload = {"schema": SESSION_SCHEMA, "exitstatus": int(exitstatus), "results": self.results}
@@ -413,9 +429,13 @@ def pytest_sessionfinish(session, exitstatus):
     if eb.worker is not None:  # a pytest-xdist worker hands its results to the controller, which writes one file
         session.config.workeroutput["editbench_results"] = json.dumps(eb.results, default=str)
         return
-    eb.write(exitstatus)
+    path = eb.write(exitstatus)
     if eb.write_error and session.exitstatus == 0:
         session.exitstatus = 1  # the results are in the fallback file, not where they were asked for
+    from editbench.pytest_baseline import compare
+    status, eb.baseline_lines = compare(session.config, path, eb.results)
+    if status and not exitstatus:  # an editor worse than --baseline beyond noise (1), or not comparable (4)
+        session.exitstatus = status
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -475,6 +495,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     if board:
         terminalreporter.write_sep("-", "editbench leaderboard (this session; `editbench report DIR` for the full one)")
         terminalreporter.write_line(board)
+    for line in getattr(eb, "baseline_lines", None) or []:
+        terminalreporter.write_line(line)
     if eb.report_path and not eb.write_error:
         terminalreporter.write_line(f"results written to {eb.report_path}; leaderboard, Table 3 and gallery: "
                                     f"editbench report {eb.reports_dir}")

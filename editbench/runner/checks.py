@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import Any, Sequence
 
+from editbench.models.cache import offline_flag
 from editbench.runner.experiment import Experiment, ExperimentError
 from editbench.suggest import close_matches, did_you_mean
 
@@ -52,10 +53,10 @@ def check_model(name: str) -> None:
     if "/" not in name and close:
         raise ExperimentError(f"--model {name!r}: not a built-in model, a directory or a hub id (org/name)."
                               f"{did_you_mean(close)} Built-ins: {', '.join(builtin_models())}")
-    if offline() and not in_hub_cache(name):
+    if offline_flag() and not in_hub_cache(name):
         raise ExperimentError(f"--model {name!r}: not a built-in model ({', '.join(builtin_models())}) or a "
-                              "directory, and as a hub id it is not in the local Hugging Face cache (HF_HUB_OFFLINE "
-                              "is set, so nothing can be downloaded)")
+                              "directory, and as a hub id it is not in the local Hugging Face cache "
+                              f"({offline_flag()} is set, so nothing can be downloaded)")
     return check_model_usable(name)
 
 
@@ -72,14 +73,9 @@ def check_model_usable(name: str) -> None:
         if Path(name).expanduser().is_dir():
             check_dir_usable(name)
         else:
-            check_hub_usable(name, offline())
+            check_hub_usable(name, bool(offline_flag()))
     except UnusableModelError as e:
         raise ExperimentError(f"--model {name!r}: cannot be used: {e}") from None
-
-
-def offline() -> bool:
-    flags = (os.environ.get(k, "") for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
-    return any(v.strip().lower() in {"1", "true", "yes", "on"} for v in flags)
 
 
 def in_hub_cache(name: str) -> bool:
