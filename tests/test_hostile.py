@@ -4,8 +4,8 @@ Every case asserts what a user sees: the exit code, no traceback, one line namin
 written half (a refused run leaves its output directory as it was). The same cases go through the runner
 (``editbench sequential``'s ``main``) and the pytest suites (``pytest suites -m single|sequential`` through
 ``pytest.main``), both in this process -- a new interpreter costs seconds of imports per case; one suite case runs
-as a subprocess from a shell's view -- on the fact-world model and the tiny models. Categories: options, hparams, models,
-datasets, paths, checkpoints, concurrency; hypothesis drives the hparam/seed ranges and checkpoint tampering.
+as a subprocess from a shell's view -- on the fact-world model and the tiny models. Categories: options, hparams,
+models, datasets, paths, checkpoints, concurrency; hypothesis drives the hparam/seed ranges and checkpoint tampering.
 ``CASES`` counts what ran per category (printed by the last test; ``-s`` to see it).
 """
 from __future__ import annotations

@@ -251,8 +251,8 @@ class _Run:
             if name not in params:
                 raise ckpt.ResumeMismatch(f"cannot resume {self.out}: the model passed in has no parameter {name}")
             if ckpt.tensor_sha(params[name]) != sha:
-                raise ckpt.ResumeMismatch(f"cannot resume {self.out}: parameter {name} of the model passed in is not the "
-                                 "unedited original the run started from (pass a freshly loaded model)")
+                raise ckpt.ResumeMismatch(f"cannot resume {self.out}: parameter {name} of the model passed in is not "
+                                          "the unedited original the run started from (pass a freshly loaded model)")
         self.distance.track_from_model(self.model, st["params"])
         self.orig_sha = dict(st["originals_sha"])
         if st["position"] > 0:
