@@ -34,7 +34,7 @@ FAMILIES: dict[str, _Family] = {
                         "lm_head", "gpt_neox.embed_in", attn="attention"),
     "llama": _Family("model.layers", "mlp.up_proj", "mlp.down_proj", "model.norm", "lm_head", "model.embed_tokens"),
 }
-for _alias in ("qwen2", "mistral", "qwen3", "olmo", "gemma"):
+for _alias in ("qwen2", "mistral", "qwen3", "olmo", "gemma", "gemma3_text"):
     FAMILIES[_alias] = FAMILIES["llama"]
 
 
