@@ -39,11 +39,12 @@ def _cmd_ls(args) -> int:
 
     from importlib.metadata import packages_distributions, version
 
-    from editbench.editors.base import preset_table
+    from editbench.editors.presets import DERIVED_FIELDS, describe_presets
 
     classes, errors = registry.load_all()
     dists = packages_distributions()
-    print("editors (name, batch support, package that provides it, per-model presets shipped):")
+    print("editors (name, batch support, package that provides it, per-model presets: published unless marked "
+          "derived (by causal tracing) or shipped (editbench's own fixtures/choices)):")
     for name in registry.available():
         if name in classes:
             cls = classes[name]
@@ -54,11 +55,14 @@ def _cmd_ls(args) -> int:
             except Exception:  # noqa: BLE001 - a module outside any installed distribution
                 pass
             try:
-                presets = [k for k in preset_table(name) if k not in ("default", "inherit")] if top == "editbench" \
-                    else []
+                presets = [k if kind == "published" else f"{k} ({kind})" for k, kind in describe_presets(name)] \
+                    if top == "editbench" else []
             except Exception as e:  # noqa: BLE001 - a broken preset file is reported, not fatal here
                 presets = [f"(preset file unreadable: {e})"]
-            shown = ", ".join(presets[:8]) + (f", … {len(presets) - 8} more" if len(presets) > 8 else "")
+            if name in DERIVED_FIELDS:
+                presets.append("any other model: derived by causal trace at first use")
+            shown = ", ".join(presets[:8]) + (f", … {len(presets) - 9} more" if len(presets) > 9 else "") \
+                + (f", {presets[-1]}" if len(presets) > 8 else "")
             print(f"  {name:<12} batch={'yes' if cls.supports_batch else 'no ':<3}  {dist:<22} "
                   f"{cls.__module__}  presets: {shown or 'defaults only'}")
         else:

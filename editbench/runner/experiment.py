@@ -172,11 +172,18 @@ class ModelCache:
 
 def make_editor(exp: Experiment, lm) -> Any:
     """The editor of ``exp`` with its preset for ``lm`` and the overrides; the experiment's seed goes to an
-    editor with a ``seed`` hyperparameter unless it is overridden."""
+    editor with a ``seed`` hyperparameter unless it is overridden. A model without a preset section of its own
+    gets derived layers (:func:`editbench.editors.presets.resolve`); where the preset came from is kept on the
+    editor as ``preset_provenance`` and recorded in the results."""
     from editbench import registry
+    from editbench.editors.presets import resolve
 
     overrides = dict(exp.hparams)
-    editor = registry.create(exp.editor, model_keys=lm.preset_keys, **overrides)
+    derived, preset = resolve(exp.editor, lm)
+    editor = registry.create(exp.editor, model_keys=lm.preset_keys, **{**derived, **overrides})
+    if overrides:
+        preset = {**preset, "overridden": sorted(overrides)}
+    editor.preset_provenance = preset  # recorded in every result (runner.provenance)
     if hasattr(editor.hparams, "seed") and "seed" not in overrides:
         editor.hparams = editor.hparams.replace(seed=exp.seed)
     return editor

@@ -121,8 +121,11 @@ def provenance(*, editor: Any = None, model_id: str | None = None, model_hash: s
                dataset: str | None = None, record_ids: Sequence[Any] = (), seed: int | None = None,
                device: str | None = None, **extra: Any) -> dict:
     """A JSON-ready dict recording everything needed to reproduce a number."""
+    described = editor.describe() if hasattr(editor, "describe") else editor
+    if isinstance(described, dict) and getattr(editor, "preset_provenance", None) is not None:
+        described = {**described, "preset": editor.preset_provenance}  # published / derived / ... (editors.presets)
     out = {
-        "editor": editor.describe() if hasattr(editor, "describe") else editor,
+        "editor": described,
         "model": {"id": model_id, "hash": model_hash},
         "dataset": {"name": dataset, "record_ids": [str(r) for r in record_ids]},
         "seed": seed,
