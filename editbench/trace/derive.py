@@ -80,6 +80,10 @@ def derive_layers(lm, *, n_facts: int | None = None, n_samples: int | None = Non
         except (OSError, ValueError):
             pass  # unreadable: recompute and overwrite
     t0 = time.time()
+    import sys
+
+    print(f"editbench: no preset of its own for {lm.model_id!r}: deriving its edit layers by causal tracing "
+          f"({n_facts} known facts; once per model, cached in {path})", file=sys.stderr)
     facts, label = _facts(lm, dataset)
     with torch.no_grad():
         res = tracing.trace_layers(lm, facts, kind="mlp", window=window, n_samples=n_samples, seed=SEED,
