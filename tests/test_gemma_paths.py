@@ -22,6 +22,8 @@ from editbench.models.adapter import ModelAdapter
 from editbench.models.tiny import build_tokenizer
 from editbench.models.tokens import pad_token_id
 
+from test_rome import assert_same_logits_and_gradient  # tests/ is on sys.path (rootdir-relative test modules)
+
 REQ = EditRequest("cf-0", "The mother tongue of {} is", "Danielle Darrieux", "English", "French")
 TEMPLATES = ["{}", "Hello world. {}", "A b c d e. {}"]
 
@@ -60,18 +62,8 @@ def test_fast_forward_equals_slow_forward_through_the_post_mlp_norm(gemma, layer
     fast = FastForward(model, ad, layer, ad.n_layers - 1, batch, pad_token_id(tok))
     slow = SlowForward(model, ad, layer, ad.n_layers - 1, batch, pad_token_id(tok))
     assert fast.post_norm is not None  # the Gemma route, not h + δ
-    torch.testing.assert_close(fast.v0, slow.v0)
-    delta = torch.randn(ad.hidden_size, generator=torch.Generator().manual_seed(1)) * 3
-    outs, grads = [], []
-    for fwd in (fast, slow):
-        d = delta.clone().requires_grad_()
-        tgt, kl = fwd(d)
-        (tgt.logsumexp(-1).sum() - tgt[..., 7].sum() + kl.logsumexp(-1).sum()).backward()
-        outs.append((tgt, kl))
-        grads.append(d.grad)
-    torch.testing.assert_close(outs[0][0], outs[1][0], rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(outs[0][1], outs[1][1], rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(grads[0], grads[1], rtol=1e-4, atol=1e-6)
+    assert_same_logits_and_gradient(fast, slow, torch.randn(ad.hidden_size,
+                                                            generator=torch.Generator().manual_seed(1)) * 3)
 
 
 def test_rome_v_star_fast_equals_slow(gemma):
