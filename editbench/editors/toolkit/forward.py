@@ -25,7 +25,8 @@ the LM head applied at every position (then the needed rows picked).
    positions), recorded by forward pre-hooks; only the KV cache object is swapped for a fresh copy of the
    prefix cache each step. No architecture's masking or rotary code is re-implemented.
 4. The final norm and LM head run only at the scored positions (a few per row instead of every position),
-   soft-capped as the model's forward does where the config asks (:func:`editbench.models.head.head_logits`).
+   with the config's logit post-processing (soft-capping, scaling) as the model's forward does
+   (:meth:`~editbench.models.adapter.ModelAdapter.head`).
 
 Where δ enters (``at``). ROME adds δ to the MLP output projection's output (``at="mlp"``), MEMIT to block L's
 output, the residual stream (``at="residual"``). In the families of :data:`FAST_FAMILIES` the MLP output joins
@@ -47,7 +48,6 @@ import torch
 
 from editbench.data.schema import EditRequest
 from editbench.models.adapter import ModelAdapter
-from editbench.models.head import head_logits
 from editbench.models.hooks import StopForward, cache_kwarg, hidden_of, output_cache
 from editbench.models.tokens import encode_prefix, encode_target, fill_template, subject_last_token_index
 
@@ -160,7 +160,7 @@ class SlowForward:
         logits, h_loss, _ = self._run(delta)
         b = self.b
         if self.loss_layer != self.adapter.n_layers - 1:
-            loss_logits = head_logits(self.model, self.adapter.final_norm(h_loss), self.adapter.lm_head)
+            loss_logits = self.adapter.head(h_loss)  # final norm, LM head (and any logit scaling)
         else:
             loss_logits = logits
         rows = torch.arange(b.R, device=b.device)[:, None]
@@ -272,5 +272,5 @@ class FastForward:
             if block is self.adapter.block(self.loss_layer):
                 h_loss = h
         rows = torch.arange(b.R, device=b.device)[:, None]
-        head = lambda x: head_logits(self.model, self.adapter.final_norm(x), self.adapter.lm_head)  # noqa: E731
+        head = self.adapter.head  # final norm, LM head (and any logit scaling) at the scored positions only
         return head(h_loss[rows, self.tgt_cols]), head(h[b.kl_rows, 0])
