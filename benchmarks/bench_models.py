@@ -4,7 +4,8 @@
 
 Each editor is built as the suites build it (``make_editor``: the model's preset, derived where it has none);
 ``prepare`` (key statistics, cached on disk) and the first edit (context templates) run before the timing. Each
-timed edit is one ``apply`` on a CounterFact record of counterfact-1k, then ``restore``. With ``--profile`` one
+timed edit is one ``apply`` on a CounterFact record of counterfact-1k, then ``restore``; the models take turns,
+record by record, so drifting machine load hits both alike. With ``--profile`` one
 more edit per (model, editor) runs under ``torch.profiler``: self CPU time split into operators that touch a
 vocabulary-sized dimension (the LM head and the softmax over it) and the rest (the trunk, the update). Results
 go to ``--out`` as JSON with :func:`editbench.runner.provenance.machine`.
@@ -45,42 +46,52 @@ def vocab_split(prof, vocab: int) -> dict:
             "vocab_share": round(head / max(head + rest, 1e-9), 3)}
 
 
-def bench(model_name: str, editors: list[str], n: int, profile: bool) -> dict:
-    t0 = time.perf_counter()
-    lm = load_model(model_name)
-    out = {"model": model_name, "load_s": round(time.perf_counter() - t0, 1), "n_layers": lm.adapter.n_layers,
-           "vocab": lm.model.config.vocab_size, "editors": {}}
-    records = load_records("counterfact-1k", n=n + 2)
-    for name in editors:
-        editor = make_editor(Experiment(suite="single", editor=name, model=model_name), lm)
+def bench(model_names: list[str], editors: list[str], n: int, profile: bool) -> list[dict]:
+    """Both models loaded; for each editor the timed edits alternate between the models (edit i of model A, edit
+    i of model B, ...), so a machine whose load drifts slows both alike."""
+    lms, outs = {}, []
+    for name in model_names:
         t0 = time.perf_counter()
-        editor.prepare(lm.model, lm.tok)
-        prep = time.perf_counter() - t0
-        restore(lm.model, editor.apply(lm.model, lm.tok, [records[0]]).originals)  # templates, lazy work
-        times, stats = [], []
-        for req in records[1:n + 1]:
+        lms[name] = load_model(name)
+        lm = lms[name]
+        outs.append({"model": name, "load_s": round(time.perf_counter() - t0, 1), "n_layers": lm.adapter.n_layers,
+                     "vocab": lm.model.config.vocab_size, "editors": {}})
+    records = load_records("counterfact-1k", n=n + 2)
+    for ed_name in editors:
+        eds, times, stats = {}, {m: [] for m in model_names}, {m: [] for m in model_names}
+        for name, out in zip(model_names, outs):
+            lm = lms[name]
+            ed = eds[name] = make_editor(Experiment(suite="single", editor=ed_name, model=name), lm)
             t0 = time.perf_counter()
-            res = editor.apply(lm.model, lm.tok, [req])
-            times.append(time.perf_counter() - t0)
-            restore(lm.model, res.originals)
-            stats.append({k: round(v, 3) for k, v in res.stats.items() if k.endswith("_time_s")})
-        row = {"preset": editor.preset_provenance, "hparams_layers": getattr(editor.hparams, "layers", None) or
-               getattr(editor.hparams, "layer", None), "prepare_s": round(prep, 1),
-               "per_edit_s": [round(t, 2) for t in times], "median_s": round(statistics.median(times), 2),
-               "mean_s": round(statistics.mean(times), 2), "n": len(times), "time_stats": stats}
-        if profile:
-            from torch.profiler import ProfilerActivity, profile as prof_ctx
+            ed.prepare(lm.model, lm.tok)
+            out["editors"][ed_name] = {"prepare_s": round(time.perf_counter() - t0, 1)}
+            restore(lm.model, ed.apply(lm.model, lm.tok, [records[0]]).originals)  # templates, lazy work
+        for req in records[1:n + 1]:
+            for name in model_names:
+                lm, ed = lms[name], eds[name]
+                t0 = time.perf_counter()
+                res = ed.apply(lm.model, lm.tok, [req])
+                times[name].append(time.perf_counter() - t0)
+                restore(lm.model, res.originals)
+                stats[name].append({k: round(v, 3) for k, v in res.stats.items() if k.endswith("_time_s")})
+        for name, out in zip(model_names, outs):
+            lm, ed, ts = lms[name], eds[name], times[name]
+            row = out["editors"][ed_name]
+            row.update({"preset": ed.preset_provenance, "layers": getattr(ed.hparams, "layers", None) or
+                        getattr(ed.hparams, "layer", None), "per_edit_s": [round(t, 2) for t in ts],
+                        "median_s": round(statistics.median(ts), 2), "mean_s": round(statistics.mean(ts), 2),
+                        "n": len(ts), "time_stats": stats[name]})
+            if profile:
+                from torch.profiler import ProfilerActivity, profile as prof_ctx
 
-            with prof_ctx(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
-                res = editor.apply(lm.model, lm.tok, [records[n + 1]])
-            restore(lm.model, res.originals)
-            row["profile"] = vocab_split(prof, out["vocab"])
-            row["profile_top"] = prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=8)
-        out["editors"][name] = row
-        print(f"{model_name} {name}: median {row['median_s']} s/edit over {len(times)} "
-              f"({row['per_edit_s']}); layers {row['hparams_layers']}; {row.get('profile', '')}", flush=True)
-    del lm
-    return out
+                with prof_ctx(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+                    res = ed.apply(lm.model, lm.tok, [records[n + 1]])
+                restore(lm.model, res.originals)
+                row["profile"] = vocab_split(prof, out["vocab"])
+                row["profile_top"] = prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=8)
+            print(f"{name} {ed_name}: median {row['median_s']} s/edit over {len(ts)} ({row['per_edit_s']}); "
+                  f"layers {row['layers']}; {row.get('profile', '')}", flush=True)
+    return outs
 
 
 def main(argv=None) -> None:
@@ -94,7 +105,7 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     doc = {"machine": machine(), "threads": args.threads, "command": " ".join(sys.argv),
-           "models": [bench(m, args.editors, args.edits, args.profile) for m in args.models]}
+           "models": bench(args.models, args.editors, args.edits, args.profile)}
     by = {m["model"]: m for m in doc["models"]}
     if len(by) == 2:
         a, b = args.models
