@@ -97,10 +97,14 @@ def resolve(editor: str, lm: Any, derive: Callable[..., dict] | None = None) -> 
     sec = matched_section(editor, keys)
     if sec is not None and sec != family:
         return {}, section_provenance(editor, sec)
-    fallback = ({"kind": "family", "section": sec, "source": f"the {family!r} family section of {editor}.yaml: "
-                 f"values chosen for another model of that family"} if sec is not None else
-                {"kind": "default", "section": None, "source": f"the `default` of {editor}.yaml: values chosen "
-                 "for no particular model"})
+    if sec is not None:
+        fallback = {"kind": "family", "section": sec, "source": f"the {family!r} family section of {editor}.yaml: "
+                    "values chosen for another model of that family"}
+    elif preset_table(editor):
+        fallback = {"kind": "default", "section": None, "source": f"the `default` of {editor}.yaml: values chosen "
+                    "for no particular model"}
+    else:
+        fallback = {"kind": "default", "section": None, "source": f"{editor}'s own defaults (it has no preset file)"}
     if editor not in DERIVED_FIELDS:
         return {}, fallback
     if derive is None:
