@@ -43,8 +43,8 @@ def _cmd_ls(args) -> int:
 
     classes, errors = registry.load_all()
     dists = packages_distributions()
-    print("editors (name, batch support, package that provides it, per-model presets: published unless marked "
-          "derived (by causal tracing) or shipped (editbench's own fixtures/choices)):")
+    print("editors (name, batch support, package that provides it, per-model presets by provenance: published, "
+          "derived (by causal tracing), shipped (editbench's own fixtures/choices)):")
     for name in registry.available():
         if name in classes:
             cls = classes[name]
@@ -55,14 +55,16 @@ def _cmd_ls(args) -> int:
             except Exception:  # noqa: BLE001 - a module outside any installed distribution
                 pass
             try:
-                presets = [k if kind == "published" else f"{k} ({kind})" for k, kind in describe_presets(name)] \
-                    if top == "editbench" else []
+                groups: dict[str, list[str]] = {}
+                for key, kind in (describe_presets(name) if top == "editbench" else []):
+                    groups.setdefault(kind, []).append(key)
+                presets = [f"{kind} " + ", ".join(keys[:4]) + (f" (+{len(keys) - 4})" if len(keys) > 4 else "")
+                           for kind, keys in groups.items()]
             except Exception as e:  # noqa: BLE001 - a broken preset file is reported, not fatal here
                 presets = [f"(preset file unreadable: {e})"]
             if name in DERIVED_FIELDS:
                 presets.append("any other model: derived by causal trace at first use")
-            shown = ", ".join(presets[:8]) + (f", … {len(presets) - 9} more" if len(presets) > 9 else "") \
-                + (f", {presets[-1]}" if len(presets) > 8 else "")
+            shown = "; ".join(presets)
             print(f"  {name:<12} batch={'yes' if cls.supports_batch else 'no ':<3}  {dist:<22} "
                   f"{cls.__module__}  presets: {shown or 'defaults only'}")
         else:

@@ -120,3 +120,12 @@ def test_every_result_records_the_preset(world, tmp_path, monkeypatch):
     editor = make_editor(Experiment(suite="single", editor="rome", model="factworld", hparams=(("layer", 0),)), world)
     prov = provenance(editor=editor)["editor"]["preset"]
     assert prov["kind"] == "shipped" and prov["overridden"] == ["layer"] and editor.hparams.layer == 0
+
+
+def test_ls_marks_derived_presets(capsys):
+    from editbench.cli import main
+
+    assert main(["ls"]) == 0
+    rome = next(line for line in capsys.readouterr().out.splitlines() if line.strip().startswith("rome "))
+    assert "published gpt2-xl," in rome and "derived smollm2-135m, gemma3-270m" in rome
+    assert "any other model: derived by causal trace at first use" in rome
