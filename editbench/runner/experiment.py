@@ -176,11 +176,21 @@ class ModelCache:
 
 def make_editor(exp: Experiment, lm) -> Any:
     """The editor of ``exp`` with its preset for ``lm`` and the overrides; the experiment's seed goes to an
-    editor with a ``seed`` hyperparameter unless it is overridden."""
+    editor with a ``seed`` hyperparameter unless it is overridden. A model without a preset section of its own
+    gets derived layers (:func:`editbench.editors.presets.resolve`); what the preset is (``kind``: published,
+    derived, shipped, family, default; ``origin``; the rule and trace summary when derived) joins the editor's
+    ``preset`` record, which every result holds."""
     from editbench import registry
+    from editbench.editors.presets import resolve
 
     overrides = dict(exp.hparams)
-    editor = registry.create(exp.editor, model_keys=lm.preset_keys, **overrides)
+    builtin = registry.get(exp.editor).__module__.split(".")[0] == "editbench"  # plugins: their own tables
+    derived, prov = resolve(exp.editor, lm) if builtin else ({}, {})
+    editor = registry.create(exp.editor, model_keys=lm.preset_keys, **{**derived, **overrides})
+    if prov:  # what the section is (published / derived / ...), beside from_preset's section/source/overrides
+        extra = {("origin" if k == "source" else k): v for k, v in prov.items() if k != "section"}
+        # derived values reach from_preset as overrides; only the user's are overrides
+        editor.preset = {**(editor.preset or {}), **extra, "overrides": sorted(overrides)}
     if hasattr(editor.hparams, "seed") and "seed" not in overrides:
         editor.hparams = editor.hparams.replace(seed=exp.seed)
     n_layers = getattr(getattr(lm, "adapter", None), "n_layers", None)
