@@ -14,7 +14,9 @@ Three kinds of file are read; anything else is listed under ``Collection.ignored
 The same run read twice (its summary beside the session that embeds it; a results directory merged twice; the
 workers of ``pytest -n N`` or the shards of ``--shard i/n``) is one entry: entries are keyed by what produced them
 (suite, editor, model, dataset, n, seed, sample, batch size, record ids, hyperparameters), and a session result
-wins over a bare summary of the same run.
+wins over a bare summary of the same run. Single-suite record slices (``--record-range``) of the same editor,
+model, dataset, seed, hyperparameters and protocols are merged into one entry over all their records
+(:mod:`editbench.report.slices`).
 """
 from __future__ import annotations
 
@@ -54,6 +56,7 @@ class Entry:
     jsonl: Path | None = None           # a sequential run's results.jsonl, where it still exists
     created: str | None = None
     key: str = ""
+    experiment: dict[str, Any] = field(default_factory=dict)  # the result's experiment (session results)
 
 
 @dataclass
@@ -192,7 +195,8 @@ def from_result(result: dict, source: Path | None = None) -> Entry:
                  intervals=intervals, baseline=result.get("baseline"), verdict=result.get("verdict"),
                  failures=list(result.get("failures") or []),
                  s_per_edit=timings.get("apply_s_mean") or (result.get("cost") or {}).get("apply_s_mean"),
-                 details=details, source=source, figures=figures, created=prov.get("created"), key=key)
+                 details=details, source=source, figures=figures, created=prov.get("created"), key=key,
+                 experiment=dict(exp))
 
 
 def from_isolation(blob: dict, source: Path | None = None) -> list[Entry]:
@@ -279,4 +283,6 @@ def collect(paths: Iterable[str | Path]) -> Collection:
             if prev.verdict is None and e.verdict is not None:  # a session result over a bare summary
                 col.entries[col.entries.index(prev)] = e
                 seen[e.key] = e
+    from editbench.report.slices import merge_record_slices
+    col.entries = merge_record_slices(col.entries)  # --record-range slices of one run: one entry
     return col

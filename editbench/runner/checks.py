@@ -200,6 +200,21 @@ def check_count(option: str, value: Any) -> None:
         raise ExperimentError(f"{option} {value!r}: must be a whole number >= 1")
 
 
+def parse_record_range(text: str | None) -> tuple[int, int] | None:
+    """``--record-range START:STOP`` -> (START, STOP): records START..STOP-1 (0-based) of the seeded record order,
+    the slice of ``--n-records STOP`` that starts at START (slices of one order merge into one rate in the report)."""
+    if text is None:
+        return None
+    try:
+        start, stop = (int(x) for x in str(text).split(":"))
+        if not 0 <= start < stop:
+            raise ValueError
+    except ValueError:
+        raise ExperimentError(f"--record-range {text!r}: expected START:STOP with 0 <= START < STOP, e.g. "
+                              "--record-range 50:100") from None
+    return start, stop
+
+
 def check_experiment(exp: Experiment, *, dataset_checked: bool = False) -> type:
     """All of the above for one experiment; returns the editor class."""
     editor_cls = check_editor(exp.editor)
@@ -222,4 +237,5 @@ def check_experiment(exp: Experiment, *, dataset_checked: bool = False) -> type:
 
 
 __all__ = ["check_count", "check_dataset", "check_device", "check_editor", "check_experiment", "check_hparam_editors",
-           "check_hparams", "check_model", "check_out_dir"]
+           "check_hparams", "check_model", "check_out_dir",
+           "parse_record_range"]

@@ -105,6 +105,7 @@ class Experiment:
     downstream_n: int | None = None
     downstream_shots: int | None = None
     downstream_mode: str | None = None
+    record_range: str | None = None  # single suite: "START:STOP" of the seeded record order (replaces n)
 
     def __post_init__(self):
         if self.suite not in SUITES:
@@ -131,6 +132,8 @@ class Experiment:
             raise ExperimentError(f"--protocol {', '.join(bad) or '(none)'}: expected prob, token_acc or gen")
         if self.on_nonfinite not in ("stop", "continue"):
             raise ExperimentError(f"on_nonfinite {self.on_nonfinite!r}: expected 'stop' or 'continue'")
+        if self.record_range is not None:
+            self.record_slice  # noqa: B018 -- parsed now: a bad range is an ExperimentError naming it
 
     @property
     def dataset_name(self) -> str:
@@ -138,7 +141,18 @@ class Experiment:
 
     @property
     def n_resolved(self) -> int:
+        if self.record_range is not None:
+            start, stop = self.record_slice
+            return stop - start
         return self.n if self.n is not None else DEFAULT_N[self.suite]
+
+    @property
+    def record_slice(self) -> tuple[int, int]:
+        """(start, stop) of the records taken from the seeded order: ``record_range`` or (0, n)."""
+        if self.record_range is None:
+            return 0, self.n_resolved
+        from editbench.runner.checks import parse_record_range
+        return parse_record_range(self.record_range)
 
     @property
     def probe_names(self) -> tuple[str, ...]:
@@ -190,10 +204,13 @@ def load_pool(exp: Experiment, n: int | None = None, seed: int | None = None):
 
 
 def run_single(exp: Experiment, editor, lm, *, progress: bool = True):
-    """The single-edit protocol over ``exp.n`` records drawn with ``exp.seed``: (result, records, errors)."""
+    """The single-edit protocol over ``exp.n`` records drawn with ``exp.seed`` (or the ``exp.record_range`` slice
+    of that order): (result, records, errors)."""
     from editbench.runner.single import run_single as _run
 
-    records, errors = load_pool(exp, n=exp.n_resolved, seed=exp.seed)
+    start, stop = exp.record_slice
+    records, errors = load_pool(exp, n=stop, seed=exp.seed)
+    records = records[start:stop]
     if not records:
         raise ExperimentError(f"no valid records in {exp.dataset_name!r} ({len(errors)} malformed: {errors[:3]})")
     return _run(editor, lm, records, progress=progress, protocols=exp.protocols), records, errors
