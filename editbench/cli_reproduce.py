@@ -307,11 +307,34 @@ def cmd_reproduce(args) -> int:
 
 
 def write_model_report(out: Path, model: str) -> dict:
-    """The leaderboard, Table 3 (matched) with the agreement line and the figures of everything under ``out``."""
+    """The leaderboard, Table 3 (matched) with the agreement line, the figures of everything under ``out``, and
+    ``report/README.md``: the agreement line, the figure of FT-C/ROME/MEMIT's long runs side by side (the paper's
+    Figs. 1 and 3: ES, forgetting, health, distance from the original weights) and each run's GLUE curves (Fig. 2)."""
     from editbench.report.build import write_report
+    from editbench.report.plots import plot_comparison
     rep = write_report([p for p in sorted(out.iterdir()) if p.name != "report"] if out.is_dir() else [],
                        out / "report", heatmaps=True)
-    line = (rep.get("agreement") or {}).get(Path(model).name) or (rep.get("agreement") or {}).get(model)
-    print(f"report: {rep['paths']['leaderboard']}, {rep['paths']['table3']}"
-          + (f"; {line['line']}" if line else ""))
+    agreed = rep.get("agreement") or {}
+    line = next((a for m, a in agreed.items() if m in (model, Path(model).name)), None)
+    runs = [(ed, next(iter(sorted((out / "downstream" / ed / "order-0").rglob("results.jsonl"))), None))
+            for ed in PAPER_EDITORS]
+    runs = [(ed, p) for ed, p in runs if p is not None]
+    lines = [f"# Evidence for {model}", "", f"Produced by `editbench reproduce --model {model}`: "
+             "[leaderboard](leaderboard.md), [Table 3 from matched measurements](table3.md), [gallery](gallery.md).",
+             ""]
+    if line:
+        lines += [f"**{line['line']}**", ""] + [f"- {d['property'].lower()}, {d['editor']}: ours {d['ours']!r}, "
+                                                f"paper {d['paper']!r} → {d['why']}" for d in line["disagreements"]]
+    if runs:
+        png = plot_comparison([p for _, p in runs], [ed for ed, _ in runs],
+                              out / "report" / "figures" / "paper-editors-long-runs.png",
+                              title=f"FT-C, ROME, MEMIT on {model}, edit order 0")
+        lines += ["", "## The long runs side by side (the paper's Figs. 1 and 3)", "",
+                  f"![long runs]({png.relative_to(out / 'report').as_posix()})"]
+    glue = sorted(out.glob("downstream/*/order-0/runs/**/downstream.png"))
+    if glue:
+        lines += ["", "## GLUE during the long runs (the paper's Fig. 2)", ""]
+        lines += [f"![{p.parts[len(out.parts) + 1]}]({Path('..', p.relative_to(out)).as_posix()})" for p in glue]
+    (out / "report" / "README.md").write_text("\n".join(lines) + "\n")
+    print(f"report: {rep['paths']['leaderboard']}, {rep['paths']['table3']}" + (f"; {line['line']}" if line else ""))
     return rep
