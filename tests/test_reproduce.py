@@ -115,3 +115,18 @@ def test_reproduce_usage_errors(capsys):
     assert main(["reproduce", "--model", "factworld", "--editor", "nope", "--list"]) == 4
     assert "--editor 'nope'" in capsys.readouterr().err
     assert main(["reproduce", "--model", "factworld", "--n-single", "0", "--list"]) == 4
+
+
+@pytest.mark.parametrize("text", ["5:2", "a:b", "3", "-1:4", "2:2"])
+def test_bad_record_range_is_one_line(text):
+    from editbench.runner.checks import parse_record_range
+    from editbench.runner.experiment import ExperimentError
+    with pytest.raises(ExperimentError, match="--record-range"):
+        parse_record_range(text)
+    assert parse_record_range("50:100") == (50, 100)
+
+
+def test_bad_record_range_is_a_pytest_usage_error():
+    from tests.test_plugin import run_pytest
+    r = run_pytest("suites", "-m", "single", "--model", "factworld", "--record-range", "9:3", "--collect-only", "-q")
+    assert r.returncode == 4 and "--record-range '9:3'" in r.stderr and "Traceback" not in r.stderr
