@@ -254,6 +254,9 @@ def add_parser(sub) -> None:
     r.add_argument("--list", action="store_true", help="list the pieces (done / to do, estimated CPU time); run none")
     r.add_argument("--no-report", action="store_true", help="skip writing the reports at the end")
     r.add_argument("--report-only", action="store_true", help="run no piece; write the reports from what exists")
+    r.add_argument("--also", action="append", default=[], metavar="PATH",
+                   help="more result files or folders for the reports (e.g. reports/examples: earlier runs fill "
+                        "the cells this plan has not measured yet; the largest run per cell wins)")
     r.set_defaults(func=cmd_reproduce)
 
 
@@ -294,7 +297,7 @@ def cmd_reproduce(args) -> int:
         for p in pieces if args.list else []:
             print(f"  {'done ' if p.done() else 'to do'}  {p.label:<45} ~{p.est_s / 60:.0f} min")
         if args.report_only and not args.no_report:
-            write_model_report(out, args.model)
+            write_model_report(out, args.model, args.also)
         return 0
     deadline = time.monotonic() + 60 * args.max_minutes if args.max_minutes else None
     failed = 0
@@ -310,18 +313,19 @@ def cmd_reproduce(args) -> int:
         failed += how.startswith("failed")
         print(f"{how.split(' (')[0]:<6} {p.label} [{time.monotonic() - t0:.0f} s] {how}", flush=True)
     if not args.no_report:
-        write_model_report(out, args.model)
+        write_model_report(out, args.model, args.also)
     return 1 if failed else 0
 
 
-def write_model_report(out: Path, model: str) -> dict:
+def write_model_report(out: Path, model: str, also: list[str] | tuple = ()) -> dict:
     """The leaderboard, Table 3 (matched) with the agreement line, the figures of everything under ``out``, and
     ``report/README.md``: the agreement line, the figure of FT-C/ROME/MEMIT's long runs side by side (the paper's
     Figs. 1 and 3: ES, forgetting, health, distance from the original weights) and each run's GLUE curves (Fig. 2)."""
     from editbench.report.build import write_report
     from editbench.report.plots import plot_comparison
-    rep = write_report([p for p in sorted(out.iterdir()) if p.name != "report"] if out.is_dir() else [],
-                       out / "report", heatmaps=True)
+    paths = [p for p in sorted(out.iterdir()) if p.name != "report"] if out.is_dir() else []
+    rep = write_report([*paths, *also], out / "report", models=[model, Path(model).name],
+                       heatmaps=not also)  # earlier runs (--also) have their heatmaps where they live
     agreed = rep.get("agreement") or {}
     line = next((a for m, a in agreed.items() if m in (model, Path(model).name)), None)
     runs = [(ed, next(iter(sorted((out / "downstream" / ed / "order-0").rglob("results.jsonl"))), None))
@@ -330,7 +334,9 @@ def write_model_report(out: Path, model: str) -> dict:
     from editbench.models.loader import describe_builtins
     exact = MODEL_NAMES.get(model) or describe_builtins().get(model) or model
     lines = [f"# Evidence for {model}", "", f"Model: {exact}. The paper's models (GPT-2-XL, GPT-J) were "
-             "full-precision base models.", "", f"Produced by `editbench reproduce --model {model}`: "
+             "full-precision base models.", ""] + ([f"Also read: {', '.join(map(str, also))} (earlier runs, for "
+                                                   "the cells this plan has not measured yet).", ""] if also else []) \
+        + [f"Produced by `editbench reproduce --model {model}`: "
              "[leaderboard](leaderboard.md), [Table 3 from matched measurements](table3.md), [gallery](gallery.md).",
              ""]
     if line:
