@@ -10,7 +10,8 @@ import pytest
 
 from editbench.report.collect import collect
 from editbench.report.tables import ties
-from editbench.report.verdicts import Verdict, agreement, agrees, paired_ns_drop
+from editbench.report.paired import paired_ns_drop
+from editbench.report.verdicts import Verdict, agreement, agrees
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "reports" / "examples"
 

@@ -212,7 +212,7 @@ def ties(col: Collection, model: str, metric: str) -> list[str]:
 def paired_drop_text(entry: Entry | None) -> str:
     if entry is None:
         return "–"
-    from editbench.report.verdicts import paired_ns_drop
+    from editbench.report.paired import paired_ns_drop
     d = paired_ns_drop(entry)
     return "–" if d is None else f"{d['drop']:+.1f} pts [{d['lo']:+.1f}, {d['hi']:+.1f}] n={d['n']}"
 

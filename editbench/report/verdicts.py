@@ -27,7 +27,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from editbench.report.collect import Collection, Entry
+from editbench.report.collect import Collection
+from editbench.report.paired import paired_ns_drop
 from editbench.report.tables import (
     NOT_MEASURED,
     PAPER_TABLE3,
@@ -93,21 +94,6 @@ def proportion_ci(k: int, n: int) -> tuple[float, float] | None:
     """Bootstrap 95% interval of k successes in n (the same seeded bootstrap as every other rate)."""
     from editbench.metrics.intervals import bootstrap_ci
     return bootstrap_ci([1.0] * k + [0.0] * (n - k)) if n else None
-
-
-def paired_ns_drop(entry: Entry) -> dict | None:
-    """``{"drop", "lo", "hi", "n", "pre", "post"}``: mean over records of NS(unedited) - NS(edited) in points, with
-    a paired bootstrap interval (records resampled with both their scores), from a single result's per-record
-    results; None without them."""
-    from editbench.metrics.intervals import bootstrap_ci
-    pairs = [(r["pre"]["ns"], r["post"]["ns"]) for r in entry.details.get("per_record") or []
-             if (r.get("pre") or {}).get("ns") is not None and (r.get("post") or {}).get("ns") is not None]
-    if not pairs:
-        return None
-    diffs = [100 * (a - b) for a, b in pairs]
-    lo, hi = bootstrap_ci(diffs)
-    return {"drop": statistics.fmean(diffs), "lo": lo, "hi": hi, "n": len(pairs),
-            "pre": statistics.fmean(a for a, _ in pairs), "post": statistics.fmean(b for _, b in pairs)}
 
 
 def _locality(col: Collection, ed: str, model: str, base: str, out_dir: Path | None) -> Verdict:

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any, Sequence
 
-from editbench.runner.experiment import Experiment, ExperimentError
+from editbench.runner.experiment import Experiment, ExperimentError, parse_record_range  # noqa: F401 (re-export)
 from editbench.suggest import close_matches, did_you_mean
 
 DEVICES = "cpu, cuda, cuda:N or mps"
@@ -198,21 +198,6 @@ def check_count(option: str, value: Any) -> None:
         return
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ExperimentError(f"{option} {value!r}: must be a whole number >= 1")
-
-
-def parse_record_range(text: str | None) -> tuple[int, int] | None:
-    """``--record-range START:STOP`` -> (START, STOP): records START..STOP-1 (0-based) of the seeded record order,
-    the slice of ``--n-records STOP`` that starts at START (slices of one order merge into one rate in the report)."""
-    if text is None:
-        return None
-    try:
-        start, stop = (int(x) for x in str(text).split(":"))
-        if not 0 <= start < stop:
-            raise ValueError
-    except ValueError:
-        raise ExperimentError(f"--record-range {text!r}: expected START:STOP with 0 <= START < STOP, e.g. "
-                              "--record-range 50:100") from None
-    return start, stop
 
 
 def check_experiment(exp: Experiment, *, dataset_checked: bool = False) -> type:

@@ -67,6 +67,21 @@ def parse_hparams(items: Sequence[str]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def parse_record_range(text: str | None) -> tuple[int, int] | None:
+    """``--record-range START:STOP`` -> (START, STOP): records START..STOP-1 (0-based) of the seeded record order,
+    the slice of ``--n-records STOP`` that starts at START (slices of one order merge into one rate in the report)."""
+    if text is None:
+        return None
+    try:
+        start, stop = (int(x) for x in str(text).split(":"))
+        if not 0 <= start < stop:
+            raise ValueError
+    except ValueError:
+        raise ExperimentError(f"--record-range {text!r}: expected START:STOP with 0 <= START < STOP, e.g. "
+                              "--record-range 50:100") from None
+    return start, stop
+
+
 @dataclass(frozen=True)
 class Experiment:
     """Everything one suite run of one editor depends on.
@@ -151,7 +166,6 @@ class Experiment:
         """(start, stop) of the records taken from the seeded order: ``record_range`` or (0, n)."""
         if self.record_range is None:
             return 0, self.n_resolved
-        from editbench.runner.checks import parse_record_range
         return parse_record_range(self.record_range)
 
     @property
