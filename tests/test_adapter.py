@@ -10,7 +10,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from editbench.models.adapter import ModelAdapter
+from editbench.models.adapter import AdapterError, ModelAdapter
+from editbench.models.hooks import hidden_of
 from editbench.models.tiny import D_MODEL, N_LAYERS, build_family
 
 # model_type -> (MLP width, stored as Conv1D, LM head tied to the embedding)
@@ -111,8 +112,39 @@ def test_add_delta_rank_one_changes_output_by_delta_k(family):
         a.add_delta(layer, -delta)
 
 
-def test_unknown_model_type_is_a_clear_error():
+# The table the adapter replaced (editbench/models/adapter.py before the layout was read off the model): the paths
+# found from the module tree must be exactly these, so that every fixed-seed result of these families is unchanged.
+OLD_TABLE = {
+    "gpt2": ("transformer.h", "mlp.c_fc", "mlp.c_proj", "transformer.ln_f", "attn", True),
+    "gptj": ("transformer.h", "mlp.fc_in", "mlp.fc_out", "transformer.ln_f", "attn", False),
+    "gpt_neox": ("gpt_neox.layers", "mlp.dense_h_to_4h", "mlp.dense_4h_to_h", "gpt_neox.final_layer_norm",
+                 "attention", False),
+    "llama": ("model.layers", "mlp.up_proj", "mlp.down_proj", "model.norm", "self_attn", False),
+}
+
+
+def test_layout_found_equals_the_old_table(family):
+    model_type, _model, _tok, a = family
+    old = OLD_TABLE.get(model_type, OLD_TABLE["llama"])  # qwen2 and mistral were llama aliases
+    lay = a.layout
+    assert (lay.blocks, lay.mlp_in, lay.mlp_out, lay.final_norm, lay.attn, lay.conv1d) == old
+    assert a.final_norm_name == old[3] and a.final_norm is dict(_model.named_modules())[old[3]]
+
+
+def test_not_a_causal_lm_is_a_clear_error():
     fake = torch.nn.Linear(2, 2)
     fake.config = SimpleNamespace(model_type="t5")
-    with pytest.raises(ValueError, match=r"no architecture adapter for model_type 't5'.*supported: .*llama"):
+    with pytest.raises(AdapterError, match=r"model_type 't5'.*no LM head"):
         ModelAdapter(fake)
+
+
+def test_head_is_final_norm_then_lm_head(family):
+    _model_type, model, tok, a = family
+    ids = tok(PROMPTS[:1], return_tensors="pt")
+    with torch.no_grad():
+        out = model(**ids)
+        h = {}
+        hook = a.block(a.n_layers - 1).register_forward_hook(lambda _m, _i, o: h.update(x=hidden_of(o)))
+        model(**ids)
+        hook.remove()
+        torch.testing.assert_close(a.head(h["x"]), out.logits)

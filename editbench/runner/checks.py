@@ -43,7 +43,7 @@ def check_model(name: str) -> None:
         if not (path / "config.json").is_file():
             raise ExperimentError(f"--model {name!r}: the directory has no config.json (not a save_pretrained "
                                   "model directory)")
-        return
+        return check_model_usable(name)
     if path.exists():
         raise ExperimentError(f"--model {name!r}: a file, not a model directory, built-in name or hub id")
     if name.startswith((".", "/", "~")) or path.suffix in {".safetensors", ".bin", ".gguf", ".json"}:
@@ -56,6 +56,25 @@ def check_model(name: str) -> None:
         raise ExperimentError(f"--model {name!r}: not a built-in model ({', '.join(builtin_models())}) or a "
                               "directory, and as a hub id it is not in the local Hugging Face cache (HF_HUB_OFFLINE "
                               "is set, so nothing can be downloaded)")
+    return check_model_usable(name)
+
+
+def check_model_usable(name: str) -> None:
+    """A model directory or hub id that exists is also one editbench can use, told from its config alone (no
+    weights loaded; :mod:`editbench.models.usable`): a readable config of a decoder-only causal LM with an
+    architecture adapter (no mixture-of-experts MLPs, ...), weight and tokenizer files. Built-ins are known good."""
+    from editbench.models.loader import builtin_models
+    from editbench.models.usable import UnusableModelError, check_dir_usable, check_hub_usable
+
+    if name in builtin_models():
+        return
+    try:
+        if Path(name).expanduser().is_dir():
+            check_dir_usable(name)
+        else:
+            check_hub_usable(name, offline())
+    except UnusableModelError as e:
+        raise ExperimentError(f"--model {name!r}: cannot be used: {e}") from None
 
 
 def offline() -> bool:
@@ -222,5 +241,4 @@ def check_experiment(exp: Experiment, *, dataset_checked: bool = False) -> type:
 
 
 __all__ = ["check_count", "check_dataset", "check_device", "check_editor", "check_experiment", "check_hparam_editors",
-           "check_hparams", "check_model", "check_out_dir",
-           "parse_record_range"]
+           "check_hparams", "check_model", "check_model_usable", "check_out_dir", "parse_record_range"]

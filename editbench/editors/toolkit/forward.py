@@ -136,7 +136,7 @@ class SlowForward:
         logits, h_loss, _ = self._run(delta)
         b = self.b
         if self.loss_layer != self.adapter.n_layers - 1:
-            loss_logits = self.adapter.lm_head(self.adapter.final_norm(h_loss))
+            loss_logits = self.adapter.head(h_loss)  # final norm, LM head (and any logit scaling)
         else:
             loss_logits = logits
         rows = torch.arange(b.R, device=b.device)[:, None]
@@ -232,5 +232,5 @@ class FastForward:
             if block is self.adapter.block(self.loss_layer):
                 h_loss = h
         rows = torch.arange(b.R, device=b.device)[:, None]
-        head = lambda x: self.adapter.lm_head(self.adapter.final_norm(x))  # noqa: E731
+        head = self.adapter.head  # final norm, LM head (and any logit scaling) at the scored positions only
         return head(h_loss[rows, self.tgt_cols]), head(h[b.kl_rows, 0])
