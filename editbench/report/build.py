@@ -73,7 +73,10 @@ def write_report(paths: Iterable[str | Path], out_dir: str | Path, models: Seque
              "suite (probability comparison, CounterFact). forget@k: argmax fact forgetting after k sequential "
              "edits. CF point: the edit at which catastrophic forgetting was detected (`none ≤N`: not within the "
              "run). Downstream: F1 drop on tasks where the unedited model is above chance. zsRE: transfer by "
-             "generation. Arrows: which way is better.", ""]
+             "generation. Arrows: which way is better. `(tied)`: the single-suite interval overlaps that of the best "
+             "editor in the column on the same model -- they cannot be told apart at this n. Paired NS drop: NS of "
+             "the unedited model minus NS right after each edit, on the same records (points; paired bootstrap "
+             "interval over records).", ""]
     lines.append(tabulate(board_rows, headers=leaderboard_headers(), tablefmt="github", disable_numparse=True)
                  if board_rows else "No results found.")
     report: dict = {"schema": "editbench.report/1", "leaderboard": {"headers": leaderboard_headers(),
