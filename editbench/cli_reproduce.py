@@ -90,16 +90,12 @@ class Piece:
             return all(i in have for i in range(*self.records))
         if self.needs is not None and _run_state(self.needs) == "no CF":
             return True  # a finished run without a CF edit: nothing to isolate
-        if self.kind in ("sequential", "downstream"):
-            s = next(iter(sorted(self.folder.rglob("summary.json"))), None)
-            if s is None:
-                return False
-            try:
-                return bool(json.loads(s.read_text()).get("complete"))
-            except (OSError, json.JSONDecodeError):
-                return False
-        return any(p.name != "scan.json" and p.suffix == ".json" and p.parent == self.folder
-                   for p in self.folder.glob("*.json"))
+        result = any(self.folder.glob("*.json"))  # the session file a front end writes when it finishes
+        if self.kind == "sequential":
+            return _run_state(self.folder) != "unfinished"
+        if self.kind == "downstream":
+            return result and _run_state(self.folder) != "unfinished"
+        return result
 
 
 def covered(editor_dir: Path) -> set[int]:
@@ -195,13 +191,14 @@ def _summary(run: Path) -> Path | None:
 
 
 def _run_state(run: Path) -> str:
-    """'unfinished', 'no CF' or 'CF' for a sequential run folder."""
+    """'unfinished', 'no CF' or 'CF' for a sequential run folder (finished: every edit done, or stopped by a
+    non-finite edit)."""
     s = _summary(run)
     try:
         blob = json.loads(s.read_text()) if s else {}
     except (OSError, json.JSONDecodeError):
         blob = {}
-    if not blob.get("complete"):
+    if not (blob.get("complete") or blob.get("stopped")):  # stopped: a non-finite edit ended it (its CF point)
         return "unfinished"
     return "CF" if blob.get("cf_edit") is not None else "no CF"
 
