@@ -237,19 +237,21 @@ def agrees(prop: str, ours: str, paper: str) -> bool:
 
 def agreement(verdicts_by_model: dict[str, dict[str, dict[str, Verdict]]],
               fixtures: Sequence[str] = ()) -> dict[str, dict]:
-    """Per model: ``{"agree": k, "total": 18, "line": "k/18 cells agree with the paper", "disagreements":
+    """Per model: ``{"agree": k, "agree_undecided": u, "total": 18, "line": "k/18 cells agree with the paper (u of
+    them undecided ...)", "disagreements":
     [{"property", "editor", "ours", "paper", "why"}]}`` over the FT-C/ROME/MEMIT cells. ``why``: "not measured",
     "not measurable on this model", "undecided" (interval straddles the boundary, or provisional), "scale" (every
     model measured disagrees with the same grade; ``fixtures`` never count as models there), else "open finding"."""
     out = {}
     for model, cells in verdicts_by_model.items():
-        agree, dis = 0, []
+        agree, shaky, dis = 0, 0, []
         for prop in PROPERTIES:
             for ed in PAPER_EDITORS:
                 paper = PAPER_TABLE3[prop][ed]
                 v = cells[prop].get(ed) or Verdict(NOT_MEASURED, NOT_MEASURED)
                 if agrees(prop, v.word, paper):
                     agree += 1
+                    shaky += bool(v.straddles or v.provisional)
                     continue
                 if v.word == NOT_MEASURED:
                     why = "not measured"
@@ -266,6 +268,8 @@ def agreement(verdicts_by_model: dict[str, dict[str, dict[str, Verdict]]],
                     why = "scale (every model measured disagrees the same way)" if same else "open finding"
                 dis.append({"property": prop, "editor": ed, "ours": v.word, "paper": paper, "why": why})
         total = len(PROPERTIES) * len(PAPER_EDITORS)
-        out[model] = {"agree": agree, "total": total, "line": f"{agree}/{total} cells agree with the paper",
-                      "disagreements": dis}
+        line = f"{agree}/{total} cells agree with the paper" + (
+            f" ({shaky} of them undecided: the interval straddles the boundary or the run is provisional)"
+            if shaky else "")
+        out[model] = {"agree": agree, "agree_undecided": shaky, "total": total, "line": line, "disagreements": dis}
     return out
