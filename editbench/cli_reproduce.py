@@ -54,9 +54,10 @@ class Plan:
     sec_per_edit: dict = field(default_factory=dict)
 
 
-# SmolLM2 costs measured on an Intel Xeon (Emerald Rapids), 1 thread, contended by other work (README/report).
+# SmolLM2 single-suite costs: the least contended 25/50-record slices on an Intel Xeon (Emerald Rapids), 1 thread,
+# all three scoring protocols (README); per-edit costs of the long runs are estimates from the README main job.
 PLANS = {
-    "smollm2-135m": Plan(n_single=200, sec_per_record={"ft-c": 9, "rome": 27, "memit": 19},
+    "smollm2-135m": Plan(n_single=200, sec_per_record={"ft-c": 9, "rome": 24, "memit": 11},
                          sec_per_edit={"ft-c": 12, "rome": 30, "memit": 28}),
     "gemma3-270m": Plan(n_single=100),
     "factworld": Plan(n_single=4, slice_size=2, n_edits=4, downstream_every=2, downstream_n=20,
