@@ -1,90 +1,96 @@
 """AlphaEdit's per-edit solve: the reference's d x d solve against the kept r x r Woodbury form (fast_solve).
 
-    python benchmarks/bench_alphaedit_solve.py                       # SmolLM2's covariances, 30 edits, 1 thread
-    python benchmarks/bench_alphaedit_solve.py --edits 100 --threads 2
+    pytest benchmarks/bench_alphaedit_solve.py -k factworld
+    EDITBENCH_RUN_SLOW=1 OMP_NUM_THREADS=1 pytest benchmarks/bench_alphaedit_solve.py -k smollm2 \
+        --benchmark-min-rounds 30                                   # docs/speed.md: SmolLM2, 30 edits, 1 thread
 
-Uses the real key covariances C_l of SmolLM2's edit layers (editbench stats cache; computed on first use) and
+Uses the real key covariances C_l of the model's edit layers (editbench stats cache; computed on first use) and
 the preset's projectors, and a stream of synthetic edits: each edit's key is drawn from N(0, C_l) (the
-distribution C describes), its residual at random. Per edit and layer it times what ``update_rule`` and the
-post-edit state update do on each path -- reference: P (K K^T + K_p K_p^T) + alpha I solved afresh and K K^T added;
-fast: dW from the kept M^-1 and the Woodbury downdate of M^-1 -- and checks the two dW agree. What it does not
-time (z optimization, the key forward passes) is the same on both paths; see profile_sequential.py for the
-whole edit. Writes JSON (``--out``) with the CPU model and thread count.
+distribution C describes), its residual at random (drawn untimed, before each round). Each round is one edit over
+every edit layer, timing what ``update_rule`` and the post-edit state update do on each path -- ``reference``:
+P (K K^T + K_p K_p^T) + alpha I solved afresh and K K^T added; ``fast``: dW from the kept M^-1 and the Woodbury
+downdate of M^-1 -- over ``--benchmark-min-rounds`` edits (the state grows from edit to edit, as in a run). The
+``fast`` benchmark also checks that the two paths' dW agree on a few edits (``max_rel_diff_dW`` in
+``extra_info``). What it does not time (z optimization, the key forward passes) is the same on both paths; see
+profile_sequential.py for the whole edit.
 """
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import platform
-import sys
-import time
-from pathlib import Path
-
+import pytest
 import torch
+from benchlib import model_name, rounds
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-from editbench.editors.alphaedit import (AlphaEditEditor, alphaedit_delta, alphaedit_delta_reduced,  # noqa: E402
-                                         reduced_inverse, woodbury_downdate)
-from editbench.runner.provenance import cpu_model, machine  # noqa: E402
+from editbench.editors.alphaedit import (AlphaEditEditor, alphaedit_delta, alphaedit_delta_reduced, reduced_inverse,
+                                         woodbury_downdate)
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default="smollm2-135m")
-    ap.add_argument("--edits", type=int, default=30)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--out", default=None)
-    ap.add_argument("--note", default="")
-    args = ap.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    from editbench.models.loader import load_model
-    lm = load_model(args.model)
-    editor = AlphaEditEditor.from_preset([args.model])
+@pytest.fixture(scope="module")
+def layers(lm):
+    """Per edit layer: (Cholesky factor of C, projector P, basis U, output dimension); and the editor."""
+    editor = AlphaEditEditor.from_preset(lm.preset_keys)
     editor.prepare(lm.model, lm.tok)
-    from editbench.models.adapter import ModelAdapter
-    covs = editor.covariance(lm.model, lm.tok, ModelAdapter(lm.model))
-    hp = editor.hparams
-    g = torch.Generator().manual_seed(0)
-    ref_s = fast_s = 0.0
-    worst = 0.0
-    dims = {}
-    for layer in hp.layers:
+    covs = editor.covariance(lm.model, lm.tok, lm.adapter)
+    out = {}
+    for layer in editor.hparams.layers:
         C = covs[layer].double()
-        P, U = editor.projector(layer, covs[layer]), editor.basis(layer, covs[layer])
-        dims[layer] = int(U.shape[1])
         L = torch.linalg.cholesky(C + 1e-9 * torch.eye(C.shape[0], dtype=torch.float64))
-        d_out = ModelAdapter(lm.model).weight_out_in(layer).shape[0]
-        prev, m_inv = None, reduced_inverse(U, None, hp.L2)
-        for _ in range(args.edits):
-            K = L @ torch.randn(C.shape[0], 1, generator=g, dtype=torch.float64)
-            R = torch.randn(d_out, 1, generator=g, dtype=torch.float64)
-            t = time.perf_counter()
-            ref = alphaedit_delta(K, R, P, prev, hp.L2)
-            prev_new = K @ K.T if prev is None else prev + K @ K.T
-            ref_s += time.perf_counter() - t
-            t = time.perf_counter()
-            fast = alphaedit_delta_reduced(K, R, U, m_inv)
-            m_inv = woodbury_downdate(m_inv, U, K)
-            fast_s += time.perf_counter() - t
-            prev = prev_new
-            worst = max(worst, float((fast - ref).norm() / ref.norm().clamp_min(1e-300)))
-    n = args.edits
-    out = {"what": f"AlphaEdit solve + state update per edit, {len(hp.layers)} layers of {args.model}, {n} edits",
-           "cpu": cpu_model(), "machine": machine(), "cores": os.cpu_count(), "threads": torch.get_num_threads(), "torch": torch.__version__,
-           "python": platform.python_version(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "note": args.note,
-           "nullspace_dims": dims, "reference_s_per_edit": ref_s / n, "fast_s_per_edit": fast_s / n,
-           "ratio": fast_s / ref_s if ref_s else None, "max_rel_diff_dW": worst}
-    path = Path(args.out or Path(__file__).parent / "results" / f"alphaedit-solve-{args.model}-{args.threads}thread.json")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(out, indent=2) + "\n")
-    print(f"{out['what']} ({out['cpu']}, {out['threads']} thread(s)): reference {out['reference_s_per_edit']:.3f} s, "
-          f"fast {out['fast_s_per_edit']:.4f} s ({out['ratio']:.3f}x); max relative dW difference {worst:.1e}")
-    print(f"written to {path}")
-    return 0
+        out[layer] = (L, editor.projector(layer, covs[layer]), editor.basis(layer, covs[layer]),
+                      lm.adapter.weight_out_in(layer).shape[0])
+    return editor, out
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def edits(layers, n: int, seed: int = 0):
+    """``n`` synthetic edits: per layer a key K ~ N(0, C) and a random residual R, both (dim, 1) float64."""
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(n):
+        yield {layer: (L @ torch.randn(L.shape[0], 1, generator=g, dtype=torch.float64),
+                       torch.randn(d_out, 1, generator=g, dtype=torch.float64))
+               for layer, (L, _, _, d_out) in layers.items()}
+
+
+class Reference:
+    def __init__(self, layers, alpha):
+        self.layers, self.alpha, self.prev = layers, alpha, {layer: None for layer in layers}
+
+    def __call__(self, edit):
+        out = {}
+        for layer, (K, R) in edit.items():
+            out[layer] = alphaedit_delta(K, R, self.layers[layer][1], self.prev[layer], self.alpha)
+            self.prev[layer] = K @ K.T if self.prev[layer] is None else self.prev[layer] + K @ K.T
+        return out
+
+
+class Fast:
+    def __init__(self, layers, alpha):
+        self.layers = layers
+        self.m_inv = {layer: reduced_inverse(U, None, alpha) for layer, (_, _, U, _) in layers.items()}
+
+    def __call__(self, edit):
+        out = {}
+        for layer, (K, R) in edit.items():
+            U = self.layers[layer][2]
+            out[layer] = alphaedit_delta_reduced(K, R, U, self.m_inv[layer])
+            self.m_inv[layer] = woodbury_downdate(self.m_inv[layer], U, K)
+        return out
+
+
+PATHS = {"reference": Reference, "fast": Fast}
+
+
+@pytest.mark.parametrize("path", list(PATHS))
+def test_alphaedit_solve(benchmark, request, lm, layers, path):
+    editor, per_layer = layers
+    step = PATHS[path](per_layer, editor.hparams.L2)
+    stream = edits(per_layer, rounds(request) + 1)
+    benchmark.group = f"alphaedit solve {model_name(lm)}"
+    benchmark.extra_info.update(path=path, layers=list(per_layer),
+                                nullspace_dims={str(k): int(v[2].shape[1]) for k, v in per_layer.items()})
+    benchmark.pedantic(step, setup=lambda: ((next(stream),), {}), rounds=rounds(request), warmup_rounds=1)
+    if path == "fast":  # the two paths give the same dW (same edits, same state)
+        ref, fast = Reference(per_layer, editor.hparams.L2), Fast(per_layer, editor.hparams.L2)
+        worst = 0.0
+        for edit in edits(per_layer, 3, seed=1):
+            a, b = ref(edit), fast(edit)
+            worst = max(worst, *(float((b[k] - a[k]).norm() / a[k].norm().clamp_min(1e-300)) for k in a))
+        benchmark.extra_info["max_rel_diff_dW"] = worst
+        assert worst < 1e-6

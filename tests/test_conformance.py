@@ -4,10 +4,11 @@ third-party package (examples/editbench-rank1) through conformance and the singl
 from __future__ import annotations
 
 import os
+import random
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,12 @@ MEND_NO_TINY = ("MEND ships trained editor networks only for smollm2-135m and fa
                 "the tiny families need `editbench mend train --model tiny-...` first")
 
 
+SESSION_CHECKS = ("session_hygiene", "no_module_state", "generation_after_edits")
+# the shared-session checks in CI for one editor of each code path (FT, ROME, MEMIT, MEND, the no-op); the others
+# (alphaedit, encore, r-rome, ft: the same toolkit paths) run with -m slow (all passed when added, 2026-12-07)
+SESSION_FAST = ("null", "ft-c", "rome", "memit", "mend")
+
+
 def _cases():
     for name in sorted(registry.BUILTINS):
         for family in checks.FAMILIES:
@@ -29,7 +36,8 @@ def _cases():
             yield pytest.param(name, "edit_and_restore", family, marks=marks, id=f"{name}-edit_and_restore-{family}")
         for check in [c for c in checks.CHECKS if c != "edit_and_restore"]:
             family = "factworld" if name == "mend" else checks.DEFAULT_FAMILY  # MEND: a model it has a network for
-            yield pytest.param(name, check, family, id=f"{name}-{check}-{family}")
+            marks = [pytest.mark.slow] if check in SESSION_CHECKS and name not in SESSION_FAST else []
+            yield pytest.param(name, check, family, marks=marks, id=f"{name}-{check}-{family}")
 
 
 @pytest.mark.parametrize("name", sorted(registry.BUILTINS))
@@ -78,7 +86,43 @@ class _Broken(Editor):
                 ad.weight_out_in(2).mul_(factor)
         if self.flaw == "alias":
             originals = {name: w.data}
+        self._session_flaws(model, tok, w)
         return EditResult(originals=originals)
+
+    def _session_flaws(self, model, tok, w):
+        """Side effects on what a session shares (editbench.conformance.session catches each)."""
+        flaw = self.flaw
+        if flaw == "tokenizer_padding":
+            tok.padding_side = "right"  # tiny-llama's (Llama's) tokenizer pads on the left
+        elif flaw == "tokenizer_pad_token":
+            tok.pad_token = tok.unk_token  # tiny-llama's is </s>
+        elif flaw == "requires_grad":
+            w.requires_grad_(True)  # for an optimiser, and never put back
+        elif flaw == "grad_left":
+            w.grad = torch.zeros_like(w)
+        elif flaw == "train_mode":
+            model.train()
+        elif flaw == "reseed":
+            torch.manual_seed(0)
+        elif flaw == "draws_global":
+            random.random()
+        elif flaw == "path_cache":  # a process-wide cache keyed by the model's path, as the wrapped EasyEdit code
+            key = model.config._name_or_path
+            _PATH_CACHE.setdefault(key, float(w.detach().double().norm()))
+            with torch.no_grad():
+                w.mul_(1 + 1e-3 * _PATH_CACHE[key] / float(w.detach().double().norm()))
+        elif flaw == "module_counter":  # process-wide state: every instance's edits shift the next one's
+            _COUNTER["n"] += 1
+            with torch.no_grad():
+                w.mul_(1 + 1e-3 * _COUNTER["n"])
+        elif flaw == "generation_config":
+            model.generation_config.repetition_penalty = 1.7
+        elif flaw == "hook_on_second_edit" and self.calls == 2:  # a single edit is clean; a sequence is not
+            model.get_output_embeddings().register_forward_hook(lambda m, a, out: out * 1.01)
+
+
+_PATH_CACHE: dict[str, float] = {}
+_COUNTER = {"n": 0}
 
 
 @pytest.mark.parametrize("flaw,check,message", [
@@ -88,12 +132,25 @@ class _Broken(Editor):
     ("global_rng", "seed_determinism", "different global RNG states"),
     ("first_only", "batch_support", "request B was ignored"),
     ("no_validation", "bad_requests", "was accepted; expected RecordError"),
+    ("tokenizer_padding", "session_hygiene", "the tokenizer: padding_side"),
+    ("tokenizer_pad_token", "session_hygiene", "the tokenizer: pad_token"),
+    ("requires_grad", "session_hygiene", "mlp.down_proj.weight.requires_grad: False -> True"),
+    ("grad_left", "session_hygiene", "mlp.down_proj.weight.grad: None -> a tensor"),
+    ("train_mode", "session_hygiene", "<model>.training: False -> True"),
+    ("reseed", "session_hygiene", "the global RNG state of torch"),
+    ("draws_global", "session_hygiene", "the global RNG state of random"),
+    ("generation_config", "session_hygiene", "generation_config"),
+    ("path_cache", "no_module_state", "weights changed under the same name/path"),
+    ("module_counter", "no_module_state", "differs after other edits (its own and ft-c's) ran in the process"),
+    ("hook_on_second_edit", "generation_after_edits", "the scorer's target log-probabilities moved"),
+    ("hook_on_second_edit", "session_hygiene", "forward_hooks"),
 ])
 def test_the_checks_fail_broken_editors(flaw, check, message):
     cls = type(f"Broken_{flaw}", (_Broken,), {"flaw": flaw})
-    with pytest.raises(AssertionError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        checks.CHECKS[check](lambda lm: cls(), "tiny-gpt2")
-    checks.CHECKS[check](lambda lm: _Broken(), "tiny-gpt2")  # the same editor without the flaw passes
+    family = "tiny-llama" if check in SESSION_CHECKS else "tiny-gpt2"  # tiny-llama: a pad token, left padding
+    with pytest.raises(AssertionError, match=re.escape(message)):
+        checks.CHECKS[check](lambda lm: cls(), family)
+    checks.CHECKS[check](lambda lm: _Broken(), family)  # the same editor without the flaw passes
 
 
 # -- as a method's author runs it ------------------------------------------------------------------------------
@@ -103,29 +160,17 @@ def _pytest(*args, cwd=REPO, timeout=600):
                           capture_output=True, text=True, timeout=timeout)
 
 
+def _example_installed() -> bool:
+    from test_gate_guide import _installed
+    return _installed()
+
+
+@pytest.mark.skipif(_example_installed(), reason="tests/test_gate_guide.py runs it, for the example plugin")
 def test_pyargs_conformance_runs_from_any_directory(tmp_path):
     r = _pytest("--pyargs", "editbench.conformance", "--editor", "null", cwd=tmp_path)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
-    assert "9 passed" in r.stdout, r.stdout[-2000:]
+    assert "12 passed" in r.stdout, r.stdout[-2000:]
 
 
-EXAMPLE = "editbench-rank1"
-
-
-def _example_installed() -> bool:
-    try:
-        metadata.distribution(EXAMPLE)
-    except metadata.PackageNotFoundError:
-        return False
-    return "rank1" in registry.available()
-
-
-@pytest.mark.skipif(not _example_installed(), reason=f"the example plugin is not installed: run `pip install "
-                    f"--no-deps --no-build-isolation -e examples/{EXAMPLE}` (.ci/run does)")
-def test_example_plugin_passes_conformance_and_the_single_suite(tmp_path):
-    r = _pytest("--pyargs", "editbench.conformance", "--editor", "rank1", cwd=tmp_path)
-    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
-    r = _pytest("--pyargs", "editbench.suites", "-m", "single", "--editor", "rank1", "--model", "factworld",
-                "--n-records", "5", "--reports-dir", str(tmp_path / "reports"), cwd=tmp_path)
-    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
-    assert "1 passed" in r.stdout and "rank1" in r.stdout, r.stdout[-3000:]
+# The example third-party package (examples/editbench-rank1) through conformance, the single suite and compare
+# against rome on the fact world: tests/test_gate_guide.py runs its GitHub Actions workflow.

@@ -216,3 +216,18 @@ def test_malformed_explicit_hash_is_a_value_error(server, tmp_path):
     with pytest.raises(ValueError, match="64 hex digits"):
         download_file(f"{server}/counterfact.json", tmp_path / "d" / "cf.json", sha256="abc", progress=False)
     assert Handler.hits == []
+
+
+@pytest.mark.parametrize("tty,progress,drawn", [(True, True, True), (False, True, False), (True, False, False)])
+def test_progress_bar_on_a_terminal_only(server, tmp_path, monkeypatch, tty, progress, drawn):
+    """pooch draws the bar (tqdm) only when asked for and stderr is a terminal (no bar in CI logs)."""
+    seen = []
+    real = dl.pooch.HTTPDownloader
+
+    def spy(**kw):
+        seen.append(kw["progressbar"])
+        return real(**{**kw, "progressbar": False})
+    monkeypatch.setattr(dl.pooch, "HTTPDownloader", spy)
+    monkeypatch.setattr(dl.sys.stderr, "isatty", lambda: tty, raising=False)
+    download_file(f"{server}/counterfact.json", tmp_path / "d" / "cf.json", sha256=SHA, progress=progress)
+    assert seen == [drawn]

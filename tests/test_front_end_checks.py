@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 
@@ -157,9 +158,9 @@ def test_option_validators_fuzz(kind, value):
         accepted = False
     if kind == "count":  # exactly the whole numbers >= 1 (or not given) pass
         assert accepted == (value is None or (type(value) is int and value >= 1))
-    if kind == "hparam_value":  # a number, or a string that reads as one (YAML "1e-3")
+    if kind == "hparam_value":  # a finite number > 0 (v_lr's declared range), or a string that reads as one
         numeric = type(value) in (int, float) or (isinstance(value, str) and _reads_as_float(value))
-        assert accepted == numeric, value
+        assert accepted == (numeric and math.isfinite(float(value)) and float(value) > 0), value
 
 
 def _reads_as_float(text: str) -> bool:

@@ -199,7 +199,17 @@ DAMAGE = {
                               r"LATEST does not name a checkpoint"),
     "LATEST is a symlink out": (_symlink_outside, r"resolves outside"),
     "results cut": (lambda ck: (ck.parent / "results.jsonl").write_bytes(b""), r"results\.jsonl has 0 bytes"),
+    "edited position in state.json": (lambda ck: _edit_state(ck, position=2),
+                                      r"state\.json is damaged: its SHA-256 .* manifest\.json"),
+    "deleted manifest": (lambda ck: (ck / "step_0000004" / "manifest.json").unlink(), r"manifest\.json is missing"),
+    "foreign file in the checkpoint": (lambda ck: (ck / "step_0000004" / "extra.bin").write_bytes(b"x"),
+                                       r"extra\.bin is not one of the files"),
 }
+
+
+def _edit_state(ck, **changes):
+    f = ck / "step_0000004" / "state.json"
+    f.write_text(json.dumps({**json.loads(f.read_text()), **changes}))
 
 
 @pytest.mark.parametrize("case", list(DAMAGE))
@@ -309,7 +319,9 @@ def test_on_nonfinite_is_checked():
 def test_a_checkpoint_from_before_file_hashes_still_resumes_and_says_so(pool, killed_run):
     f = killed_run / "ckpt" / "step_0000004" / "state.json"
     st = json.loads(f.read_text())
-    del st["files"]  # as written before hashes were recorded
+    del st["files"]  # as written before hashes were recorded (format version 1, no manifest)
+    st["version"] = 1
     f.write_text(json.dumps(st))
+    (f.parent / "manifest.json").unlink()
     s, msgs = resume_warnings(lambda: run(Nudge(), pool, cfg(killed_run, resume=True)))
     assert len(msgs) == 1 and "without file hashes" in msgs[0] and s["resumed_from"]["edit"] == 4 and s["complete"]

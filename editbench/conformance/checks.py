@@ -22,29 +22,30 @@
                                    any weight changes (in a batch too: no partial edit)
 =================================  =================================================================================
 
+and, in :mod:`editbench.conformance.session`, what breaks a session shared by many editors and edits:
+:func:`~editbench.conformance.session.check_session_hygiene` (tokenizer, requires_grad/.grad, train/eval mode,
+hooks, config, torch switches and global RNG states left as found), :func:`~editbench.conformance.session.check_no_module_state`
+(no process-wide state, e.g. a cache keyed by model path, decides an edit) and
+:func:`~editbench.conformance.session.check_generation_after_edits` (greedy generation, seeded template sampling and
+scores unchanged after 3 restored edits).
+
 Editors in :data:`NO_OP` (the null baseline) change nothing by design; the checks that need a change skip it.
 """
 from __future__ import annotations
 
-import random
-from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any, Callable
 
-import numpy as np
-import torch
-
-from editbench.data.schema import EditRequest, RecordError
-from editbench.editors.base import EditResult, restore
+from editbench.conformance.common import (REQ_A, REQ_B, _apply, _describe, _fresh, ambient_rng,  # noqa: F401
+                                          differing, same_bytes, snapshot)
+from editbench.data.schema import RecordError
+from editbench.editors.base import restore
 from editbench.models.loader import LoadedModel, load_model, state_hash
 from editbench.models.tiny import TINY
 
 FAMILIES: tuple[str, ...] = tuple(TINY)  # tiny-gpt2, tiny-gptj, tiny-neox, tiny-llama
 DEFAULT_FAMILY = "tiny-llama"  # the default model's (SmolLM2's) family, for the checks not run on every family
 NO_OP = frozenset({"null"})
-# two requests in the tiny models' whole-word vocabulary (editbench.models.tiny.WORDS)
-REQ_A = EditRequest("conformance-a", "The mother tongue of {} is", "Danielle Darrieux", "English", "French")
-REQ_B = EditRequest("conformance-b", "{} lives in", "Toko Yasuda", "Paris", "Tokyo")
 # label -> (malformed request, the field its RecordError must name)
 BAD_REQUESTS: dict[str, tuple[EditRequest, str]] = {
     "empty target_new": (replace(REQ_A, target_new=""), "target_new"),
@@ -70,65 +71,6 @@ def factory(name: str, hparams: dict | None = None, seed: int = 0) -> Make:
     return make
 
 
-# -- helpers ---------------------------------------------------------------------------------------------------
-def snapshot(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """Copies of every parameter and buffer (tied weights once)."""
-    out = {n: p.detach().clone() for n, p in model.named_parameters()}
-    out.update({f"buffer:{n}": b.detach().clone() for n, b in model.named_buffers()})
-    return out
-
-
-def same_bytes(a: torch.Tensor, b: torch.Tensor) -> bool:
-    if a.dtype != b.dtype or a.shape != b.shape:
-        return False
-    return torch.equal(a.detach().cpu().contiguous().reshape(-1).view(torch.uint8),
-                       b.detach().cpu().contiguous().reshape(-1).view(torch.uint8))
-
-
-def differing(now: dict[str, torch.Tensor], ref: dict[str, torch.Tensor]) -> list[str]:
-    """Names whose bytes differ between two snapshots (or that one of them lacks)."""
-    return sorted(n for n in set(now) | set(ref) if n not in now or n not in ref or not same_bytes(now[n], ref[n]))
-
-
-def _describe(names: list[str], now: dict, ref: dict, limit: int = 4) -> str:
-    parts = []
-    for n in names[:limit]:
-        if n in now and n in ref and now[n].shape == ref[n].shape:
-            d = (now[n].double() - ref[n].double()).abs().max().item()
-            parts.append(f"{n} (max |diff| {d:.3g})")
-        else:
-            parts.append(n)
-    return ", ".join(parts) + (f" and {len(names) - limit} more" if len(names) > limit else "")
-
-
-def _fresh(family: str, make: Make) -> tuple[LoadedModel, Any]:
-    lm = load_model(family)
-    editor = make(lm)
-    editor.prepare(lm.model, lm.tok)
-    return lm, editor
-
-
-def _apply(editor, lm: LoadedModel, requests) -> EditResult:
-    res = editor.apply(lm.model, lm.tok, list(requests))
-    assert isinstance(res, EditResult), f"{editor.name}: apply returned {type(res).__name__}, not an EditResult"
-    return res
-
-
-@contextmanager
-def ambient_rng(seed: int):
-    """Seed the global torch / numpy / random generators for the block, then put their states back."""
-    py, npy = random.getstate(), np.random.get_state()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        random.seed(seed)
-        np.random.seed(seed)
-        try:
-            yield
-        finally:
-            random.setstate(py)
-            np.random.set_state(npy)
-
-
 # -- the checks ------------------------------------------------------------------------------------------------
 def check_registration(name: str) -> None:
     """The registered name loads, is an Editor whose ``name`` is the registered one (presets and gates are looked
@@ -148,6 +90,13 @@ def check_registration(name: str) -> None:
         f"{name}: hparams_class {hp!r} is not an HParams dataclass"
     assert hp.__dataclass_params__.frozen, f"{name}: hparams_class {hp.__name__} must be frozen (dataclass(frozen=True))"
     assert isinstance(cls.supports_batch, bool), f"{name}: supports_batch must be a bool, got {cls.supports_batch!r}"
+    from editbench.editors.base import editor_preset_table
+    table, _ = editor_preset_table(cls)  # a plugin's presets file unreadable: PresetError saying why
+    for key in table:  # every shipped section builds (unknown keys or wrong types fail here, naming the key)
+        try:
+            cls.from_preset([key])
+        except (TypeError, ValueError) as e:
+            raise AssertionError(f"{name}: preset section {key!r} does not build: {e}") from e
     desc = cls.from_preset([]).describe()
     json.dumps(desc)  # raises TypeError naming the value that is not JSON
     assert desc.get("name") == name, f"{name}: describe() names {desc.get('name')!r}"
@@ -288,10 +237,17 @@ def check_bad_requests(make: Make, family: str = DEFAULT_FAMILY) -> None:
             editor.reset()
 
 
+from editbench.conformance.session import (check_generation_after_edits, check_no_module_state,  # noqa: E402
+                                           check_session_hygiene)
+
 CHECKS: dict[str, Callable[..., None]] = {  # the checks that take (make, family)
     "edit_and_restore": check_edit_and_restore,
     "no_state_leak": check_no_state_leak,
     "seed_determinism": check_seed_determinism,
     "batch_support": check_batch_support,
     "bad_requests": check_bad_requests,
+    # what breaks a shared session (editbench.conformance.session)
+    "session_hygiene": check_session_hygiene,
+    "no_module_state": check_no_module_state,
+    "generation_after_edits": check_generation_after_edits,
 }

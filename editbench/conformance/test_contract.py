@@ -40,3 +40,15 @@ def test_declared_batch_support_is_honoured(eb_session, editor_name):
 
 def test_bad_requests_raise_record_errors(eb_session, editor_name):
     _run(checks.check_bad_requests, _make(eb_session, editor_name))
+
+
+def test_leaves_the_shared_session_as_found(eb_session, editor_name):
+    _run(checks.check_session_hygiene, _make(eb_session, editor_name), checks.DEFAULT_FAMILY)
+
+
+def test_no_process_wide_state_decides_an_edit(eb_session, editor_name):
+    _run(checks.check_no_module_state, _make(eb_session, editor_name), checks.DEFAULT_FAMILY)
+
+
+def test_generation_and_scores_unchanged_after_restored_edits(eb_session, editor_name):
+    _run(checks.check_generation_after_edits, _make(eb_session, editor_name), checks.DEFAULT_FAMILY)

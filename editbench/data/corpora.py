@@ -29,6 +29,7 @@ import re
 import xml.etree.ElementTree as ET
 from typing import Any, Iterator
 
+from editbench.models.cache import local_only
 from editbench.models.identity import model_identity
 
 CORPORA = ("wikitext", "gensim-wiki", "factworld", "auto")
@@ -147,9 +148,10 @@ def wikitext_texts(config: str = "wikitext-103-raw-v1", split: str = "train") ->
     try:
         import datasets
 
-        ds = datasets.load_dataset("wikitext", config, split=split, streaming=True)
-        it = iter(ds)
-        first = next(it)
+        with local_only():  # EDITBENCH_OFFLINE=1: datasets is local-only too (streaming then fails at once)
+            ds = datasets.load_dataset("wikitext", config, split=split, streaming=True)
+            it = iter(ds)
+            first = next(it)
     except Exception as e:  # offline, hub unreachable, dataset missing
         raise RuntimeError(
             f"corpus 'wikitext' needs the datasets library and the Hugging Face hub (wikitext/{config}); it "

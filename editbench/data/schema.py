@@ -277,19 +277,6 @@ def require_str(rec: dict, key: str, case_id: Any, source: str | None = None, em
     return val
 
 
-def str_tuple(val: Any, fld: str, case_id: Any, source: str | None = None, single_ok: bool = False
-              ) -> tuple[str, ...]:
-    """A list of strings as a tuple (a lone string too when ``single_ok``); raise a RecordError otherwise."""
-    if single_ok and isinstance(val, str):
-        val = [val]
-    if not isinstance(val, list):
-        raise RecordError(case_id, fld, f"expected a list of strings, got {type(val).__name__}", source)
-    for i, v in enumerate(val):
-        if not isinstance(v, str):
-            raise RecordError(case_id, f"{fld}[{i}]", f"expected a string, got {type(v).__name__}", source)
-    return tuple(val)
-
-
 class UnreadableRecord:
     """Stands for a line of a ``.jsonl`` file that could not be read (bad UTF-8, bad JSON, nested too deeply).
 

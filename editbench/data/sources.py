@@ -13,9 +13,10 @@ downloads it; :func:`locate` is what the loaders call.
    ``tests/test_sources.py`` checks the shared mirror against the pinned hashes;
 2. the download cache, ``<cache_root>/data/<mirror path>`` (``$EDITBENCH_CACHE``, default
    ``~/.cache/editbench``), verified at every use against the pinned sha256 (else the recorded sidecar);
-3. on first use, a download into that cache (:func:`editbench.data.download.download_file`: ``.part`` file,
-   tqdm progress bar, sha256 checked where pinned, atomic rename) -- unless downloads are off:
-   ``EDITBENCH_OFFLINE=1`` or ``HF_HUB_OFFLINE=1`` (:func:`offline`). Then, or for a file with no public
+3. on first use, a download into that cache (:func:`editbench.data.download.download_file`: pooch, progress
+   bar on a terminal, sha256 checked where pinned, atomic rename) -- unless downloads are off:
+   ``EDITBENCH_OFFLINE=1`` (or ``HF_HUB_OFFLINE`` / ``TRANSFORMERS_OFFLINE``; the one switch,
+   :func:`editbench.models.cache.offline`). Then, or for a file with no public
    source, :class:`DataNotAvailable` (a :class:`~editbench.data.schema.DatasetFileMissing`) says in one line
    what to fetch or set. A failed download raises :class:`~editbench.data.download.DownloadError` (a
    :class:`~editbench.data.download.ChecksumError` for wrong bytes) and leaves no file behind.
@@ -36,6 +37,7 @@ from pathlib import Path
 from editbench.data.download import (COUNTERFACT_URL, ChecksumError, DownloadError, cache_dir, download_counterfact,
                                      download_file, verify_file)
 from editbench.data.schema import DatasetFileMissing
+from editbench.models.cache import offline, offline_flag
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 REMOTE_ROOT_URL = "https://rome.baulab.info"  # ROME's data host (rome/util/globals.yml REMOTE_ROOT_URL)
@@ -143,18 +145,6 @@ class UnknownSourceError(ValueError):
         self.name = name
         super().__init__(f"no data source {name!r}.{did_you_mean(close_matches(name, SOURCES))} "
                          f"Known: {', '.join(SOURCES)}")
-
-
-def offline() -> bool:
-    """Whether implicit downloads are off: ``EDITBENCH_OFFLINE`` or ``HF_HUB_OFFLINE`` is 1/true/yes/on."""
-    return bool(offline_flag())
-
-
-def offline_flag() -> str | None:
-    for key in ("EDITBENCH_OFFLINE", "HF_HUB_OFFLINE"):
-        if os.environ.get(key, "").strip().lower() in {"1", "true", "yes", "on"}:
-            return key
-    return None
 
 
 def mirror_candidates() -> list[Path]:

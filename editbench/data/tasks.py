@@ -21,6 +21,7 @@ from pathlib import Path
 from editbench.data.registry import read_json_records
 from editbench.data.sources import DataNotAvailable, locate
 from editbench.data.schema import RecordError, require, require_str
+from editbench.models.cache import local_only
 from editbench.suggest import close_matches, did_you_mean
 
 
@@ -129,7 +130,8 @@ def build_from_glue(name: str, reason: str = "") -> Path:
         raise DataNotAvailable(task.file, f"{reason}; building it from GLUE needs the `datasets` package "
                                           "(pip install datasets) and network once") from None
     try:
-        rows = list(load_dataset("glue", name, split="validation"))
+        with local_only():  # EDITBENCH_OFFLINE=1: only the Hugging Face datasets cache is read
+            rows = list(load_dataset("glue", name, split="validation"))
     except Exception as e:  # noqa: BLE001 - offline, hub down, no cached copy
         raise DataNotAvailable(task.file, f"{reason}; building it from GLUE failed: datasets.load_dataset('glue', "
                                           f"{name!r}, split='validation') raised {type(e).__name__}: {e} (it needs "

@@ -51,7 +51,6 @@ METRICS = ("es", "ps", "ns", "em", "pm", "nm", "es_correct", "ps_correct", "ns_c
 TOKEN_ACC_METRICS = ("es_tok", "ps_tok", "ns_tok")
 GEN_METRICS = ("es_gen", "ps_gen", "ns_gen")
 PROTOCOLS = ("prob", "token_acc", "gen")
-PROTOCOL_METRICS = {"prob": METRICS, "token_acc": TOKEN_ACC_METRICS, "gen": GEN_METRICS}
 EXTRA_METRICS = TOKEN_ACC_METRICS + GEN_METRICS  # the keys beyond METRICS that aggregate() may report
 _KINDS = (("rewrite", "e"), ("paraphrase", "p"), ("neighborhood", "n"))
 

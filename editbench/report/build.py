@@ -58,6 +58,14 @@ def _sources_note(col: Collection, out_dir: Path) -> list[str]:
     return lines
 
 
+def _models_note(models: set) -> list[str]:
+    """What a built-in model short name exactly is (variant, quantization), for the models in the table."""
+    from editbench.models import smollm2
+    named = {smollm2.NAME: smollm2.FULL_NAME}
+    seen = [m for m in sorted(models, key=str) if m in named]
+    return ["", "Models: " + "; ".join(f"`{m}` = {named[m]}" for m in seen) + "."] if seen else []
+
+
 def write_report(paths: Iterable[str | Path], out_dir: str | Path, models: Sequence[str] | None = None,
                  heatmaps: bool = True) -> dict:
     """Collect, tabulate and write; returns what :file:`report.json` holds."""
@@ -79,6 +87,7 @@ def write_report(paths: Iterable[str | Path], out_dir: str | Path, models: Seque
              "interval over records).", ""]
     lines.append(tabulate(board_rows, headers=leaderboard_headers(), tablefmt="github", disable_numparse=True)
                  if board_rows else "No results found.")
+    lines += _models_note({e.model for e in col.entries})
     report: dict = {"schema": "editbench.report/1", "leaderboard": {"headers": leaderboard_headers(),
                                                                     "rows": board_rows},
                     "table3": {}, "sweeps": [], "figures": [], "heatmaps": [],

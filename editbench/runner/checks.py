@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import Any, Sequence
 
+from editbench.models.cache import offline_flag
 from editbench.runner.experiment import Experiment, ExperimentError, parse_record_range  # noqa: F401 (re-export)
 from editbench.suggest import close_matches, did_you_mean
 
@@ -52,10 +53,10 @@ def check_model(name: str) -> None:
     if "/" not in name and close:
         raise ExperimentError(f"--model {name!r}: not a built-in model, a directory or a hub id (org/name)."
                               f"{did_you_mean(close)} Built-ins: {', '.join(builtin_models())}")
-    if offline() and not in_hub_cache(name):
+    if offline_flag() and not in_hub_cache(name):
         raise ExperimentError(f"--model {name!r}: not a built-in model ({', '.join(builtin_models())}) or a "
-                              "directory, and as a hub id it is not in the local Hugging Face cache (HF_HUB_OFFLINE "
-                              "is set, so nothing can be downloaded)")
+                              "directory, and as a hub id it is not in the local Hugging Face cache "
+                              f"({offline_flag()} is set, so nothing can be downloaded)")
     return check_model_usable(name)
 
 
@@ -72,14 +73,9 @@ def check_model_usable(name: str) -> None:
         if Path(name).expanduser().is_dir():
             check_dir_usable(name)
         else:
-            check_hub_usable(name, offline())
+            check_hub_usable(name, bool(offline_flag()))
     except UnusableModelError as e:
         raise ExperimentError(f"--model {name!r}: cannot be used: {e}") from None
-
-
-def offline() -> bool:
-    flags = (os.environ.get(k, "") for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
-    return any(v.strip().lower() in {"1", "true", "yes", "on"} for v in flags)
 
 
 def in_hub_cache(name: str) -> bool:
@@ -150,9 +146,24 @@ def _expected(annotation: Any) -> tuple[tuple[type, ...], bool]:
     return tuple(kinds), "None" in parts
 
 
-def check_hparams(editor_cls: type, overrides: dict[str, Any]) -> None:
-    """Each override names a field of the editor's hyperparameters and has a value of its type (YAML strings
-    such as "1e-3" for numbers are accepted, as the editors coerce them)."""
+def check_hparams(editor_cls: type, overrides: dict[str, Any], n_layers: int | None = None) -> None:
+    """Each override names a field of the editor's hyperparameters, has a value of its type (YAML strings
+    such as "1e-3" for numbers are accepted, as the editors coerce them) and lies in the field's declared range
+    (:mod:`editbench.editors.ranges`: finite, > 0, >= 1, a layer of the model when ``n_layers`` is known)."""
+    _check_hparam_types(editor_cls, overrides)
+    from editbench.runner.experiment import check_hparam_ranges
+    check_hparam_ranges(editor_cls, overrides, n_layers)
+    from editbench.editors.base import _coerce
+    types = {f.name: f.type for f in dataclasses.fields(editor_cls.hparams_class)}
+    try:  # the dataclass's own checks (e.g. MEMIT's ascending layers), on its defaults plus the overrides
+        editor_cls.hparams_class(**{k: _coerce(editor_cls.name, k, v, types[k]) for k, v in overrides.items()})
+    except (ValueError, TypeError) as e:
+        shown = " ".join(f"{editor_cls.name}.{k}={v!r}" for k, v in overrides.items())
+        raise ExperimentError(f"--hparam {shown}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") \
+            from None
+
+
+def _check_hparam_types(editor_cls: type, overrides: dict[str, Any]) -> None:
     fields = {f.name: f for f in dataclasses.fields(editor_cls.hparams_class)}
     for key, value in overrides.items():
         if key not in fields:
@@ -173,8 +184,12 @@ def check_hparams(editor_cls: type, overrides: dict[str, Any]) -> None:
             raise ExperimentError(f"--hparam {editor_cls.name}.{key}={value!r}: expected {want}")
 
 
-def check_hparam_editors(overrides: dict[str, dict], selected: Sequence[str] | None = None) -> None:
-    """Every ``--hparam EDITOR.KEY`` names a registered editor (a misspelt one is not silently ignored)."""
+def check_hparam_editors(overrides: dict[str, dict], selected: Sequence[str] | None = None,
+                         model: str | None = None) -> None:
+    """Every ``--hparam EDITOR.KEY`` names a registered editor (a misspelt one is not silently ignored) and is
+    valid for it (:func:`check_hparams`; layer indices against ``model``'s layer count when it is on disk)."""
+    from editbench.runner.preflight import model_layers
+    n_layers = model_layers(model) if model is not None else None
     from editbench import registry
 
     known = registry.available()
@@ -185,7 +200,7 @@ def check_hparam_editors(overrides: dict[str, dict], selected: Sequence[str] | N
         if selected is not None and name not in selected:
             raise ExperimentError(f"--hparam {name}.{next(iter(overrides[name]))}: editor {name!r} is not selected "
                                   f"(--editor {' '.join(selected)})")
-        check_hparams(check_editor(name), overrides[name])
+        check_hparams(check_editor(name), overrides[name], n_layers)
 
 
 def check_device(device: str) -> None:
@@ -201,15 +216,32 @@ def check_device(device: str) -> None:
 
 def check_out_dir(path: str, option: str = "--reports-dir") -> None:
     """The output directory exists or can be made, and files can be written there (found now, not at the end).
-    Nothing is created: the deepest existing ancestor must be a writable directory."""
+    Nothing is left behind: a file is created and removed in the deepest existing ancestor (permission bits
+    alone do not say it: root ignores them, a read-only mount does not show in them)."""
+    import tempfile
+
     p = Path(path).expanduser().absolute()
     probe = p
-    while not probe.exists():
+    while not probe.exists() and not probe.is_symlink():
         probe = probe.parent
     if not probe.is_dir():
-        raise ExperimentError(f"{option} {path!r}: cannot write there ({probe} is a file, not a directory)")
+        what = "a broken link" if probe.is_symlink() and not probe.exists() else "a file, not a directory"
+        raise ExperimentError(f"{option} {path!r}: cannot write there ({probe} is {what})")
     if not os.access(probe, os.W_OK | os.X_OK):
         raise ExperimentError(f"{option} {path!r}: cannot write there ({probe} is not writable)")
+    try:
+        with tempfile.TemporaryFile(dir=probe, prefix=".editbench-probe-"):
+            pass
+    except OSError as e:
+        raise ExperimentError(f"{option} {path!r}: cannot write there ({probe}: {e.strerror or e})") from None
+
+
+def check_seed(value: Any, option: str = "--seed") -> None:
+    """A seed every RNG of a run accepts: a whole number in [0, 2**32 - 1] (NumPy's range)."""
+    from editbench.editors.ranges import SEED_MAX
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= SEED_MAX:
+        raise ExperimentError(f"{option} {value!r}: must be a whole number from 0 to {SEED_MAX} (2**32 - 1), the "
+                              "range every random number generator of a run accepts")
 
 
 def check_count(option: str, value: Any) -> None:
@@ -219,12 +251,19 @@ def check_count(option: str, value: Any) -> None:
         raise ExperimentError(f"{option} {value!r}: must be a whole number >= 1")
 
 
-def check_experiment(exp: Experiment, *, dataset_checked: bool = False) -> type:
-    """All of the above for one experiment; returns the editor class."""
+def check_experiment(exp: Experiment, *, dataset_checked: bool = False, n_given: bool = True,
+                     samples: Sequence[int] | None = None) -> type:
+    """All of the above for one experiment, then the checks of the inputs together
+    (:mod:`editbench.runner.preflight`: the dataset against the tokenizer and the counts, a resume against its
+    checkpoint, the run directories free); returns the editor class. ``n_given``: the count was given (not the
+    default); ``samples``: the sequential samples that will run (default all)."""
+    from editbench.runner import preflight
+
     editor_cls = check_editor(exp.editor)
     check_model(exp.model)
     check_device(exp.device)
-    check_hparams(editor_cls, dict(exp.hparams))
+    check_seed(exp.seed)
+    check_hparams(editor_cls, dict(exp.hparams), preflight.model_layers(exp.model))
     if exp.batch_size > 1 and not editor_cls.supports_batch:
         raise ExperimentError(f"--batch-size {exp.batch_size}: editor {exp.editor!r} edits one request at a time "
                               "(supports_batch is False); use --batch-size 1")
@@ -237,8 +276,15 @@ def check_experiment(exp: Experiment, *, dataset_checked: bool = False) -> type:
     if not dataset_checked:
         check_dataset(exp.dataset_name, exp.model)
     check_out_dir(exp.out_dir, "--out" if exp.suite == "sequential" else "--reports-dir")
+    preflight.check_representable(exp.model, exp.dataset_name)
+    if exp.suite in ("single", "sequential"):
+        preflight.check_counts(exp, n_given, samples)
+    if exp.suite == "sequential":
+        runs = list(samples if samples is not None else range(exp.samples))
+        preflight.check_resume(exp, runs)
+        preflight.check_run_dirs_free(exp, runs)
     return editor_cls
 
 
 __all__ = ["check_count", "check_dataset", "check_device", "check_editor", "check_experiment", "check_hparam_editors",
-           "check_hparams", "check_model", "check_model_usable", "check_out_dir", "parse_record_range"]
+           "check_hparams", "check_model", "check_model_usable", "check_out_dir", "check_seed", "parse_record_range"]

@@ -17,7 +17,6 @@ stream (recall is measured on facts none of them edits).
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -194,11 +193,6 @@ def run_isolation(exp: Experiment, editor, lm, summary: dict, *, rule: Disabling
             "editor_matches_run": run_editor in (None, editor.name), "edits": rows, "n_cf_edits": len(rows),
             "n_intrinsic": sum(1 for r in rows if r["class"] == "intrinsic"), "probe_notes": notes,
             "rule": rule.to_dict()}
-
-
-def finite_or_none(x) -> float | None:
-    v = _num(x)
-    return v if v is not None and math.isfinite(v) else None
 
 
 # -- the front ends' shared pieces -------------------------------------------------------------------------

@@ -130,6 +130,10 @@ class Experiment:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
                 raise ExperimentError(f"{name} must be a whole number >= 1, got {value!r}")
+        from editbench.editors.ranges import SEED_MAX
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed <= SEED_MAX:
+            raise ExperimentError(f"--seed {self.seed!r}: must be a whole number from 0 to {SEED_MAX} (2**32 - 1), "
+                                  "the range every random number generator of a run accepts")
         object.__setattr__(self, "hparams", tuple(sorted(dict(self.hparams).items())))
         if self.probes is not None:
             object.__setattr__(self, "probes", tuple(self.probes))
@@ -207,7 +211,26 @@ def make_editor(exp: Experiment, lm) -> Any:
     editor = registry.create(exp.editor, model_keys=lm.preset_keys, **overrides)
     if hasattr(editor.hparams, "seed") and "seed" not in overrides:
         editor.hparams = editor.hparams.replace(seed=exp.seed)
+    n_layers = getattr(getattr(lm, "adapter", None), "n_layers", None)
+    if hasattr(editor.hparams, "to_dict"):  # preset + overrides, against the loaded model (a preset for another
+        values = editor.hparams.to_dict()  # model may name layers this one does not have)
+        check_hparam_ranges(type(editor), {k: v for k, v in values.items() if k in overrides}, n_layers)
+        check_hparam_ranges(type(editor), values, n_layers, what=f"the preset for {lm.model_id}")
     return editor
+
+
+def check_hparam_ranges(editor_cls: type, values: dict[str, Any], n_layers: int | None,
+                        what: str = "--hparam") -> None:
+    """Every value within its declared range (:mod:`editbench.editors.ranges`), layers within the model."""
+    from editbench.editors.ranges import range_errors
+
+    errors = range_errors(editor_cls.hparams_class, values, n_layers)
+    if errors:
+        key, why = errors[0]
+        more = f" (and {len(errors) - 1} more: {', '.join(k for k, _ in errors[1:])})" if len(errors) > 1 else ""
+        source = f"--hparam {editor_cls.name}.{key}={values[key]!r}" if what == "--hparam" else \
+            f"{editor_cls.name}.{key}={values[key]!r} ({what})"
+        raise ExperimentError(f"{source}: {why}{more}")
 
 
 def load_pool(exp: Experiment, n: int | None = None, seed: int | None = None):
@@ -262,6 +285,7 @@ def run_sequential_sample(exp: Experiment, editor, lm, sample: int = 0, *, progr
                                      ProbeContext(tok=lm.tok, model_id=lm.model_id, pool=pool, stream=stream,
                                                   seed=exp.seed, dataset=exp.dataset_name))
     summary = run_sequential(editor, lm, pool, cfg, health_probe=probe, health_directions=directions,
-                             dataset=exp.dataset_name, stream=stream, downstream_probe=downstream_probe)
+                             dataset=exp.dataset_name, stream=stream, downstream_probe=downstream_probe,
+                             overrides=dict(exp.hparams))
     summary["model_hash"] = lm.model_hash
     return summary, errors

@@ -117,13 +117,22 @@ def machine() -> dict:
             "gpu": gpu}
 
 
+def _model(model_id: str | None, model_hash: str | None) -> dict:
+    """``{"id", "hash"}``, plus ``"name"`` (exactly what the model is) for a built-in with a variant to name."""
+    from editbench.models import smollm2
+    out = {"id": model_id, "hash": model_hash}
+    if model_id == smollm2.NAME:
+        out["name"] = smollm2.FULL_NAME
+    return out
+
+
 def provenance(*, editor: Any = None, model_id: str | None = None, model_hash: str | None = None,
                dataset: str | None = None, record_ids: Sequence[Any] = (), seed: int | None = None,
                device: str | None = None, **extra: Any) -> dict:
     """A JSON-ready dict recording everything needed to reproduce a number."""
     out = {
         "editor": editor.describe() if hasattr(editor, "describe") else editor,
-        "model": {"id": model_id, "hash": model_hash},
+        "model": _model(model_id, model_hash),
         "dataset": {"name": dataset, "record_ids": [str(r) for r in record_ids]},
         "seed": seed,
         "device": device,

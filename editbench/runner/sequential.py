@@ -48,6 +48,7 @@ from editbench.metrics.counterfact import METRICS, PROTOCOLS, RewriteScorer, che
 from editbench.metrics.distance import DistanceTracker
 from editbench.metrics.forgetting import ForgettingTracker, Windows
 from editbench.metrics.generation import GenForgetting
+from editbench.runner.files import RunLock
 from editbench.runner.jsonl import JsonlWriter, jsonable
 from editbench.runner.provenance import provenance
 from editbench.runner import state as ckpt
@@ -177,6 +178,10 @@ class _Run:
         self.stopped: str | None = None         # why the run stopped early (on_nonfinite="stop"), else None
         self.resumed_from: dict | None = None   # what resume=True continued from (summary's resumed_from)
         self.downstream_probe = None            # set by run_sequential (with cfg.downstream_every)
+        hp = getattr(editor, "hparams", None)
+        self.identity = {"editor": getattr(editor, "name", type(editor).__name__),
+                         "hparams": jsonable(hp.to_dict()) if hasattr(hp, "to_dict") else None,
+                         "model_hash": self.model_hash, "dataset": dataset}  # compared on resume
 
     # -- start / resume ------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -225,11 +230,17 @@ class _Run:
         ours = {k: v for k, v in self.cfg.experiment().items() if k not in skip}
         theirs = {k: v for k, v in st["config"].items() if k not in skip}
         theirs = {**{k: defaults[k] for k in ours if k not in theirs and k in defaults}, **theirs}
-        if ours != theirs:
+        saved_id = {k: v for k, v in (st.get("identity") or {}).items() if k in self.identity}
+        now_id = {k: v for k, v in self.identity.items() if k in saved_id}  # checkpoints before identity: config
+        if ours != theirs or saved_id != now_id:
             diff = sorted(k for k in set(ours) | set(theirs) if ours.get(k) != theirs.get(k))
-            raise ValueError(f"cannot resume {self.out}: the config differs in {diff}")
+            diff += sorted(k for k in saved_id if saved_id[k] != now_id.get(k))
+            details = ckpt.differences(theirs, ours) + ckpt.differences(saved_id, now_id)
+            raise ckpt.ResumeMismatch(f"cannot resume {self.out}: the config differs in {diff} (checkpoint -> now: "
+                                      f"{'; '.join(details)}); resume with the run's options, or {ckpt.RERUN}")
         if st["stream"] != [r.case_id for r in self.stream]:
-            raise ValueError(f"cannot resume {self.out}: the edit stream differs from the checkpoint's")
+            raise ckpt.ResumeMismatch(f"cannot resume {self.out}: the edit stream differs from the checkpoint's "
+                                      f"(another dataset, order or sample); {ckpt.RERUN}")
         size = self.jsonl_path.stat().st_size if self.jsonl_path.exists() else None
         if size is None or size < st["jsonl_offset"]:
             raise ckpt.CheckpointError(
@@ -238,10 +249,10 @@ class _Run:
         params = dict(self.model.named_parameters())
         for name, sha in st["originals_sha"].items():
             if name not in params:
-                raise ValueError(f"cannot resume {self.out}: the model passed in has no parameter {name}")
+                raise ckpt.ResumeMismatch(f"cannot resume {self.out}: the model passed in has no parameter {name}")
             if ckpt.tensor_sha(params[name]) != sha:
-                raise ValueError(f"cannot resume {self.out}: parameter {name} of the model passed in is not the "
-                                 "unedited original the run started from (pass a freshly loaded model)")
+                raise ckpt.ResumeMismatch(f"cannot resume {self.out}: parameter {name} of the model passed in is not "
+                                          "the unedited original the run started from (pass a freshly loaded model)")
         self.distance.track_from_model(self.model, st["params"])
         self.orig_sha = dict(st["originals_sha"])
         if st["position"] > 0:
@@ -260,6 +271,8 @@ class _Run:
             msg += f" (the run had stopped: {self.stopped})"
         if "files" not in st:
             msg += " (a checkpoint without file hashes: its tensors are not verified)"
+        elif st["version"] < 2:
+            msg += " (a checkpoint without a manifest: its state.json is not verified)"
         self._announce(self.position, path, msg, depth=4)
         ckpt.set_rng_state(st["rng"])  # last: nothing above may draw random numbers after it
 
@@ -285,7 +298,8 @@ class _Run:
                  "config": self.cfg.experiment(), "stream": [r.case_id for r in self.stream],
                  "originals_sha": {n: self.orig_sha[n] for n in names},
                  "forgetting": self.forget.state(), "forgetting_gen": self.gen_forget.state(), "windows": self.windows.state(),
-                 "last_check": self.last_check, "last_check_n": self.last_check_n, "stopped": self.stopped}
+                 "last_check": self.last_check, "last_check_n": self.last_check_n, "stopped": self.stopped,
+                 "identity": self.identity}
         ckpt.save_checkpoint(self.out, self.position, self.model, names, self.editor, state)
 
     # -- one step ------------------------------------------------------------------------------------------
@@ -386,7 +400,8 @@ def run_sequential(editor, lm, requests: Sequence[EditRequest], config: Sequenti
                    health_probe: Callable[[torch.nn.Module, Any], dict] | None = None,
                    health_directions: dict[str, str] | None = None, dataset: str | None = None,
                    stream: Sequence[EditRequest] | None = None, restore_model: bool = True,
-                   downstream_probe: Callable[[torch.nn.Module, Any], dict] | None = None) -> dict:
+                   downstream_probe: Callable[[torch.nn.Module, Any], dict] | None = None,
+                   overrides: dict | None = None) -> dict:
     """Run (or resume) one sequential run of ``editor`` on ``lm`` (anything with ``.model`` and ``.tok``, e.g. a
     :class:`~editbench.models.loader.LoadedModel` — unedited, also when resuming) over the stream built from
     ``requests`` (or the ``stream`` given); return the summary dict of :func:`editbench.runner.summary.summarize`.
@@ -394,7 +409,9 @@ def run_sequential(editor, lm, requests: Sequence[EditRequest], config: Sequenti
     it). The model is handed back unedited: every parameter the run touched is restored when it ends, so one
     loaded model serves a whole session (``restore_model=False`` leaves the edited weights, to inspect them).
     ``downstream_probe`` (e.g. :class:`editbench.metrics.downstream.GlueProbe`) runs every
-    ``config.downstream_every`` edits."""
+    ``config.downstream_every`` edits. ``overrides``: the front end's hyperparameter overrides, kept in
+    checkpoints beside the resolved hyperparameters (a resume compares both). The run directory is locked while
+    the run writes it (:class:`~editbench.runner.files.RunLock`; a second run into it raises ``RunLocked``)."""
     cfg = config
     if cfg.batch_size > 1 and not getattr(editor, "supports_batch", False):
         raise ValueError(f"batch_size={cfg.batch_size} but editor {getattr(editor, 'name', editor)!r} does not "
@@ -403,6 +420,9 @@ def run_sequential(editor, lm, requests: Sequence[EditRequest], config: Sequenti
         stream = make_stream(requests, cfg.order, cfg.seed, cfg.sample, cfg.n_edits)
     run = _Run(editor, lm, list(stream), cfg, health_probe, dataset, health_directions)
     run.downstream_probe = downstream_probe
+    if overrides is not None:
+        run.identity["overrides"] = jsonable(dict(overrides))
+    lock = RunLock(run.out).acquire()  # one writer per run directory: RunLocked names the other one
     try:
         t = time.perf_counter()
         editor.prepare(run.model, run.tok)  # one-off work on the unedited model (covariances ...)
@@ -410,6 +430,7 @@ def run_sequential(editor, lm, requests: Sequence[EditRequest], config: Sequenti
         run.start()
         return _loop(run, editor, cfg)
     finally:
+        lock.release()
         if restore_model:
             restore(run.model, run.distance.originals)  # hand the model back as it came
 

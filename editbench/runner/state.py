@@ -12,6 +12,14 @@ A checkpoint is a directory ``<out_dir>/ckpt/step_<n>/`` holding
   under ``files`` a SHA-256 of the bytes of ``params.safetensors`` and ``editor.safetensors`` (computed when they
   are written, verified when they are read: overwritten tensor bytes cannot resume silently).
 
+- ``manifest.json`` — a SHA-256 of every other file of the checkpoint, ``state.json`` included, verified before
+  anything of it is used: an edited position, metric or RNG state in ``state.json`` cannot resume silently
+  (checkpoints of format version 1, written before the manifest, still resume, said as unverified).
+
+``state.json`` also holds the run's ``identity`` (editor and its resolved hyperparameters, the model hash, the
+dataset, the front end's ``--hparam`` overrides): a resume whose identity or config differs raises
+:class:`ResumeMismatch` naming every difference (:func:`differences`).
+
 The directory is written under a temporary name and renamed into place, then ``ckpt/LATEST`` is replaced
 atomically: a run killed while checkpointing keeps the previous checkpoint. ``LATEST`` must name a
 ``step_<7 digits>`` directory inside ``ckpt/``; without ``LATEST`` (a run killed between renaming its first
@@ -36,7 +44,9 @@ import numpy as np
 import torch
 from safetensors.torch import load as load_bytes, save_file
 
-STATE_VERSION = 1  # ``files`` (hashes) was added without a version bump: checkpoints without it still load
+STATE_VERSION = 2  # 2: manifest.json hashes every file; 1 (no manifest, maybe no ``files``) still loads, unverified
+READABLE_VERSIONS = (1, 2)
+MANIFEST = "manifest.json"
 STEP_RE = re.compile(r"step_\d{7}")
 TENSOR_FILES = ("params.safetensors", "editor.safetensors")
 STATE_KEYS = ("position", "params", "rng", "batch_index", "jsonl_offset", "config", "stream", "originals_sha",
@@ -46,6 +56,28 @@ RERUN = "rerun without --resume (resume=False) to start the run over"
 
 class CheckpointError(ValueError):
     """A checkpoint that cannot be resumed from: names the file and what is wrong with it."""
+
+
+class ResumeMismatch(ValueError):
+    """A resume whose configuration differs from the checkpoint's (a usage error: the options, not the files)."""
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, default=str, sort_keys=True) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def differences(saved: dict, now: dict, prefix: str = "") -> list[str]:
+    """``["seed: 0 -> 1", "hparams.layer: 5 -> 3", ...]``: every key whose value differs (nested dicts by
+    dotted key; a key on one side only shows as ``(none)`` on the other)."""
+    out = []
+    for key in sorted(set(saved) | set(now), key=str):
+        a, b = saved.get(key, "(none)"), now.get(key, "(none)")
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            out.append(f"{prefix}{key}: {_short(a)} -> {_short(b)}")
+    return out
 
 
 def file_sha(path: str | Path) -> str:
@@ -114,6 +146,11 @@ def save_checkpoint(out_dir: str | Path, position: int, model: torch.nn.Module, 
         json.dump(full, f)
         f.flush()
         os.fsync(f.fileno())
+    manifest = {"files": {p.name: file_sha(p) for p in sorted(tmp.iterdir()) if p.is_file()}}
+    with open(tmp / MANIFEST, "w", encoding="utf-8") as f:
+        json.dump(manifest, f)
+        f.flush()
+        os.fsync(f.fileno())
     final = root / name
     if final.exists():
         shutil.rmtree(final)
@@ -160,20 +197,61 @@ def latest_checkpoint(out_dir: str | Path) -> Path | None:
     return path
 
 
+def read_manifest(path: Path) -> dict[str, str] | None:
+    """The ``{file: sha256}`` of a checkpoint's ``manifest.json`` (None when it has none: format version 1)."""
+    f = Path(path) / MANIFEST
+    if not f.exists():
+        return None
+    try:
+        files = json.loads(f.read_bytes().decode("utf-8"))["files"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise CheckpointError(f"{f} is damaged ({type(e).__name__}); {RERUN}") from e
+    if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
+        raise CheckpointError(f"{f} is damaged (files: not a mapping of file -> SHA-256); {RERUN}")
+    return files
+
+
+def verify_manifest(path: Path, contents: dict[str, bytes]) -> None:
+    """Check the given files' bytes (and that every file of the directory is in the manifest) against the
+    checkpoint's ``manifest.json``; nothing to check without one."""
+    files = read_manifest(path)
+    if files is None:
+        return
+    extra = sorted(p.name for p in Path(path).iterdir() if p.name != MANIFEST and p.name not in files)
+    if extra:
+        raise CheckpointError(f"{Path(path) / extra[0]} is not one of the files this checkpoint wrote "
+                              f"({sorted(files)}); {RERUN}")
+    for name, data in contents.items():
+        expected = files.get(name)
+        if expected is None:
+            raise CheckpointError(f"{Path(path) / MANIFEST} does not list {name}; {RERUN}")
+        got = hashlib.sha256(data).hexdigest()
+        if got != expected:
+            raise CheckpointError(f"{Path(path) / name} is damaged: its SHA-256 {got[:16]}... is not the "
+                                  f"{expected[:16]}... recorded in {MANIFEST} when it was written; {RERUN}")
+
+
 def read_state(path: Path) -> dict:
     """The ``state.json`` of a checkpoint directory (checked for the format version and its keys)."""
     f = Path(path) / "state.json"
     try:
-        with open(f, encoding="utf-8") as fh:
-            state = json.load(fh)
+        data = f.read_bytes()
     except FileNotFoundError as e:
         raise CheckpointError(f"{f} is missing: the checkpoint is incomplete; {RERUN}") from e
-    except (ValueError, OSError) as e:  # JSONDecodeError / UnicodeDecodeError: truncated or overwritten
+    except OSError as e:
+        raise CheckpointError(f"{f} cannot be read ({e}); {RERUN}") from e
+    verify_manifest(Path(path), {"state.json": data})  # before a byte of it is trusted
+    try:
+        state = json.loads(data.decode("utf-8"))
+    except (ValueError, RecursionError) as e:  # JSONDecodeError / UnicodeDecodeError: truncated or overwritten
         raise CheckpointError(f"{f} is damaged (not readable JSON: {e}); {RERUN}") from e
     if not isinstance(state, dict):
         raise CheckpointError(f"{f} is damaged (not a JSON object); {RERUN}")
-    if state.get("version") != STATE_VERSION:
-        raise CheckpointError(f"{f}: checkpoint version {state.get('version')} != {STATE_VERSION}; {RERUN}")
+    if state.get("version") not in READABLE_VERSIONS:
+        raise CheckpointError(f"{f}: checkpoint version {state.get('version')!r} is not one of {READABLE_VERSIONS}; "
+                              f"{RERUN}")
+    if state["version"] >= 2 and not (Path(path) / MANIFEST).is_file():
+        raise CheckpointError(f"{Path(path) / MANIFEST} is missing: the checkpoint cannot be verified; {RERUN}")
     missing = [k for k in STATE_KEYS if k not in state]
     if missing:
         raise CheckpointError(f"{f} is damaged (no {missing}); {RERUN}")
@@ -201,6 +279,7 @@ def read_checkpoint(path: Path) -> tuple[dict, dict[str, torch.Tensor], dict[str
         if hashes is not None and expected is None:
             raise CheckpointError(f"{f} is not one of the files this checkpoint wrote ({sorted(hashes)}); {RERUN}")
         data = f.read_bytes()
+        verify_manifest(path, {name: data})
         if expected is not None:
             got = hashlib.sha256(data).hexdigest()
             if got != expected:

@@ -22,6 +22,7 @@ from editbench.metrics.collapse import CollapseRule, detect_collapse, milestones
 from editbench.metrics.counterfact import EXTRA_METRICS
 from editbench.metrics.health import lower_is_better
 from editbench.runner.cost import memory
+from editbench.runner.files import write_atomic
 from editbench.runner.jsonl import jsonable, read_jsonl
 
 FORGET_KEYS = ("forget_prob_now", "forget_prob_ever", "forget_argmax_now", "forget_argmax_ever",
@@ -206,6 +207,7 @@ def summarize(jsonl_path: str | Path, cfg: Any = None, wall_s: float | None = No
         "health_last": s["health"][-1][1] if s["health"] else None,
         "distance_final": last.get("distance", {}),
         "n_errors": sum(1 for e in s["edits"] if e.get("error")),
+        "errors_by_reason": raised_reasons([e.get("error") for e in s["edits"]]),
         "final": _final_aggregate(s["final"]),
         "collapse": collapse,
         **({"downstream": ds} if ds else {}),
@@ -284,9 +286,30 @@ def run_cost(edits: list[dict], checks: list[dict], header: dict) -> dict:
 
 
 def write_summary(summary: dict) -> None:
-    """(Re)write a run's ``summary.json`` (at ``summary["paths"]["summary"]``)."""
-    with open(summary["paths"]["summary"], "w", encoding="utf-8") as f:
-        json.dump(jsonable(summary), f, indent=1, sort_keys=True)
+    """(Re)write a run's ``summary.json`` (at ``summary["paths"]["summary"]``) atomically; when that fails the
+    summary goes to a fallback file that the raised :class:`~editbench.runner.files.WriteFailed` names."""
+    write_atomic(summary["paths"]["summary"], json.dumps(jsonable(summary), indent=1, sort_keys=True))
+
+
+def raised_reasons(errors: list[str | None], top: int = 3) -> dict[str, int]:
+    """The most common reasons edits raised (``"ValueError: ..."``, cut at 120 characters) -> how many times."""
+    counts: dict[str, int] = {}
+    for e in errors:
+        if e:
+            key = str(e).splitlines()[0][:120]
+            counts[key] = counts.get(key, 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: -kv[1])[:top])
+
+
+def most_raised(n_raised: int, n_edits: int) -> bool:
+    """A run that applied no edit, or where most edits raised, measured the errors, not the editor."""
+    return n_edits > 0 and (n_raised == n_edits or 2 * n_raised > n_edits)
+
+
+def raised_line(n_raised: int, n_edits: int, reasons: dict[str, int]) -> str:
+    """``"6 of 6 edits raised (6x ValueError: Invalid learning rate: -5.0)"``: one line for summaries."""
+    why = "; ".join(f"{c}x {r}" for r, c in reasons.items())
+    return f"{n_raised} of {n_edits} edits raised" + (f" ({why})" if why else "")
 
 
 def _final_aggregate(final: list[dict]) -> dict | None:

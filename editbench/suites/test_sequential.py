@@ -17,8 +17,10 @@ import pytest
 
 from editbench.gates import check_gates, gates_for, verdict
 from editbench.report.plots import plot_summary
-from editbench.runner.experiment import make_editor, run_sequential_sample
-from editbench.runner.state import CheckpointError
+from editbench.runner.experiment import run_sequential_sample
+from editbench.runner.files import RunLocked, WriteFailed
+from editbench.runner.state import CheckpointError, ResumeMismatch
+from editbench.runner.summary import most_raised, raised_line
 
 pytestmark = pytest.mark.sequential
 
@@ -45,16 +47,20 @@ def _check(values: dict, gates: dict) -> list[str]:
 def test_sequential(capsys, editor_name, eb_sample, eb_session, eb_record):
     exp = eb_session.experiment("sequential", editor_name)
     lm = eb_session.model_for(exp)
-    editor = make_editor(exp, lm)
+    editor = eb_session.make_editor(exp, lm)
     with capsys.disabled():  # a run takes minutes: show the runner's progress bar (edits/s, ETA, ES window)
         try:
             summary, errors = run_sequential_sample(exp, editor, lm, sample=eb_sample)
-        except CheckpointError as e:  # a damaged run directory under --resume: one line naming the file
-            pytest.fail(str(e), pytrace=False)
+        except (CheckpointError, ResumeMismatch, RunLocked, WriteFailed) as e:  # a damaged or differing run
+            pytest.fail(str(e), pytrace=False)  # directory, another writer, a full disk: one line naming it
     plot_summary(summary)
     gates = gates_for(eb_session.thresholds(), "sequential", lm.model_id, editor.name)
     values = _gate_values(summary)
     failures = _check(values, gates)
+    raised = most_raised(summary.get("n_errors") or 0, summary["n_edits"])
+    if raised:  # the run measured the errors, not the editor: never a pass
+        failures.insert(0, raised_line(summary["n_errors"], summary["n_edits"], summary.get("errors_by_reason") or {})
+                        + ": the run measured the errors, not the editor")
     header_prov = {**summary["provenance"], "created": summary["timing"].get("created")}
     wall = (summary.get("timing") or {}).get("wall_s") or 0
     eb_record(suite="sequential", experiment={**exp.to_dict(), "sample": eb_sample},
@@ -64,6 +70,7 @@ def test_sequential(capsys, editor_name, eb_sample, eb_session, eb_record):
               timings={**(summary.get("timing") or {}), "apply_s_mean": wall / max(1, summary["n_edits"])},
               artefacts=dict(summary["paths"]), cost=summary["cost"], record_errors=errors[:20], details={"summary": summary, "intervals": {"post": summary["immediate_intervals"]}},
               provenance=header_prov)
+    assert not raised, failures[0]
     assert summary["complete"], (f"run stopped after {summary['n_edits']} of {summary['n_planned']} edits"
                                  + (f": {summary['stopped']} (--on-nonfinite continue goes on)"
                                     if summary.get("stopped") else ""))

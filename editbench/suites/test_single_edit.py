@@ -12,8 +12,9 @@ records, and bars on the bootstrap 95% interval over records (its ``details.inte
 import pytest
 
 from editbench.gates import check_gates, gate_values, gates_for, verdict
-from editbench.runner.experiment import make_editor, run_single
+from editbench.runner.experiment import run_single
 from editbench.runner.provenance import provenance
+from editbench.runner.summary import raised_line, raised_reasons
 
 pytestmark = pytest.mark.single
 
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.single
 def test_single_edit(capsys, editor_name, eb_session, eb_record):
     exp = eb_session.experiment("single", editor_name)
     lm = eb_session.model_for(exp)
-    editor = make_editor(exp, lm)
+    editor = eb_session.make_editor(exp, lm)
     with capsys.disabled():  # show the per-edit progress bar (large models take seconds per edit)
         result, records, errors = run_single(exp, editor, lm)
     gates = gates_for(eb_session.thresholds(), "single", lm.model_id, editor.name)
@@ -34,8 +35,9 @@ def test_single_edit(capsys, editor_name, eb_session, eb_record):
     if not result.all_restored:
         failures.append("restore was not byte-identical for: "
                         + ", ".join(str(r["case_id"]) for r in result.per_record if r.get("restored") is False))
-    if result.errors:
-        failures.append(f"{len(result.errors)} edit(s) raised: {result.errors[:3]}")
+    if result.errors:  # never a pass: the summary says how many raised and why
+        reasons = raised_reasons([str(e.get("error", e)) if isinstance(e, dict) else str(e) for e in result.errors])
+        failures.insert(0, raised_line(len(result.errors), len(records), reasons))
     eb_record(suite="single", experiment=exp.to_dict(), metrics=result.post, n=len(records), baseline=result.pre,
               gates=gates, gate_values=checked, failures=failures,
               verdict=verdict(gates, failures), timings=result.timings, cost=result.cost, record_errors=errors,
@@ -44,6 +46,7 @@ def test_single_edit(capsys, editor_name, eb_session, eb_record):
               provenance=provenance(editor=editor, model_id=lm.model_id, model_hash=lm.model_hash,
                                     dataset=exp.dataset_name, record_ids=[r.case_id for r in records],
                                     seed=exp.seed, device=str(next(lm.model.parameters()).device)))
+    assert not result.errors, failures[0]  # before the gates: a run of errors measured nothing to gate
     assert gates, (f"no gates for editor {editor.name!r} on model {lm.model_id!r} in thresholds.yaml "
                    "(add a 'default' entry or one for this editor)")
     assert not failures, "; ".join(failures)

@@ -11,14 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from editbench.editors.memit.hparams import MEMITHParams
+from editbench.editors.ranges import hp
 
 
 @dataclass(frozen=True)
 class AlphaEditHParams(MEMITHParams):
-    nullspace_threshold: float = 2e-2
+    nullspace_threshold: float = hp(2e-2, ge=0)
     """Eigen-directions of the key covariance C with eigenvalue below this span the null space that the update is
     projected onto (the reference's ``nullspace_threshold``). Absolute, so it depends on the scale of C."""
-    L2: float = 10.0
+    L2: float = hp(10.0, gt=0)
     """alpha in  dW = R K^T P (K K^T P + K_p K_p^T P + alpha I)^-1  (the reference's ``L2``): the ridge term that
     keeps the update small and the solve well posed."""
 

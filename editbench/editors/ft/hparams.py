@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from editbench.editors.base import HParams
+from editbench.editors.ranges import hp
 
 
 @dataclass(frozen=True)
@@ -19,12 +20,12 @@ class FTHyperParams(HParams):
     stop_loss        stop as soon as the mean target NLL is below this (checked before each step)
     """
 
-    layers: tuple[int, ...] = (0,)
-    lr: float = 5e-4
-    num_steps: int = 25
-    norm_constraint: float | None = None
-    weight_decay: float = 0.0
-    stop_loss: float = 1e-2
+    layers: tuple[int, ...] = hp((0,), layer=True)
+    lr: float = hp(5e-4, gt=0)
+    num_steps: int = hp(25, ge=1)
+    norm_constraint: float | None = hp(None, gt=0)
+    weight_decay: float = hp(0.0, ge=0)
+    stop_loss: float = hp(1e-2, ge=0)
 
     def __post_init__(self):
         layers = self.layers if isinstance(self.layers, (list, tuple)) else (self.layers,)
@@ -44,7 +45,7 @@ class FTHyperParams(HParams):
 class FTCHyperParams(FTHyperParams):
     """FT-C: as :class:`FTHyperParams` but the L-infinity constraint is mandatory (GPT-2-XL reference 5e-4)."""
 
-    norm_constraint: float = 5e-4
+    norm_constraint: float = hp(5e-4, gt=0)
 
     def __post_init__(self):
         if self.norm_constraint is None:

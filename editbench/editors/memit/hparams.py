@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from editbench.editors.base import HParams
+from editbench.editors.ranges import SEED_MAX, hp
 
 
 def _tuple(x) -> tuple:
@@ -20,27 +21,27 @@ def _tuple(x) -> tuple:
 @dataclass(frozen=True)
 class MEMITHParams(HParams):
     # --- where to write ---------------------------------------------------------------------------------
-    layers: tuple[int, ...] = (13, 14, 15, 16, 17)
+    layers: tuple[int, ...] = hp((13, 14, 15, 16, 17), layer=True)
     """Edited layers R, ascending. The target z lives on the residual stream after the LAST of them."""
 
     # --- the target z = h_L + delta (optimized like ROME's v*) -----------------------------------------------
-    v_num_grad_steps: int = 20
+    v_num_grad_steps: int = hp(20, ge=1)
     """Loop iterations of the delta optimization (the last one only evaluates: steps-1 Adam updates)."""
-    v_lr: float = 0.5
+    v_lr: float = hp(0.5, gt=0)
     """Adam learning rate for delta."""
-    v_weight_decay: float = 0.5
+    v_weight_decay: float = hp(0.5, ge=0)
     """Weight of the decay term ``v_weight_decay * |delta| / |h_L|^2`` (the reference code's form)."""
-    clamp_norm_factor: float = 0.75
+    clamp_norm_factor: float = hp(0.75, gt=0)
     """After each step, |delta| is clamped to ``clamp_norm_factor * |h_L|``."""
-    kl_factor: float = 0.0625
+    kl_factor: float = hp(0.0625, ge=0)
     """Weight of KL(P_delta || P_0) on "{subject} is a" at the subject's last token (essence drift)."""
-    early_stop_loss: float = 0.05
+    early_stop_loss: float = hp(0.05, ge=0)
     """Stop the delta optimization once the total loss is below this."""
 
     # --- the update ------------------------------------------------------------------------------------------
-    mom2_update_weight: float = 20000.0
+    mom2_update_weight: float = hp(20000.0, ge=0)
     """lambda in  dW = R K^T (lambda C + K K^T)^-1 ; depends on the scale of C for the model at hand."""
-    mom2_n_samples: int = 100000
+    mom2_n_samples: int = hp(100000, ge=1)
     """Tokens (key vectors) for the key second moment C = E[k k^T] (the reference counts 100k Wikipedia articles
     instead; see :mod:`editbench.models.stats`)."""
     mom2_corpus: str = "auto"
@@ -53,8 +54,8 @@ class MEMITHParams(HParams):
     context_template_openings: tuple[str, ...] = ("The", "Therefore", "Because", "I", "You")
     """Opening words the reference MEMIT samples each prefix from (count // len(openings) each); empty: sample
     from the start token as ROME does."""
-    context_template_top_k: int = 5
-    seed: int = 0
+    context_template_top_k: int = hp(5, ge=1)
+    seed: int = hp(0, ge=0, le=SEED_MAX)
     """Seed of the context-template sampling (the reference is unseeded)."""
 
     # --- implementation switches (same result either way) ---------------------------------------------------

@@ -17,16 +17,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from editbench.editors.base import HParams
+from editbench.editors.ranges import hp
 
 
 @dataclass(frozen=True)
 class MENDHParams(HParams):
     network: str | None = None
-    layers: tuple[int, ...] | None = None
+    layers: tuple[int, ...] | None = hp(None, layer=True)
     modules: tuple[str, ...] = ("mlp_out",)
-    rank: int = 1920
-    n_hidden: int = 1
-    edit_lr: float = 1e-4
+    rank: int = hp(1920, ge=1)
+    n_hidden: int = hp(1, ge=0)
+    edit_lr: float = hp(1e-4, gt=0)
     norm: bool = True
 
     def __post_init__(self):

@@ -33,6 +33,8 @@ class Rank1Editor(Editor):
     name = "rank1"               # must equal the entry point's name
     hparams_class = Rank1HParams
     supports_batch = False
+    presets = "presets.yaml"     # per-model presets shipped in this package (package data)
+    preset_base = "rome"         # ... derived from editbench's rome.yaml (its `layer` per model)
 
     def apply(self, model, tok, requests):
         self.check_batch(requests)                      # ValueError for a batch, before anything changes
