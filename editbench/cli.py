@@ -376,6 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_compare(sub)
     from editbench.cli_report import add_parser as _add_report  # `editbench report`, `editbench sweep`
     _add_report(sub)
+    from editbench.cli_reproduce import add_parser as _add_reproduce; _add_reproduce(sub)  # cli_reproduce.py
     return p
 
 
