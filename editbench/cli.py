@@ -40,17 +40,24 @@ def _presets_line(cls, editor_preset_table) -> str:
         table, sources = editor_preset_table(cls)
     except Exception as e:  # noqa: BLE001 - a broken preset file is reported, not fatal here
         return f"(presets unreadable: {e})"
+    from editbench.editors.presets import DERIVED_FIELDS, section_provenance
+
     groups: dict[str, list[str]] = {}
     for key in table:
         if key != "default":
-            groups.setdefault(sources.get(key, "?"), []).append(key)
+            source = sources.get(key, "?")
+            if source == "built-in":  # published / derived (by causal tracing) / shipped (editbench's own)
+                source = f"built-in, {section_provenance(cls.name, key)['kind']}"
+            groups.setdefault(source, []).append(key)
+    derive = "; any other model: derived by causal trace at first use" if cls.name in DERIVED_FIELDS and \
+        all(s == "built-in" for s in sources.values()) else ""
     if not groups:
         return "defaults only" + (f" ({sources['default']})" if "default" in sources else " (class defaults)")
     parts = []
     for source, keys in groups.items():
         shown = ", ".join(keys[:8]) + (f", … {len(keys) - 8} more" if len(keys) > 8 else "")
         parts.append(f"{shown} ({source})")
-    return "; ".join(parts)
+    return "; ".join(parts) + derive
 
 
 def _cmd_ls(args) -> int:
@@ -369,6 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_compare(sub)
     from editbench.cli_report import add_parser as _add_report  # `editbench report`, `editbench sweep`
     _add_report(sub)
+    from editbench.cli_reproduce import add_parser as _add_reproduce; _add_reproduce(sub)  # cli_reproduce.py
     return p
 
 

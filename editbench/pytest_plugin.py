@@ -56,6 +56,9 @@ def pytest_addoption(parser):
                      "file path (format detected). Default: 'factworld' on the fact world, 'counterfact' otherwise.")
     g.addoption("--n-records", type=int, default=None, metavar="N",
                 help="single suite: records per editor (default 20).")
+    g.addoption("--record-range", default=None, metavar="START:STOP",
+                help="single suite: only records START..STOP-1 of the seeded order (the slice of --n-records STOP "
+                     "from START; it replaces --n-records). Slices of one run merge into one rate in the report.")
     g.addoption("--seed", type=int, default=0, help="seed for record selection and editor randomness (default 0).")
     g.addoption("--device", default="cpu", help="torch device: cpu (default), cuda, cuda:1, ...")
     g.addoption("--reports-dir", default=REPORTS_DEFAULT, metavar="DIR",
@@ -137,7 +140,7 @@ class EditbenchSession:
                            "downstream_tasks": tuple(opt("--downstream-task")) if opt("--downstream-task") else None,
                            "downstream_shots": opt("--downstream-shots"), "downstream_mode": opt("--downstream-mode")}
         self.thresholds_path = Path(opt("--thresholds")) if opt("--thresholds") else THRESHOLDS
-        self.shard = opt("--shard")
+        self.shard, self.record_range = opt("--shard"), opt("--record-range")
         self.worker = (getattr(config, "workerinput", None) or {}).get("workerid")  # pytest-xdist: gw0, gw1, ...
         self.device = _pin_worker_device(self.device, self.worker)
         self.hparams: dict[str, dict] = {}
@@ -169,6 +172,7 @@ class EditbenchSession:
             checks.check_device(self.device)
             if self.shard is not None:
                 parse_shard(self.shard)
+            checks.parse_record_range(self.record_range)
             if self.dataset is not None and not _is_pairs_file(self.dataset):  # a pairs file: the zsre suite's
                 checks.check_dataset(self.dataset, self.model)
             elif self.dataset is not None:
@@ -233,7 +237,8 @@ class EditbenchSession:
                           n=self.n_records if suite == "single" else self.n_edits, samples=self.samples,
                           seed=self.seed, device=self.device, out_dir=self.reports_dir, resume=self.resume,
                           checkpoint_every=self.checkpoint_every, on_nonfinite=self.on_nonfinite,
-                          protocols=self.protocols, **self.downstream)
+                          protocols=self.protocols, record_range=self.record_range if suite == "single" else None,
+                          **self.downstream)
 
     def make_editor(self, exp, lm):
         """The experiment's editor for ``lm``; hyperparameters out of range for the loaded model (a preset for

@@ -56,8 +56,12 @@ def test_fast_forward_equals_slow_forward(models, name, layer):
     batch, _ = build_batch(tok, REQ, templates, "subject_last", torch.device("cpu"))
     fast = FastForward(model, ad, layer, ad.n_layers - 1, batch, pad_token_id(tok))
     slow = SlowForward(model, ad, layer, ad.n_layers - 1, batch, pad_token_id(tok))
+    assert_same_logits_and_gradient(fast, slow, torch.randn(ad.hidden_size, generator=torch.Generator().manual_seed(1)))
+
+
+def assert_same_logits_and_gradient(fast, slow, delta: torch.Tensor) -> None:
+    """Two forward passes give the same v0, logits at the scored positions and gradient wrt δ."""
     torch.testing.assert_close(fast.v0, slow.v0)
-    delta = torch.randn(ad.hidden_size, generator=torch.Generator().manual_seed(1))
     outs, grads = [], []
     for fwd in (fast, slow):
         d = delta.clone().requires_grad_()

@@ -35,6 +35,7 @@ import torch
 
 from editbench.metrics.generation import greedy_generate
 from editbench.metrics.probes import Probe, ProbeContext
+from editbench.models.head import keep_last_kwargs
 from editbench.models.hooks import cache_kwarg, output_cache
 from editbench.models.tokens import encode_prefix, pad_left, pad_token_id
 
@@ -113,7 +114,7 @@ def sample_topk(model, prompts: Sequence[Sequence[int]], n_new: Sequence[int], *
         ids, mask = pad_left([prompts[i] for i in idx], pad_id)
         ids, mask = ids.to(device), mask.to(device)
         pos = (mask.cumsum(-1) - 1).clamp(min=0)
-        res = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True)
+        res = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True, **keep_last_kwargs(model))
         picked = []
         for step in range(steps):
             probs = torch.softmax(res.logits[:, -1].float(), dim=-1)
@@ -129,7 +130,7 @@ def sample_topk(model, prompts: Sequence[Sequence[int]], n_new: Sequence[int], *
             mask = torch.cat([mask, mask.new_ones((len(idx), 1))], 1)
             pos = pos[:, -1:] + 1
             res = model(input_ids=nxt[:, None], attention_mask=mask, position_ids=pos, use_cache=True,
-                        **{ckw: output_cache(res)})
+                        **{ckw: output_cache(res)}, **keep_last_kwargs(model))
         rows = torch.stack(picked, 1).tolist()
         for r, i in enumerate(idx):
             out[i] = rows[r][:n_new[i]]

@@ -19,6 +19,7 @@ from typing import Sequence
 
 import torch
 
+from editbench.models.head import trunk_and_head
 from editbench.models.tokens import encode_prefix, encode_target, pad_right, pad_token_id
 
 
@@ -45,8 +46,8 @@ def encode_pair(tok, prefix: str, target: str) -> tuple[list[int], int]:
 
 
 def _base_and_head(model):
-    """The transformer trunk (with final norm) and the output projection of a causal LM."""
-    return model.base_model, model.get_output_embeddings()
+    """The transformer trunk (with final norm) and the model's LM head (soft-capping included where it has one)."""
+    return trunk_and_head(model)
 
 
 @torch.no_grad()

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 
 import torch
 
+from editbench.models.head import postprocess_logits
+
 
 class AdapterError(ValueError):
     """No architecture adapter can be built for this model; the message says why."""
@@ -305,18 +307,7 @@ class ModelAdapter:
         """Logits from a last-block hidden state: final norm, LM head, then the config's logit post-processing
         that no module holds (Granite's ``logits_scaling``, Cohere's ``logit_scale``, Gemma-2's
         ``final_logit_softcapping``); nothing more for GPT-2, GPT-J, GPT-NeoX and the Llama family."""
-        logits = self.lm_head(self.final_norm(hidden))
-        cfg = self.model.config
-        scaling = getattr(cfg, "logits_scaling", None)
-        if scaling not in (None, 1, 1.0):
-            logits = logits / scaling
-        scale = getattr(cfg, "logit_scale", None)
-        if isinstance(scale, (int, float)) and scale != 1:
-            logits = logits * scale
-        cap = getattr(cfg, "final_logit_softcapping", None)
-        if cap:
-            logits = torch.tanh(logits / cap) * cap
-        return logits
+        return postprocess_logits(self.model.config, self.lm_head(self.final_norm(hidden)))
 
     def _module_name(self, module: torch.nn.Module) -> str:
         return next(n for n, m in self.model.named_modules(remove_duplicate=False) if m is module)

@@ -5,7 +5,8 @@
 1. a **built-in short name** (:func:`builtin_models`): the embedded fact world (``factworld``, a Hugging Face
    directory shipped in ``editbench/models/embedded/factworld/``), the tiny random models of each architecture
    family (``tiny-gpt2``, ``tiny-gptj``, ``tiny-neox``, ``tiny-llama``; see :mod:`editbench.models.tiny`) and
-   ``smollm2-135m`` (a real pretrained model from a pip package, see :mod:`editbench.models.smollm2`);
+   ``smollm2-135m`` and ``gemma3-270m`` (real pretrained models from pip packages, see
+   :mod:`editbench.models.smollm2` and :mod:`editbench.models.gemma3`);
 2. an existing **local directory** holding a ``save_pretrained`` model and tokenizer (never touches the network);
 3. otherwise a **Hugging Face hub id** (``gpt2-xl``, ``EleutherAI/gpt-j-6b``): downloaded on first use, or read
    from the local hub cache; offline (``HF_HUB_OFFLINE=1``) only the cache is consulted.
@@ -27,7 +28,7 @@ from typing import Any, Iterable
 
 import torch
 
-from editbench.models import smollm2
+from editbench.models import gemma3, smollm2
 from editbench.models.adapter import ModelAdapter
 from editbench.models.cache import offline_flag
 from editbench.models.errors import ModelLoadError
@@ -60,7 +61,8 @@ def _builtin_table() -> dict[str, str]:
 
     table = {"factworld": "the embedded fact-world GPT-2: knows its facts, but not editable like a real LM "
                           "(a fast fixture for code paths; docs/factworld.md)",
-             "smollm2-135m": f"{smollm2.FULL_NAME}; real, Llama architecture, tied head (the suites' default)"}
+             "smollm2-135m": f"{smollm2.FULL_NAME}; real, Llama architecture, tied head (the suites' default)",
+             "gemma3-270m": f"{gemma3.FULL_NAME}; real, gemma3_text, 262k vocabulary, tied head ({gemma3.TERMS})"}
     table.update({name: spec.description for name, spec in TINY.items()})
     return table
 
@@ -266,6 +268,8 @@ def load_model(name_or_path: str, device: str | torch.device = "cpu",
         return _load_tiny(name, device, dtype)
     if name == "smollm2-135m":
         return load_dir(smollm2.ensure_converted(), model_id=name, preset_keys=[name], device=device, dtype=dtype)
+    if name == "gemma3-270m":
+        return load_dir(gemma3.ensure_converted(), model_id=name, preset_keys=[name], device=device, dtype=dtype)
     path = Path(name).expanduser()
     if path.is_dir():
         return load_dir(path, device=device, dtype=dtype)

@@ -21,17 +21,9 @@ the embedding touch both.
 """
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import shutil
-import sys
-import tempfile
-import time
 from pathlib import Path
 
-import torch
-
+from editbench.models import gguf_cache
 from editbench.models.cache import cache_root
 from editbench.models.errors import ModelLoadError
 
@@ -71,11 +63,7 @@ def converted_dir() -> Path:
 
 
 def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 24):
-            h.update(block)
-    return h.hexdigest()
+    return gguf_cache.sha256_of([path])
 
 
 def _missing_error():
@@ -85,39 +73,11 @@ def _missing_error():
 
 def convert(gguf: Path, out: Path) -> dict:
     """De-quantize ``gguf`` to float32 and write model.safetensors + config + tokenizer into ``out``."""
-    from importlib import util
-
-    from safetensors.torch import save_file
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    missing = [m for m in ("gguf", "accelerate") if util.find_spec(m) is None]
-    if missing:  # transformers' GGUF reader needs both
-        raise ModelLoadError(f"reading {GGUF_NAME} needs the package(s) {missing}: {INSTALL}")
-    t0 = time.perf_counter()
-    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
-    tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    # The loaded model is flagged as GGUF-quantized, which save_pretrained refuses; its tensors are plain
-    # float32 already, so write them directly. A tied head is stored once, as the embedding (as HF does).
-    cfg = model.config
-    if hasattr(cfg, "quantization_config"):
-        del cfg.quantization_config
-    state = model.state_dict()
-    if cfg.tie_word_embeddings:
-        state.pop(next(n for n, _ in model.named_parameters(remove_duplicate=False) if n.startswith("lm_head")))
-    out.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in state.items()}, str(out / "model.safetensors"), metadata={"format": "pt"})
-    cfg.save_pretrained(out)
-    if model.generation_config is not None:
-        model.generation_config.save_pretrained(out)
-    tok.save_pretrained(out)
-    return {"seconds": round(time.perf_counter() - t0, 1)}
+    return gguf_cache.convert(gguf, out, INSTALL)
 
 
 def _valid_cache(target: Path, source_sha: str) -> bool:
-    meta_path = target / "editbench-meta.json"
-    if not (meta_path.is_file() and (target / "model.safetensors").is_file()):
-        return False
-    return json.loads(meta_path.read_text()).get("source_sha256") == source_sha
+    return gguf_cache.valid_cache(target, source_sha)
 
 
 def ensure_converted(verbose: bool = True) -> Path:
@@ -125,35 +85,6 @@ def ensure_converted(verbose: bool = True) -> Path:
     gguf = find_gguf()
     if gguf is None:
         raise _missing_error()
-    target = converted_dir()
-    source_sha = _sha256(gguf)
-    if _valid_cache(target, source_sha):
-        return target
-    if verbose:
-        print(f"editbench: converting {gguf} to float32 safetensors in {target} (one time)", file=sys.stderr)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # Convert into a sibling temp dir and rename it into place, so a crash or a concurrent process never leaves
-    # (or sees) a half-written cache; a valid cache another process finished meanwhile is never replaced.
-    tmp = Path(tempfile.mkdtemp(prefix=f".{NAME}-", dir=target.parent))
-    try:
-        info = convert(gguf, tmp)
-        import transformers
-
-        meta = {"source": str(gguf), "source_sha256": source_sha, "source_bytes": gguf.stat().st_size,
-                "transformers": transformers.__version__, "convert_seconds": info["seconds"]}
-        (tmp / "editbench-meta.json").write_text(json.dumps(meta, indent=1))
-        os.chmod(tmp, 0o755)  # mkdtemp makes it private; the cache is an ordinary shared directory
-        if _valid_cache(target, source_sha):
-            return target
-        if target.exists():  # stale (other source): move it aside first, then delete it
-            stale = Path(tempfile.mkdtemp(prefix=f".{NAME}-stale-", dir=target.parent))
-            os.rename(target, stale / "old")
-            shutil.rmtree(stale, ignore_errors=True)
-        try:
-            os.rename(tmp, target)
-        except OSError:
-            if not _valid_cache(target, source_sha):
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return target
+    return gguf_cache.ensure_cached(NAME, converted_dir(), str(gguf), _sha256(gguf),
+                                    lambda out: convert(gguf, out),  # module lookup: tests replace `convert`
+                                    verbose=verbose, source_bytes=gguf.stat().st_size)

@@ -31,10 +31,10 @@ from editbench.report.tables import (
     TABLE3_RULES,
     leaderboard_headers,
     leaderboard_rows,
-    table3_cells,
     table3_editors,
     table3_rows,
 )
+from editbench.report.verdicts import MATCHED_RULES, agreement, cell_text, matched_verdicts
 
 FIXTURE_MODELS = ("factworld",)   # code-path fixtures: tables shown, never a verdict
 
@@ -81,7 +81,10 @@ def write_report(paths: Iterable[str | Path], out_dir: str | Path, models: Seque
              "suite (probability comparison, CounterFact). forget@k: argmax fact forgetting after k sequential "
              "edits. CF point: the edit at which catastrophic forgetting was detected (`none ≤N`: not within the "
              "run). Downstream: F1 drop on tasks where the unedited model is above chance. zsRE: transfer by "
-             "generation. Arrows: which way is better.", ""]
+             "generation. Arrows: which way is better. `(tied)`: the single-suite interval overlaps that of the best "
+             "editor in the column on the same model -- they cannot be told apart at this n. Paired NS drop: NS of "
+             "the unedited model minus NS right after each edit, on the same records (points; paired bootstrap "
+             "interval over records).", ""]
     lines.append(tabulate(board_rows, headers=leaderboard_headers(), tablefmt="github", disable_numparse=True)
                  if board_rows else "No results found.")
     lines += _models_note({e.model for e in col.entries})
@@ -112,15 +115,28 @@ def write_report(paths: Iterable[str | Path], out_dir: str | Path, models: Seque
 
     # Table 3
     t3 = ["# The seed paper's Table 3, regenerated from measurements", "",
-          "Each cell is computed by the rule below from the numbers it quotes and links to its run; the paper's "
-          "cell (GPT-2-XL / GPT-J) is under ours in italics. 'not measured': no run of that kind.", ""]
-    for model in col.models():
+          "Each cell is computed by the rule below from the numbers it quotes (with n and its 95% interval where "
+          "the measurement has one) and links to its run; the paper's cell (GPT-2-XL / GPT-J) is under ours in "
+          "italics. 'not measured': no run of that kind. A cell whose interval straddles the rule's boundary, or "
+          "whose run is shorter than the rule asks (provisional), is not a decided verdict.", ""]
+    verdicts = {m: matched_verdicts(col, m, table3_editors(col, m), out_dir) for m in col.models()
+                if table3_editors(col, m)}
+    agreed = agreement(verdicts, fixtures=FIXTURE_MODELS)
+    report["agreement"] = agreed
+    for model, vs in verdicts.items():
         editors = table3_editors(col, model)
-        if not editors:
-            continue
-        cells = table3_cells(col, model, editors, out_dir)
-        report["table3"][model] = {"editors": editors, "cells": cells}
+        cells = {p: {e: cell_text(v) for e, v in row.items()} for p, row in vs.items()}
+        report["table3"][model] = {"editors": editors, "cells": cells,
+                                   "standing": {p: {e: {"n": v.n, "interval": v.interval, "straddles": v.straddles,
+                                                        "provisional": v.provisional} for e, v in row.items()}
+                                                for p, row in vs.items()}}
         t3 += [f"## {model}", ""]
+        if model in agreed:
+            a = agreed[model]
+            t3 += [f"**{a['line']}** (FT-C, ROME, MEMIT x 6 properties"
+                   + ("; a code-path fixture, not a finding" if model in FIXTURE_MODELS else "") + ")."]
+            t3 += [f"- {d['property'].lower()}, {d['editor']}: ours {d['ours']!r}, paper {d['paper']!r} → "
+                   f"{d['why']}" for d in a["disagreements"]] + [""]
         if model in FIXTURE_MODELS:
             t3 += ["*The fact world is a code-path fixture: its cells exercise the rules, they are not findings.*",
                    ""]
@@ -129,7 +145,8 @@ def write_report(paths: Iterable[str | Path], out_dir: str | Path, models: Seque
                         tablefmt="github", disable_numparse=True), "", "With the numbers behind each cell:", "",
                tabulate(table3_rows(cells, editors), headers=["property"] + [e.upper() for e in editors],
                         tablefmt="github", disable_numparse=True), ""]
-    t3 += ["## Rules", ""] + [f"- **{p}**: {r}" for p, r in TABLE3_RULES.items()]
+    t3 += ["## Rules", ""] + [f"- **{p}**: {r}" + (f" *Matched:* {MATCHED_RULES[p]}" if p in MATCHED_RULES else "")
+                              for p, r in TABLE3_RULES.items()]
     (out_dir / "table3.md").write_text("\n".join(t3) + "\n")
 
     # gallery: run figures + retention heatmaps

@@ -14,14 +14,17 @@ Three kinds of file are read; anything else is listed under ``Collection.ignored
 The same run read twice (its summary beside the session that embeds it; a results directory merged twice; the
 workers of ``pytest -n N`` or the shards of ``--shard i/n``) is one entry: entries are keyed by what produced them
 (suite, editor, model, dataset, n, seed, sample, batch size, record ids, hyperparameters), and a session result
-wins over a bare summary of the same run.
+wins over a bare summary of the same run. Single-suite record slices (``--record-range``) of the same editor,
+model, dataset, seed, hyperparameters and protocols are merged into one entry whose rates and bootstrap intervals
+are recomputed over the union of their per-record results (a record met twice, in overlapping slices, counts once),
+as one run over those records would give them (:func:`merge_record_slices`).
 """
 from __future__ import annotations
 
 import hashlib
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +57,7 @@ class Entry:
     jsonl: Path | None = None           # a sequential run's results.jsonl, where it still exists
     created: str | None = None
     key: str = ""
+    experiment: dict[str, Any] = field(default_factory=dict)  # the result's experiment (session results)
 
 
 @dataclass
@@ -192,7 +196,8 @@ def from_result(result: dict, source: Path | None = None) -> Entry:
                  intervals=intervals, baseline=result.get("baseline"), verdict=result.get("verdict"),
                  failures=list(result.get("failures") or []),
                  s_per_edit=timings.get("apply_s_mean") or (result.get("cost") or {}).get("apply_s_mean"),
-                 details=details, source=source, figures=figures, created=prov.get("created"), key=key)
+                 details=details, source=source, figures=figures, created=prov.get("created"), key=key,
+                 experiment=dict(exp))
 
 
 def from_isolation(blob: dict, source: Path | None = None) -> list[Entry]:
@@ -279,4 +284,78 @@ def collect(paths: Iterable[str | Path]) -> Collection:
             if prev.verdict is None and e.verdict is not None:  # a session result over a bare summary
                 col.entries[col.entries.index(prev)] = e
                 seen[e.key] = e
+    col.entries = merge_record_slices(col.entries)  # --record-range slices of one run: one entry
     return col
+
+
+# --- single-suite record slices (--record-range) merged into one result over all their records -----------------
+def slice_group_key(e: Entry) -> str | None:
+    """What the slices of one run share (None: not a record slice)."""
+    exp = e.experiment or {}
+    if e.suite != "single" or not exp.get("record_range"):
+        return None
+    return digest([e.editor, e.model, e.dataset, exp.get("seed"),
+                   json.dumps(exp.get("hparams"), sort_keys=True, default=str),
+                   sorted(exp.get("protocols") or [])])
+
+
+def _start(e: Entry) -> int:
+    return int(str(e.experiment.get("record_range")).split(":")[0])
+
+
+def merge_slices(slices: list[Entry]) -> Entry:
+    """One entry over the union of the slices' records, ordered by slice start."""
+    from editbench.metrics.counterfact import aggregate
+    from editbench.metrics.intervals import method
+    from editbench.runner.single import record_intervals
+
+    slices = sorted(slices, key=lambda e: (_start(e), e.created or ""))
+    seen, per_record = set(), []
+    for e in slices:
+        for r in e.details.get("per_record") or []:
+            cid = str(r.get("case_id"))
+            if cid not in seen:
+                seen.add(cid)
+                per_record.append(r)
+    scored = [r for r in per_record if "post" in r]
+    post = [r["post"] for r in scored]
+    ivs = {"post": record_intervals(post), "pre": record_intervals([r["pre"] for r in scored]), "method": method()}
+    apply_s = [r["apply_s"] for r in scored if r.get("apply_s") is not None]
+    ranges = [str(e.experiment.get("record_range")) for e in slices]
+    verdicts = {e.verdict for e in slices}
+    first = slices[0]
+    return replace(
+        first, n=len(per_record), metrics=aggregate(post), baseline=aggregate([r["pre"] for r in scored]),
+        intervals={k: (v["lo"], v["hi"]) for k, v in ivs["post"].items() if v.get("lo") is not None},
+        verdict=verdicts.pop() if len(verdicts) == 1 else "mixed",
+        failures=[f for e in slices for f in e.failures],
+        s_per_edit=sum(apply_s) / len(apply_s) if apply_s else None,
+        details={"per_record": per_record, "intervals": ivs,
+                 "all_restored": all(e.details.get("all_restored", True) for e in slices),
+                 "slices": [{"record_range": rr, "n": e.n, "source": str(e.source) if e.source else None}
+                            for rr, e in zip(ranges, slices)]},
+        created=max(e.created or "" for e in slices) or None,
+        experiment={**first.experiment, "record_range": None, "record_ranges": ranges},
+        key=digest(["single-merged", [e.key for e in slices]]))
+
+
+def merge_record_slices(entries: list[Entry]) -> list[Entry]:
+    """``entries`` with every group of record slices replaced by its merged entry (at the first slice's place);
+    a group of one slice is merged too (its rates are then the slice's own)."""
+    groups: dict[str, list[Entry]] = {}
+    for e in entries:
+        k = slice_group_key(e)
+        if k is not None:
+            groups.setdefault(k, []).append(e)
+    if not groups:
+        return entries
+    out, done = [], set()
+    for e in entries:
+        k = slice_group_key(e)
+        if k is None:
+            out.append(e)
+        elif k not in done:
+            done.add(k)
+            out.append(merge_slices(groups[k]))
+    return out
+

@@ -61,7 +61,7 @@ TABLE3_RULES = {
 LEADERBOARD_COLUMNS = (("editor", None), ("model", None), ("ES", "up"), ("PS", "up"), ("NS", "up"),
                        ("s/edit", "down"), ("forget@10", "down"), ("forget@50", "down"), ("forget@100", "down"),
                        ("CF point", "up"), ("downstream F1 drop", "down"), ("zsRE q→c", "up"), ("zsRE c→q", "up"),
-                       ("disabling edits", "down"))
+                       ("disabling edits", "down"), ("paired NS drop", "down"))
 ARROWS = {"up": " ↑", "down": " ↓", None: ""}
 NOT_MEASURED = "not measured"
 
@@ -193,9 +193,34 @@ def _breakdown(entry: Entry) -> str:
     return f"; {m['health_key']} ×10 at edit {at}" if at is not None else f"; {m['health_key']} < ×10"
 
 
+def overlaps(a: tuple[float, float] | None, b: tuple[float, float] | None) -> bool:
+    return bool(a and b) and not (a[1] < b[0] or b[1] < a[0])
+
+
+def ties(col: Collection, model: str, metric: str) -> list[str]:
+    """Editors whose single-suite ``metric`` interval overlaps that of the editor with the best value on
+    ``model`` (the best included): they cannot be told apart from it. Empty when the best stands alone."""
+    singles = {ed: _pick(_of(col, "single", ed, model)) for ed in col.editors() if ed != "null"}
+    have = {ed: e for ed, e in singles.items() if e and e.metrics.get(metric) is not None and metric in e.intervals}
+    if len(have) < 2:
+        return []
+    best = max(have, key=lambda ed: have[ed].metrics[metric])
+    tied = [ed for ed, e in have.items() if overlaps(e.intervals[metric], have[best].intervals[metric])]
+    return sorted(tied) if len(tied) > 1 else []
+
+
+def paired_drop_text(entry: Entry | None) -> str:
+    if entry is None:
+        return "–"
+    from editbench.report.paired import paired_ns_drop
+    d = paired_ns_drop(entry)
+    return "–" if d is None else f"{d['drop']:+.1f} pts [{d['lo']:+.1f}, {d['hi']:+.1f}] n={d['n']}"
+
+
 def leaderboard_rows(col: Collection, out_dir: Path | None = None) -> list[list[str]]:
     rows = []
     for model in col.models():
+        tied = {k: ties(col, model, k) for k in ("es", "ps", "ns")}
         for editor in col.editors():
             single = _pick(_of(col, "single", editor, model))
             group = main_sequential(col, editor, model)
@@ -206,8 +231,9 @@ def leaderboard_rows(col: Collection, out_dir: Path | None = None) -> list[list[
                 continue
             row = [editor, model]
             for k in ("es", "ps", "ns"):
-                row.append(_link(rate(single.metrics.get(k), single.intervals.get(k), single.n), single, out_dir)
-                           if single else "–")
+                mark = " (tied)" if editor in tied[k] else ""
+                row.append(_link(rate(single.metrics.get(k), single.intervals.get(k), single.n) + mark, single,
+                                 out_dir) if single else "–")
             s_edit = single.s_per_edit if single else (group.first.s_per_edit if group else None)
             row.append("–" if s_edit is None else f"{s_edit:.2f}")
             for count in (10, 50, 100):
@@ -235,6 +261,7 @@ def leaderboard_rows(col: Collection, out_dir: Path | None = None) -> list[list[
                 else:
                     row.append("–")
             row.append(_link(dis_text, dis_src, out_dir) if dis_src else "–")
+            row.append(_link(paired_drop_text(single), single, out_dir) if single else "–")
             rows.append(row)
     return rows
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from editbench.models.cache import offline_flag
-from editbench.runner.experiment import Experiment, ExperimentError
+from editbench.runner.experiment import Experiment, ExperimentError, parse_record_range  # noqa: F401 (re-export)
 from editbench.suggest import close_matches, did_you_mean
 
 DEVICES = "cpu, cuda, cuda:N or mps"
@@ -287,4 +287,4 @@ def check_experiment(exp: Experiment, *, dataset_checked: bool = False, n_given:
 
 
 __all__ = ["check_count", "check_dataset", "check_device", "check_editor", "check_experiment", "check_hparam_editors",
-           "check_hparams", "check_model", "check_model_usable", "check_out_dir", "check_seed"]
+           "check_hparams", "check_model", "check_model_usable", "check_out_dir", "check_seed", "parse_record_range"]

@@ -67,6 +67,21 @@ def parse_hparams(items: Sequence[str]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def parse_record_range(text: str | None) -> tuple[int, int] | None:
+    """``--record-range START:STOP`` -> (START, STOP): records START..STOP-1 (0-based) of the seeded record order,
+    the slice of ``--n-records STOP`` that starts at START (slices of one order merge into one rate in the report)."""
+    if text is None:
+        return None
+    try:
+        start, stop = (int(x) for x in str(text).split(":"))
+        if not 0 <= start < stop:
+            raise ValueError
+    except ValueError:
+        raise ExperimentError(f"--record-range {text!r}: expected START:STOP with 0 <= START < STOP, e.g. "
+                              "--record-range 50:100") from None
+    return start, stop
+
+
 @dataclass(frozen=True)
 class Experiment:
     """Everything one suite run of one editor depends on.
@@ -105,6 +120,7 @@ class Experiment:
     downstream_n: int | None = None
     downstream_shots: int | None = None
     downstream_mode: str | None = None
+    record_range: str | None = None  # single suite: "START:STOP" of the seeded record order (replaces n)
 
     def __post_init__(self):
         if self.suite not in SUITES:
@@ -135,6 +151,8 @@ class Experiment:
             raise ExperimentError(f"--protocol {', '.join(bad) or '(none)'}: expected prob, token_acc or gen")
         if self.on_nonfinite not in ("stop", "continue"):
             raise ExperimentError(f"on_nonfinite {self.on_nonfinite!r}: expected 'stop' or 'continue'")
+        if self.record_range is not None:
+            self.record_slice  # noqa: B018 -- parsed now: a bad range is an ExperimentError naming it
 
     @property
     def dataset_name(self) -> str:
@@ -142,7 +160,17 @@ class Experiment:
 
     @property
     def n_resolved(self) -> int:
+        if self.record_range is not None:
+            start, stop = self.record_slice
+            return stop - start
         return self.n if self.n is not None else DEFAULT_N[self.suite]
+
+    @property
+    def record_slice(self) -> tuple[int, int]:
+        """(start, stop) of the records taken from the seeded order: ``record_range`` or (0, n)."""
+        if self.record_range is None:
+            return 0, self.n_resolved
+        return parse_record_range(self.record_range)
 
     @property
     def probe_names(self) -> tuple[str, ...]:
@@ -176,11 +204,21 @@ class ModelCache:
 
 def make_editor(exp: Experiment, lm) -> Any:
     """The editor of ``exp`` with its preset for ``lm`` and the overrides; the experiment's seed goes to an
-    editor with a ``seed`` hyperparameter unless it is overridden."""
+    editor with a ``seed`` hyperparameter unless it is overridden. A model without a preset section of its own
+    gets derived layers (:func:`editbench.editors.presets.resolve`); what the preset is (``kind``: published,
+    derived, shipped, family, default; ``origin``; the rule and trace summary when derived) joins the editor's
+    ``preset`` record, which every result holds."""
     from editbench import registry
+    from editbench.editors.presets import resolve
 
     overrides = dict(exp.hparams)
-    editor = registry.create(exp.editor, model_keys=lm.preset_keys, **overrides)
+    builtin = registry.get(exp.editor).__module__.split(".")[0] == "editbench"  # plugins: their own tables
+    derived, prov = resolve(exp.editor, lm) if builtin else ({}, {})
+    editor = registry.create(exp.editor, model_keys=lm.preset_keys, **{**derived, **overrides})
+    if prov:  # what the section is (published / derived / ...), beside from_preset's section/source/overrides
+        extra = {("origin" if k == "source" else k): v for k, v in prov.items() if k != "section"}
+        # derived values reach from_preset as overrides; only the user's are overrides
+        editor.preset = {**(editor.preset or {}), **extra, "overrides": sorted(overrides)}
     if hasattr(editor.hparams, "seed") and "seed" not in overrides:
         editor.hparams = editor.hparams.replace(seed=exp.seed)
     n_layers = getattr(getattr(lm, "adapter", None), "n_layers", None)
@@ -213,10 +251,13 @@ def load_pool(exp: Experiment, n: int | None = None, seed: int | None = None):
 
 
 def run_single(exp: Experiment, editor, lm, *, progress: bool = True):
-    """The single-edit protocol over ``exp.n`` records drawn with ``exp.seed``: (result, records, errors)."""
+    """The single-edit protocol over ``exp.n`` records drawn with ``exp.seed`` (or the ``exp.record_range`` slice
+    of that order): (result, records, errors)."""
     from editbench.runner.single import run_single as _run
 
-    records, errors = load_pool(exp, n=exp.n_resolved, seed=exp.seed)
+    start, stop = exp.record_slice
+    records, errors = load_pool(exp, n=stop, seed=exp.seed)
+    records = records[start:stop]
     if not records:
         raise ExperimentError(f"no valid records in {exp.dataset_name!r} ({len(errors)} malformed: {errors[:3]})")
     return _run(editor, lm, records, progress=progress, protocols=exp.protocols), records, errors

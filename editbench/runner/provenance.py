@@ -119,10 +119,11 @@ def machine() -> dict:
 
 def _model(model_id: str | None, model_hash: str | None) -> dict:
     """``{"id", "hash"}``, plus ``"name"`` (exactly what the model is) for a built-in with a variant to name."""
-    from editbench.models import smollm2
+    from editbench.models import gemma3, smollm2
     out = {"id": model_id, "hash": model_hash}
-    if model_id == smollm2.NAME:
-        out["name"] = smollm2.FULL_NAME
+    named = {m.NAME: m.FULL_NAME for m in (smollm2, gemma3)}
+    if model_id in named:
+        out["name"] = named[model_id]
     return out
 
 

@@ -45,7 +45,7 @@ class SingleEditResult:
                 "errors": self.errors, "timings": self.timings, "per_record": self.per_record}
 
 
-def _intervals(per_record: list[dict]) -> dict:
+def record_intervals(per_record: list[dict]) -> dict:
     """Intervals of METRICS and the Score, plus those of the token_acc / gen keys the records carry."""
     out = aggregate_intervals(per_record)
     for k in EXTRA_METRICS:
@@ -101,8 +101,8 @@ def run_single(editor: Editor, lm: LoadedModel, requests: Sequence[EditRequest],
     out.post = aggregate([r["post"] for r in out.per_record if "post" in r])
     # the baseline's interval over the records that were edited and scored, the same records as the post one
     scored = [r for r in out.per_record if "post" in r]
-    out.intervals = {"post": _intervals([r["post"] for r in scored]),
-                     "pre": _intervals([r["pre"] for r in scored]), "method": method()}
+    out.intervals = {"post": record_intervals([r["post"] for r in scored]),
+                     "pre": record_intervals([r["pre"] for r in scored]), "method": method()}
     out.timings.update({
         "apply_s_mean": sum(apply_s) / len(apply_s) if apply_s else None,
         "score_s_mean": sum(score_s) / len(score_s) if score_s else None,

@@ -131,14 +131,19 @@ def encode_fact(tok: Any, fact: TraceFact) -> Encoded:
 # ----------------------------------------------------------------------------------------------------------
 @torch.no_grad()
 def embedding_std(lm, subjects: Sequence[str] | None = None) -> float:
-    """Standard deviation of the token-embedding entries: over the tokens of ``subjects`` (ROME's
-    ``collect_embedding_std``: each subject encoded alone, all its token embeddings pooled) or, with no subjects,
-    over the whole embedding matrix."""
-    w = lm.adapter.embed.weight
+    """Standard deviation of the token embeddings the model sees — the embedding module's *output*, where the noise
+    is added (Gemma scales its embeddings by sqrt(d) inside the module; elsewhere output = weight rows): over the
+    tokens of ``subjects`` (ROME's ``collect_embedding_std``: each subject encoded alone, all its token embeddings
+    pooled) or, with no subjects, over the whole embedding matrix (times that scale)."""
+    emb = lm.adapter.embed
+    w = emb.weight
     if not subjects:
-        return float(w.float().std())
+        probe = torch.tensor([0], device=w.device)
+        row = w[probe].float().norm()
+        scale = float(emb(probe).float().norm() / row) if float(row) > 0 else 1.0
+        return float(w.float().std()) * scale
     ids = [i for s in subjects for i in lm.tok(s, add_special_tokens=False)["input_ids"]]
-    return float(w[torch.tensor(ids, device=w.device)].float().std())
+    return float(emb(torch.tensor(ids, device=w.device)).float().std())
 
 
 def make_noise(n_samples: int, n_tokens: int, dim: int, std: float, seed: int) -> torch.Tensor:

@@ -19,8 +19,9 @@ Adam is elementwise, so this is exactly the reference's one-request-at-a-time lo
 step for the whole batch. A request that stops early is frozen: excluded from the loss and reset to its final
 value after every later Adam step (momentum would otherwise keep moving it).
 
-The rows and the fast forward pass are ROME's (:mod:`editbench.editors.toolkit.forward`): adding delta to the
-residual after block L is what ROME's v* does too (an MLP output is added straight into the residual), so its
+The rows and the fast forward pass are ROME's (:mod:`editbench.editors.toolkit.forward`), with delta added to
+the residual after block L (``at="residual"``; in most families that is what ROME's v* does too, an MLP output
+being added straight into the residual — Gemma 3 normalises it first), so its
 ``FastForward`` — the prefix before the subject's last token run once into a KV cache, blocks up to L run
 once, each step replays only blocks L+1..N-1 on the suffix and applies the LM head at the scored positions —
 serves both. The slow path (``hparams.fast_z=False``) is the reference MEMIT's: a full forward pass per step
@@ -36,7 +37,7 @@ import torch.nn.functional as F
 
 from editbench.data.schema import EditRequest
 from editbench.editors.memit.hparams import MEMITHParams
-from editbench.editors.toolkit.forward import FAST_FAMILIES, FastForward, VBatch, build_batch
+from editbench.editors.toolkit.forward import FastForward, VBatch, build_batch, fast_path_ok
 from editbench.models.adapter import ModelAdapter
 from editbench.models.hooks import adding_hook, forward_until
 from editbench.models.tokens import pad_right, pad_token_id
@@ -187,16 +188,16 @@ def compute_zs(model: torch.nn.Module, tok: Any, adapter: ModelAdapter, requests
     if templates[0] != "{}":
         raise ValueError(f"the first context template must be the bare '{{}}', got {templates[0]!r}")
     layer = hp.layers[-1] if layer is None else layer
-    fast = (hp.fast_z if fast is None else fast) and adapter.model_type in FAST_FAMILIES
     dev = next(model.parameters()).device
     jb = joint_batch(tok, requests, templates, dev)
     b = jb.batch
+    fast = (hp.fast_z if fast is None else fast) and fast_path_ok(model, adapter, b)
     flags = [(p, p.requires_grad) for p in model.parameters()]
     for p, _ in flags:  # only delta is optimized: no parameter gradients
         p.requires_grad_(False)
     try:
         if fast:
-            fwd = FastForward(model, adapter, layer, adapter.n_layers - 1, b, pad_token_id(tok))
+            fwd = FastForward(model, adapter, layer, adapter.n_layers - 1, b, pad_token_id(tok), at="residual")
             h_init = fwd.h_L[jb.bare_rows, 0]     # FastForward's suffix position 0 is each row's subject token
             return optimize_deltas(fwd, jb, h_init, hp, prob_cutoff)
 

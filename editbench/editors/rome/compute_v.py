@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 from editbench.data.schema import EditRequest
 from editbench.editors.rome.hparams import ROMEHParams
-from editbench.editors.toolkit.forward import FAST_FAMILIES, FastForward, SlowForward, build_batch
+from editbench.editors.toolkit.forward import FastForward, SlowForward, build_batch, fast_path_ok
 from editbench.models.adapter import ModelAdapter
 from editbench.models.tokens import pad_token_id
 
@@ -58,13 +58,14 @@ def compute_v(model: torch.nn.Module, tok: Any, adapter: ModelAdapter, request: 
               templates: Sequence[str], fast: bool | None = None) -> VResult:
     """Optimise δ; ``fast`` overrides ``hp.fast`` (the slow path is the straightforward reference loop).
 
-    Model types outside :data:`~editbench.editors.toolkit.forward.FAST_FAMILIES` always take the slow path."""
+    Model types outside :data:`~editbench.editors.toolkit.forward.FAST_FAMILIES` (and rows longer than a sliding
+    attention window) always take the slow path (:func:`~editbench.editors.toolkit.forward.fast_path_ok`)."""
     layer = hp.layer
     last = adapter.n_layers - 1
     loss_layer = max(last if hp.v_loss_layer is None else hp.v_loss_layer, layer)
     dev = next(model.parameters()).device
     batch, target = build_batch(tok, request, templates, hp.fact_token, dev)
-    use_fast = (hp.fast if fast is None else fast) and adapter.model_type in FAST_FAMILIES  # else: not validated
+    use_fast = (hp.fast if fast is None else fast) and fast_path_ok(model, adapter, batch)  # else: not validated
     Fwd = FastForward if use_fast else SlowForward
     fwd = Fwd(model, adapter, layer, loss_layer, batch, pad_token_id(tok))
     v0 = _at_least_f32(fwd.v0)

@@ -24,7 +24,17 @@ the LM head applied at every position (then the needed rows picked).
    (attention mask for the gapped prefix+suffix layout, rotary position embeddings, position ids, cache
    positions), recorded by forward pre-hooks; only the KV cache object is swapped for a fresh copy of the
    prefix cache each step. No architecture's masking or rotary code is re-implemented.
-4. The final norm and LM head run only at the scored positions (a few per row instead of every position).
+4. The final norm and LM head run only at the scored positions (a few per row instead of every position),
+   with the config's logit post-processing (soft-capping, scaling) as the model's forward does
+   (:meth:`~editbench.models.adapter.ModelAdapter.head`).
+
+Where δ enters (``at``). ROME adds δ to the MLP output projection's output (``at="mlp"``), MEMIT to block L's
+output, the residual stream (``at="residual"``). In the families of :data:`FAST_FAMILIES` the MLP output joins
+the residual unchanged, so both are ``h_L + δ`` at the fact token. Gemma 3 (:data:`POST_NORM_FAMILIES`)
+normalises the MLP output first (``residual + post_feedforward_layernorm(mlp(x))``): there ``at="mlp"``
+recomputes the fact token's block output from the residual entering the MLP sub-block (the input of
+``pre_feedforward_layernorm``, recorded once) and the recorded MLP output, ``r + post_norm(m + δ)``, with the
+block's own norm module — the block's arithmetic, not a re-implementation of it.
 
 Layout: prefixes right-padded to P = max s_i (pad slots masked out), suffixes right-padded to M; suffix
 position ids continue each row's prefix (s_i, s_i+1, ...).
@@ -41,12 +51,26 @@ from editbench.models.adapter import ModelAdapter
 from editbench.models.hooks import StopForward, cache_kwarg, hidden_of, output_cache
 from editbench.models.tokens import encode_prefix, encode_target, fill_template, subject_last_token_index
 
-FAST_FAMILIES = frozenset({"gpt2", "gptj", "gpt_neox", "llama", "mistral", "qwen2", "qwen3"})
-"""Model types whose blocks add the MLP output projection's output straight into the residual stream."""
+POST_NORM_FAMILIES = frozenset({"gemma3_text"})
+"""Model types whose blocks normalise the MLP output (``post_feedforward_layernorm``) before the residual add."""
+
+FAST_FAMILIES = frozenset({"gpt2", "gptj", "gpt_neox", "llama", "mistral", "qwen2", "qwen3"}) | POST_NORM_FAMILIES
+"""Model types the fast path is validated for (tested equal to the slow path)."""
 
 
 KL_PROMPT = "{} is a"
 """The essence-drift prompt: the KL term is read at its fact token."""
+
+
+def fast_path_ok(model, adapter: ModelAdapter, batch: "VBatch") -> bool:
+    """Whether :class:`FastForward` reproduces the full forward for this model and batch: a validated family,
+    and no sliding attention window that the gapped prefix+suffix layout could reach (sliding-window masks count
+    cache slots, pad slots included; Gemma 3's window is 512 tokens, far beyond any edit prompt)."""
+    if adapter.model_type not in FAST_FAMILIES:
+        return False
+    window = getattr(model.config, "sliding_window", None)
+    width = int(batch.s.max()) + int((batch.n - batch.s).max())
+    return not window or width < int(window)
 
 
 class VBatch:
@@ -146,10 +170,16 @@ class SlowForward:
 class FastForward:
     """Same outputs as :class:`SlowForward`; see the module docstring for how."""
 
-    def __init__(self, model, adapter: ModelAdapter, layer: int, loss_layer: int, batch: VBatch, pad_id: int):
+    def __init__(self, model, adapter: ModelAdapter, layer: int, loss_layer: int, batch: VBatch, pad_id: int,
+                 at: str = "mlp"):
         if adapter.model_type not in FAST_FAMILIES:
             raise ValueError(f"fast v* path not validated for model_type {adapter.model_type!r}")
-        self.adapter, self.layer, self.loss_layer, self.b = adapter, layer, loss_layer, batch
+        if at not in ("mlp", "residual"):
+            raise ValueError(f"at must be 'mlp' or 'residual', got {at!r}")
+        self.model, self.adapter, self.layer, self.loss_layer, self.b = model, adapter, layer, loss_layer, batch
+        # Gemma 3 with δ on the MLP output: the fact token's block output is rebuilt as r + post_norm(m + δ)
+        self.post_norm = (adapter.block(layer).post_feedforward_layernorm
+                          if at == "mlp" and adapter.model_type in POST_NORM_FAMILIES else None)
         dev, B = batch.device, len(batch.seqs)
         s, n = batch.s, batch.n
         P, M = int(s.max()), int((n - s).max())
@@ -187,6 +217,10 @@ class FastForward:
 
             def grab_v0(_m, _a, out):
                 got["v0"] = out[0, 0].detach().clone()
+                got["m"] = out[:, 0].detach().clone()
+
+            def grab_r(_m, args):
+                got["r"] = args[0][:, 0].detach().clone()
 
             def record(m, args, kw):
                 kw = dict(kw)
@@ -200,6 +234,8 @@ class FastForward:
             last = adapter.n_layers - 1
             hs = [adapter.block(layer).register_forward_hook(grab_h),
                   adapter.mlp_out(layer).register_forward_hook(grab_v0)]
+            if self.post_norm is not None:
+                hs.append(adapter.block(layer).pre_feedforward_layernorm.register_forward_pre_hook(grab_r))
             hs += [adapter.block(i).register_forward_pre_hook(record, with_kwargs=True)
                    for i in range(layer + 1, adapter.n_layers)]
             hs.append(adapter.block(last).register_forward_hook(stop))
@@ -211,6 +247,7 @@ class FastForward:
                 for h in hs:
                     h.remove()
         self.h_L, self.v0 = got["h"], got["v0"]
+        self.m0, self.r0 = got["m"], got.get("r")
         self.tgt_cols = batch.tgt_pos - s[:batch.R, None]    # scored positions in suffix coordinates
 
     def _fresh_cache(self):
@@ -222,7 +259,10 @@ class FastForward:
     def __call__(self, delta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         b = self.b
         h = self.h_L.clone()
-        h[:, 0] = h[:, 0] + delta                         # the fact token is suffix position 0 of every row
+        if self.post_norm is None:
+            h[:, 0] = h[:, 0] + delta                     # the fact token is suffix position 0 of every row
+        else:
+            h[:, 0] = self.r0 + self.post_norm(self.m0 + delta)
         cache = self._fresh_cache() if self._setup_cache is not None else None
         h_loss = h if self.loss_layer == self.layer else None
         for block, args, kwargs in self.calls:

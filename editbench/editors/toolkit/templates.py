@@ -26,6 +26,7 @@ from typing import Any, Sequence
 
 import torch
 
+from editbench.models.head import keep_last_kwargs
 from editbench.models.tokens import encode_prefix
 
 MEMIT_OPENINGS = ("The", "Therefore", "Because", "I", "You")
@@ -56,7 +57,7 @@ def sample_texts(model: torch.nn.Module, tok: Any, n: int, length: int, top_k: i
     dev = next(model.parameters()).device
     ids = torch.full((n, 1), start_token_id(tok), dtype=torch.long, device=dev)
     while ids.shape[1] < length:
-        logits = model(input_ids=ids, use_cache=False).logits[:, -1, :].float()
+        logits = model(input_ids=ids, use_cache=False, **keep_last_kwargs(model)).logits[:, -1, :].float()
         probs = torch.softmax(logits, dim=-1)
         top_p, top_i = probs.topk(top_k, dim=-1)
         top_p = top_p / top_p.sum(dim=-1, keepdim=True)
@@ -79,7 +80,7 @@ def sample_after(model: torch.nn.Module, tok: Any, openings: Sequence[str], n: i
         which = [i for i, e in enumerate(encoded) if len(e) == size]
         ids = torch.tensor([encoded[i] for i in which for _ in range(n)], dtype=torch.long, device=dev)
         while ids.shape[1] < length:
-            logits = model(input_ids=ids, use_cache=False).logits[:, -1, :].float()
+            logits = model(input_ids=ids, use_cache=False, **keep_last_kwargs(model)).logits[:, -1, :].float()
             top_p, top_i = torch.softmax(logits, dim=-1).topk(top_k, dim=-1)
             choice = torch.multinomial((top_p / top_p.sum(-1, keepdim=True)).cpu(), 1, generator=generator)
             ids = torch.cat([ids, top_i.gather(1, choice.to(dev))], dim=1)
