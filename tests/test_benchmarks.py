@@ -21,6 +21,8 @@ def test_benchmark_json_feeds_compare(tmp_path):
            "--benchmark-min-rounds=1", "--benchmark-max-time=0.01", "--benchmark-warmup=off"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     env.pop("EDITBENCH_RUN_SLOW", None)  # the SmolLM2 benchmarks stay skipped
+    for k in [k for k in env if k.startswith("PYTEST_XDIST")]:
+        env.pop(k)  # under `pytest -n 2` these make pytest-benchmark think xdist is active and disable itself
     run = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     data = json.loads(out.read_text())

@@ -14,7 +14,7 @@ from editbench.cli import USAGE_ERROR, main
 from editbench.runner import checks
 from editbench.runner.experiment import ExperimentError, parse_hparams
 
-from test_plugin import run_pytest  # tests/ is on sys.path (rootdir-relative test modules)
+from test_plugin import run_pytest, run_pytest_many  # tests/ is on sys.path (rootdir-relative test modules)
 
 
 @pytest.fixture
@@ -91,7 +91,7 @@ def test_cli_more_edits_than_unique_subjects_is_one_line(capsys, tmp_path):
     assert len(err.strip().splitlines()) == 1, err
 
 
-@pytest.mark.parametrize("args,needle", [
+PYTEST_USAGE = [
     (["--model", "nosuch"], "not in the local Hugging Face cache"),
     (["--n-records", "0"], "--n-records 0"),
     (["--n-records", "-1"], "--n-records -1"),
@@ -99,31 +99,38 @@ def test_cli_more_edits_than_unique_subjects_is_one_line(capsys, tmp_path):
     (["--hparam", "rome.v_lr=abc"], "expected float"),
     (["--hparam", "romee.v_lr=0.5"], "no editor 'romee'"),
     (["--dataset", "."], "is a directory"),
-])
-def test_pytest_usage_errors(args, needle):
-    r = run_pytest("suites", "-m", "single", "--editor", "rome", *args, "--collect-only", "-q")
-    assert r.returncode == 4 and needle in r.stderr, r.stdout[-2000:] + r.stderr[-2000:]
-    assert "Traceback" not in r.stderr
+]
+
+
+def test_pytest_usage_errors():
+    """Each case its own pytest session, all in one process (run_pytest_many: one python + torch start)."""
+    runs = run_pytest_many([["suites", "-m", "single", "--editor", "rome", *args, "--collect-only", "-q"]
+                            for args, _ in PYTEST_USAGE])
+    for (args, needle), r in zip(PYTEST_USAGE, runs):
+        assert r.returncode == 4 and needle in r.stderr, (args, r.stderr[-2000:])
+        assert "Traceback" not in r.stderr, args
 
 
 def test_pytest_invalid_dataset_file_and_unwritable_reports_dir(tmp_path, bad_json):
-    r = run_pytest("suites", "-m", "single", "--dataset", str(bad_json), "--collect-only", "-q")
-    assert r.returncode == 4 and "invalid.json" in r.stderr, r.stderr[-2000:]
     blocker = tmp_path / "file"
     blocker.write_text("")
-    r = run_pytest("suites", "-m", "single", "--reports-dir", str(blocker / "sub"), "--collect-only", "-q")
-    assert r.returncode == 4 and "cannot write there" in r.stderr, r.stderr[-2000:]
+    bad, unwritable = run_pytest_many([("suites", "-m", "single", "--dataset", str(bad_json), "--collect-only", "-q"),
+                                       ("suites", "-m", "single", "--reports-dir", str(blocker / "sub"),
+                                        "--collect-only", "-q")])
+    assert bad.returncode == 4 and "invalid.json" in bad.stderr, bad.stderr[-2000:]
+    assert unwritable.returncode == 4 and "cannot write there" in unwritable.stderr, unwritable.stderr[-2000:]
 
 
 def test_missing_shared_data_is_one_clear_line_before_the_model(tmp_path):
     empty = tmp_path / "nodata"
     empty.mkdir()
-    r = run_pytest("suites", "-m", "single", "--editor", "null", "--dataset", "counterfact",
-                   "--collect-only", "-q", env_extra={"EDITBENCH_DATA_DIR": str(empty)})
+    # ... and the model's default dataset too (no --dataset given), before the model is loaded
+    r, default = run_pytest_many([("suites", "-m", "single", "--editor", "null", "--dataset", "counterfact",
+                                   "--collect-only", "-q"), ("suites", "-m", "single", "--editor", "null")],
+                                 env_extra={"EDITBENCH_DATA_DIR": str(empty)})
     assert r.returncode == 4 and "shared data mirror" in r.stderr and "counterfact-full" in r.stderr, r.stderr
-    # the model's default dataset too (no --dataset given), before the model is loaded
-    r = run_pytest("suites", "-m", "single", "--editor", "null", env_extra={"EDITBENCH_DATA_DIR": str(empty)})
-    assert r.returncode == 4 and "the default dataset of --model 'smollm2-135m'" in r.stderr, r.stderr[-2000:]
+    assert default.returncode == 4 and "the default dataset of --model 'smollm2-135m'" in default.stderr, \
+        default.stderr[-2000:]
 
 
 # -- a fuzz of the option validators: only ExperimentError, never a crash ------------------------------------------

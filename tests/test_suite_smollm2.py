@@ -1,7 +1,9 @@
 """The single-edit suite on the real pretrained default model (SmolLM2-135M) over real CounterFact records.
 
-CI runs ROME, the reference method, on the 10 records the gates in thresholds.yaml were measured on (model
-conversion and the layer's covariance included on a cold cache); every editor (ROME, r-ROME, MEMIT, FT-C) on the
+CI runs ROME, the reference method, on the first 4 of the 10 records the gates in thresholds.yaml were measured on
+(the suite's records for --n-records N are a prefix of those for a larger N; on these 4 the measured ES 1.00, PS
+0.75, NS drop 0.00 include a paraphrase ROME misses; model conversion and the layer's covariance included on a cold
+cache: CI's time is ~20 s per SmolLM2 ROME edit on one thread); every editor (ROME, r-ROME, MEMIT, FT-C) on the
 same 10 records, and on 100, are marked ``slow`` (``EDITBENCH_RUN_SLOW=1 pytest tests -m slow``): together they took
 19 of CI's 27 minutes. All go through pytest exactly as a user does, so the gates, the result JSON and the restore
 check are exercised on real parts.
@@ -44,7 +46,7 @@ def _run(tmp_path, n: int, editors=EDITORS) -> dict:
 
 
 def test_rome_single_edit_suite_on_smollm2_real_counterfact(tmp_path):
-    (res,) = _run(tmp_path, 10, ["rome"]).values()
+    (res,) = _run(tmp_path, 4, ["rome"]).values()
     # ROME moved the facts it was asked to (the null editor's ES on these records is 0.50), and restored exactly
     assert res["metrics"]["es"] >= 0.9 and res["verdict"] == "pass", res["metrics"]
 
