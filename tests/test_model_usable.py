@@ -49,6 +49,9 @@ def bad(tmp_path_factory) -> dict[str, Path]:
     d["unknown"] = root / "unknown"
     d["unknown"].mkdir()
     (d["unknown"] / "config.json").write_text(json.dumps({"model_type": "nosucharch", "hidden_size": 8}))
+    d["garbled"] = _save("llama", root / "garbled")  # weights that cannot be deserialized (issue 30)
+    for f in d["garbled"].glob("*.safetensors"):
+        f.write_bytes(b"garbage" * 100)
     return d
 
 
@@ -60,6 +63,7 @@ NEEDLES = {
     "broken": "config.json is not valid JSON",
     "bert": "not a causal LM decoder",
     "unknown": "model_type is unknown to the installed transformers",
+    "garbled": "is not a readable safetensors file",
 }
 
 
@@ -86,7 +90,7 @@ def test_a_usable_directory_passes(tmp_path, no_weight_loading):
     checks.check_model(str(_save("gemma2", tmp_path / "gemma2")))
 
 
-@pytest.mark.parametrize("kind", ["moe", "broken"])
+@pytest.mark.parametrize("kind", ["moe", "broken", "garbled"])
 def test_editbench_sequential_exits_4_with_one_line(bad, kind, capsys, no_weight_loading):
     code = main(["sequential", "--editor", "null", "--model", str(bad[kind])])
     err = capsys.readouterr().err

@@ -12,6 +12,8 @@ import json
 import warnings
 from pathlib import Path
 
+from safetensors import safe_open
+
 from editbench.models.adapter import AdapterError, Layout, check_config
 from editbench.models.errors import ModelLoadError
 
@@ -94,11 +96,26 @@ def check_dir_usable(path: str | Path) -> Layout:
         raise UnusableModelError("config.json has no model_type (not a transformers model config)")
     with _quiet():
         layout = check_config_usable(_load_config(str(p), local_files_only=True))
-    if not weight_files(p) and not (p / "model.safetensors.index.json").is_file():
+    files = weight_files(p)
+    if not files and not (p / "model.safetensors.index.json").is_file():
         raise UnusableModelError(f"no weight files ({', '.join(WEIGHT_PATTERNS)})")
+    for f in files:
+        _check_safetensors_header(f)
     if not any((p / f).is_file() for f in TOKENIZER_FILES):
         raise UnusableModelError(f"no tokenizer files (one of {', '.join(TOKENIZER_FILES)})")
     return layout
+
+
+def _check_safetensors_header(path: Path) -> None:
+    """A ``.safetensors`` file whose header cannot be read is refused here (reading the header loads no tensor),
+    not by a traceback minutes later inside ``from_pretrained``."""
+    if path.suffix != ".safetensors":
+        return
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            f.keys()
+    except Exception as e:  # noqa: BLE001 -- safetensors raises its own error types; any of them means unreadable
+        raise UnusableModelError(f"weight file {path.name} is not a readable safetensors file ({_first_line(e)})") from None
 
 
 def check_hub_usable(name: str, offline: bool) -> Layout | None:
