@@ -21,6 +21,7 @@ import pytest
 
 from editbench import DEFAULT_MODEL  # SmolLM2; the fact world is a fixture
 from editbench.pytest_baseline import add_options as add_baseline_options
+from editbench.pytest_shard import ShardPlugin, parse_shard
 
 SUITE_MARKERS = {
     "single": "single-edit reliability suite",
@@ -371,22 +372,6 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
-class ShardPlugin:
-    """``--shard I/N``: registered by :func:`pytest_configure`; runs after -m/-k deselection, so shards split
-    what would run, round-robin in collection order."""
-
-    def __init__(self, shard: str):
-        self.i, self.n = parse_shard(shard)
-
-    @pytest.hookimpl(trylast=True)
-    def pytest_collection_modifyitems(self, config, items):
-        keep = [it for k, it in enumerate(items) if k % self.n == self.i - 1]
-        drop = [it for k, it in enumerate(items) if k % self.n != self.i - 1]
-        if drop:
-            config.hook.pytest_deselected(items=drop)
-        items[:] = keep
-
-
 def pytest_generate_tests(metafunc):
     session = metafunc.config.stash[SESSION_KEY]
     if "editor_name" in metafunc.fixturenames:
@@ -401,12 +386,6 @@ def pytest_generate_tests(metafunc):
 def eb_session(request) -> EditbenchSession:
     """The editbench session: options, model cache, gates, results."""
     return request.config.stash[SESSION_KEY]
-
-
-@pytest.fixture(scope="session")
-def eb_model(eb_session):
-    """The model under test, loaded once per session (a LoadedModel; runs hand it back unedited)."""
-    return eb_session.models.get(eb_session.model, eb_session.device)
 
 
 @pytest.fixture(scope="session")
@@ -450,17 +429,6 @@ def pytest_testnodedown(node, error):
     payload = (getattr(node, "workeroutput", None) or {}).get("editbench_results")
     if eb is not None and payload:
         eb.results.extend(json.loads(payload))
-
-
-def parse_shard(text: str) -> tuple[int, int]:
-    """``"I/N"`` -> (I, N), 1 <= I <= N; a UsageError naming the option otherwise."""
-    try:
-        i, n = (int(x) for x in text.split("/"))
-        if not 1 <= i <= n:
-            raise ValueError
-    except ValueError:
-        raise pytest.UsageError(f"--shard {text!r}: expected I/N with 1 <= I <= N, e.g. --shard 1/4") from None
-    return i, n
 
 
 def _pin_worker_device(device: str, worker: str | None) -> str:
