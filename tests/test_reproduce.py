@@ -47,6 +47,20 @@ def test_record_slices_merge_into_the_whole_run(tmp_path):
     assert collect([tmp_path]).by_suite("single")[0].n == 10
 
 
+def test_a_prefix_run_joins_its_slices_as_0_to_n(tmp_path):
+    """A plain --n-records 4 run is the first 4 records of the same seeded order: beside a 4:10 slice it is 0:4;
+    alone (no slice of its run anywhere) it stays as it was."""
+    res, _ = _sliced(tmp_path)
+    prefix = json.loads((tmp_path / "s0" / "s.json").read_text())
+    prefix["results"][0]["experiment"]["record_range"] = None
+    (tmp_path / "s0" / "s.json").write_text(json.dumps(prefix))
+    e = collect([tmp_path]).by_suite("single")[0]
+    assert e.n == 10 and e.experiment["record_ranges"] == ["0:4", "4:10"]
+    assert e.metrics["ns"] == pytest.approx(res["metrics"]["ns"])
+    alone = collect([tmp_path / "s0"]).by_suite("single")[0]
+    assert alone.n == 4 and not alone.experiment.get("record_ranges")
+
+
 def test_paired_ns_drop_is_the_mean_per_record_difference(tmp_path):
     res, _ = _sliced(tmp_path)
     e = collect([tmp_path]).by_suite("single")[0]

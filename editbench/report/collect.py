@@ -289,10 +289,12 @@ def collect(paths: Iterable[str | Path]) -> Collection:
 
 
 # --- single-suite record slices (--record-range) merged into one result over all their records -----------------
-def slice_group_key(e: Entry) -> str | None:
-    """What the slices of one run share (None: not a record slice)."""
+def slice_group_key(e: Entry, prefix: bool = False) -> str | None:
+    """What the slices of one run share (None: not a record slice). With ``prefix``, a single-suite run without
+    ``--record-range`` (``--n-records N``: the first N records of the same seeded order, i.e. slice 0:N) gets
+    the key its slices would have."""
     exp = e.experiment or {}
-    if e.suite != "single" or not exp.get("record_range"):
+    if e.suite != "single" or not (exp.get("record_range") or (prefix and e.n)):
         return None
     return digest([e.editor, e.model, e.dataset, exp.get("seed"),
                    json.dumps(exp.get("hparams"), sort_keys=True, default=str),
@@ -349,6 +351,11 @@ def merge_record_slices(entries: list[Entry]) -> list[Entry]:
             groups.setdefault(k, []).append(e)
     if not groups:
         return entries
+    for e in entries:  # a prefix run (--n-records N) joins slices of the same run as 0:N, only where slices exist
+        k = slice_group_key(e, prefix=True)
+        if slice_group_key(e) is None and k in groups:
+            e.experiment = {**e.experiment, "record_range": f"0:{e.n}"}
+            groups[k].append(e)
     out, done = [], set()
     for e in entries:
         k = slice_group_key(e)
