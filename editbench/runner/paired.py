@@ -35,7 +35,7 @@ import numpy as np
 
 from editbench.metrics.intervals import LEVEL, N_BOOT, SEED
 from editbench.runner.compare import (CompareError, Finding, _created, compare_scores, load_set,
-                                      lower_is_better)
+                                      lower_is_better, result_key)
 
 DEFAULT_GATE = ("es", "ps", "ns")
 
@@ -56,7 +56,6 @@ def _editor(r: dict) -> str:
 
 
 def _group(r: dict) -> str:
-    from editbench.runner.compare import result_key
     parts = result_key(r).split(" ")
     return " ".join([parts[0], *parts[2:]])  # the key without the editor
 
