@@ -1,0 +1,1 @@
+"""Downstream regression: GLUE tasks measured along a sequential run (paper Figure 2)."""

@@ -1,0 +1,1 @@
+"""zsRE question form vs completion form: do edits transfer between formats?"""
