@@ -54,6 +54,9 @@ class LoadedModel:
     model_hash: str
     adapter: ModelAdapter
     preset_keys: list[str] = field(default_factory=list)
+    twin_of: dict | None = None
+    """``{"name", "matched_by"}`` when a local directory or hub snapshot holds a built-in's very weights
+    (:mod:`editbench.models.twins`): its preset keys then include the built-in's name."""
 
 
 def _builtin_table() -> dict[str, str]:
@@ -175,8 +178,33 @@ def load_dir(path: str | Path, model_id: str | None = None, preset_keys: list[st
     if not files:
         raise ModelLoadError(f"model directory {str(path)!r} has no weight files ({', '.join(WEIGHT_PATTERNS)})")
     model, tok = _from_pretrained(str(path), dtype, local_files_only=True)
-    keys = preset_keys if preset_keys is not None else [path.resolve().name]
-    return _finish(model, tok, model_id or str(path), hash_files(files), keys, device, dtype)
+    model_hash = hash_files(files)
+    if preset_keys is not None:  # a built-in's own directory
+        return _finish(model, tok, model_id or str(path), model_hash, preset_keys, device, dtype)
+    return _with_twin(model, tok, model_id or str(path), model_hash, [path.resolve().name], device, dtype)
+
+
+def _with_twin(model, tok, model_id: str, model_hash: str, keys: list[str], device, dtype) -> LoadedModel:
+    """A user's model (directory or hub id): when it holds a built-in's weights, that built-in's name joins its
+    preset keys (so it gets the built-in's presets) and ``twin_of`` says so."""
+    from editbench.models.twins import builtin_twin
+
+    twin = builtin_twin(model_hash, model, state_hash)
+    if twin:
+        keys = [*keys, twin[0]]
+    lm = _finish(model, tok, model_id, model_hash, keys, device, dtype)
+    if twin:
+        lm.twin_of = {"name": twin[0], "matched_by": twin[1]}
+    return lm
+
+
+def _load_builtin_dir(path: Path, name: str, device, dtype) -> LoadedModel:
+    """A real built-in from its converted directory, recorded in the twins index (by model hash)."""
+    from editbench.models.twins import remember_builtin
+
+    lm = load_dir(path, model_id=name, preset_keys=[name], device=device, dtype=dtype)
+    remember_builtin(name, lm.model_hash, lm.model, state_hash)
+    return lm
 
 
 def load_hub(name: str, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
@@ -200,7 +228,7 @@ def load_hub(name: str, device: str | torch.device = "cpu", dtype: torch.dtype =
     except Exception:  # noqa: BLE001 - any failure here only means "hash the tensors instead"
         pass
     model_hash = hash_files(files) if files else state_hash(model)
-    return _finish(model, tok, name, model_hash, hub_preset_keys(name), device, dtype)
+    return _with_twin(model, tok, name, model_hash, hub_preset_keys(name), device, dtype)
 
 
 # Hub ids whose published presets go by another name (the reference repositories' file names): the lower-cased
@@ -267,9 +295,9 @@ def load_model(name_or_path: str, device: str | torch.device = "cpu",
     if name in TINY:
         return _load_tiny(name, device, dtype)
     if name == "smollm2-135m":
-        return load_dir(smollm2.ensure_converted(), model_id=name, preset_keys=[name], device=device, dtype=dtype)
+        return _load_builtin_dir(smollm2.ensure_converted(), name, device, dtype)
     if name == "gemma3-270m":
-        return load_dir(gemma3.ensure_converted(), model_id=name, preset_keys=[name], device=device, dtype=dtype)
+        return _load_builtin_dir(gemma3.ensure_converted(), name, device, dtype)
     path = Path(name).expanduser()
     if path.is_dir():
         return load_dir(path, device=device, dtype=dtype)
