@@ -210,6 +210,24 @@ class EditbenchSession:
         except ExperimentError as e:
             raise pytest.UsageError(str(e)) from None
 
+    def unavailable_editors(self) -> dict[str, str]:
+        """Editor -> why it cannot run on ``--model`` at all (``Editor.unavailable``: MEND with nothing trained for
+        the model), asked before any model loads."""
+        from editbench import registry
+
+        path = Path(self.model).expanduser()
+        model_id = str(path) if path.is_dir() else self.model  # the id load_model gives it
+        out = {}
+        for name in self.editor_names():
+            try:
+                ask = getattr(registry.get(name), "unavailable", None)
+            except Exception:  # noqa: BLE001 - a plugin that fails to load is reported by its own test
+                continue
+            why = ask(model_id, self.hparams.get(name, {})) if ask else None
+            if why:
+                out[name] = why
+        return out
+
     def check_dataset_once(self, exp) -> None:
         """The default dataset (not given on the command line) is checked when the first test needs it: a missing
         shared mirror then fails the tests with one clear line before the model is loaded."""
@@ -357,10 +375,17 @@ def pytest_collection_modifyitems(config, items):
         session._checked[exp.dataset_name] = None
     if suites:
         session.validate_selected(suites)
+    editors = {getattr(getattr(item, "callspec", None), "params", {}).get("editor_name") for item in items}
+    missing = session.unavailable_editors() if editors - {None} else {}
+    for name, why in missing.items():  # asked for by name: a usage error; implied (every editor): a skip
+        if name in session.editors_given and name in editors:
+            raise pytest.UsageError(f"--editor {name}: {why}")
     for item in items:  # pytest-xdist --dist loadgroup: one editor's tests (its samples) stay on one worker
         editor = getattr(getattr(item, "callspec", None), "params", {}).get("editor_name")
         if editor is not None:
             item.add_marker(pytest.mark.xdist_group(f"editor-{editor}"))
+        if editor in missing:
+            item.add_marker(pytest.mark.skip(reason=missing[editor]))
     if not any("gpu" in item.keywords for item in items):
         return
     import torch
