@@ -73,3 +73,11 @@ def test_no_index_no_twin_and_no_hashing(cache, tmp_path):
 
     lm = load_dir(path)
     assert lm.twin_of is None and builtin_twin(lm.model_hash, lm.model, no_hash) is None
+
+
+def test_a_model_of_another_size_is_not_hashed(builtin_dir):
+    def no_hash(_model):
+        raise AssertionError("hashed a model no built-in has the size of")
+
+    other = load_model("tiny-gpt2")
+    assert builtin_twin(other.model_hash, other.model, no_hash) is None

@@ -42,9 +42,10 @@ def remember_builtin(name: str, model_hash: str, model: torch.nn.Module,
     """Record the built-in ``name`` (once per model hash: hashing its tensors costs ~1 s for 1 GB)."""
     path = index_path(cache_dir)
     index = _read(path)
-    if (index.get(model_hash) or {}).get("name") == name:
+    known = index.get(model_hash) or {}
+    if known.get("name") == name and "n_params" in known:
         return
-    index[model_hash] = {"name": name, "state_hash": state_hash(model)}
+    index[model_hash] = {"name": name, "state_hash": state_hash(model), "n_params": _n_params(model)}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".builtins-", dir=path.parent)
@@ -53,6 +54,10 @@ def remember_builtin(name: str, model_hash: str, model: torch.nn.Module,
         os.replace(tmp, path)  # atomic: a concurrent reader sees the old index or the new one
     except OSError:  # a read-only cache: the twin is then found by derivation only
         pass
+
+
+def _n_params(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
 
 
 def recorded_name(model_hash: str, cache_dir=None) -> str | None:
@@ -64,12 +69,14 @@ def recorded_name(model_hash: str, cache_dir=None) -> str | None:
 def builtin_twin(model_hash: str, model: torch.nn.Module, state_hash: Callable[[torch.nn.Module], str],
                  cache_dir=None) -> tuple[str, str] | None:
     """(built-in name, how it matched: ``"model hash"`` or ``"tensor hash"``) when ``model`` holds a recorded
-    built-in's weights, else None. The tensors are hashed only when the index is not empty."""
+    built-in's weights, else None. The tensors are hashed only when a recorded built-in has as many parameters."""
     name = recorded_name(model_hash, cache_dir)
     if name:
         return name, "model hash"
     index = _read(index_path(cache_dir))
-    states = {v.get("state_hash"): v.get("name") for v in index.values() if isinstance(v, dict)}
+    n = _n_params(model)  # only a model of a built-in's size is hashed (a 7B model would take ~30 s)
+    states = {v.get("state_hash"): v.get("name") for v in index.values()
+              if isinstance(v, dict) and v.get("n_params") == n}
     states.pop(None, None)
     if not states:
         return None
