@@ -16,7 +16,7 @@ from editbench.factworld.corpus import CorpusConfig, corpus_texts
 from editbench.factworld.counterfact import factworld_records
 from editbench.factworld.evaluate import evaluate_recall, evaluate_task, evaluate_tasks
 from editbench.factworld.world import RELATIONS, Fact, Relation, World, WorldConfig, generate_world, load_world
-from editbench.models.paths import FACTWORLD_DIR as EMBEDDED_DIR
+from editbench.factworld.profile import CHECKPOINT_DIR as EMBEDDED_DIR
 
 
 def build(out_dir, quick: bool = False, seed: int = 0, **kw) -> dict:

@@ -18,7 +18,8 @@ from typing import Any, Sequence
 
 import yaml
 
-from editbench import DEFAULT_MODEL, default_dataset
+from editbench import DEFAULT_MODEL
+from editbench.models.profiles import profile
 
 SUITES = ("single", "sequential", "downstream", "disabling", "zsre")
 DEFAULT_N = {"single": 20, "sequential": 100, "downstream": 20, "disabling": 20, "zsre": 20}
@@ -36,11 +37,9 @@ class ExperimentError(ValueError):
 
 
 def default_probes(model: str) -> tuple[str, ...]:
-    """Health probes of a sequential run: the fact world's own (world facts + filler text), else recall of the
-    pool's unedited facts plus wiki perplexity."""
-    if model == "factworld":
-        return ("factworld-recall", "factworld-perplexity")
-    return ("recall-unedited", "perplexity")
+    """Health probes of a sequential run: the model profile's (recall of the pool's unedited facts plus wiki
+    perplexity, unless the profile names its own: the fact world's world facts + filler text)."""
+    return profile(model).probes
 
 
 def default_order(dataset: str) -> str:
@@ -87,7 +86,7 @@ class Experiment:
     """Everything one suite run of one editor depends on.
 
     ``n``: records (single) or edits (sequential); None = :data:`DEFAULT_N`. ``dataset`` None = the model's
-    default (:func:`editbench.default_dataset`). ``hparams``: overrides of this editor's preset, as sorted
+    default (the model profile's ``dataset``). ``hparams``: overrides of this editor's preset, as sorted
     (key, value) pairs. ``probes`` None = :func:`default_probes`. ``batch_size``/``history_every`` are the
     sequential schedule (requests per ``apply``; history re-scored every k edits; ``checkpoint_every`` edits
     between checkpoints for ``resume``; ``on_nonfinite`` "stop" | "continue" after an edit leaves NaN/inf weights).
@@ -156,7 +155,7 @@ class Experiment:
 
     @property
     def dataset_name(self) -> str:
-        return self.dataset or default_dataset(self.model)
+        return self.dataset or profile(self.model).dataset
 
     @property
     def n_resolved(self) -> int:

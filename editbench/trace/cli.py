@@ -23,7 +23,7 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--model", default="factworld", help="built-in short name, model directory or hub id")
     p.add_argument("--dataset", default="auto",
                    help="known_1000 | factworld | a JSON file (known_1000 or edit-record format); "
-                        "auto: factworld for the factworld model, else known_1000")
+                        "auto: the model profile's (factworld for the fact world, else known_1000)")
     p.add_argument("--n", type=int, default=20, help="facts to trace (known ones unless --include-unknown)")
     p.add_argument("--kind", choices=KIND_CHOICES, default="mlp")
     p.add_argument("--window", type=int, default=10, help="layers restored together for mlp/attn (ROME: 10)")
@@ -47,7 +47,7 @@ def load_trace_facts(dataset: str, model: str = "") -> tuple[list, str]:
     from editbench.data import detect_file_format, load_known, load_records, read_json_records
 
     if dataset == "auto":
-        dataset = "factworld" if model == "factworld" else "known_1000"
+        dataset = profile(model).trace_dataset
     if dataset in ("known_1000", "known"):
         return load_known(), "known_1000"
     path = Path(dataset).expanduser()
