@@ -34,6 +34,7 @@ from editbench.models.cache import offline_flag
 from editbench.models.errors import ModelLoadError
 from editbench.models.identity import register_identity
 from editbench.models.profiles import all_profiles, profile, registered_models
+from editbench.models.tiny import build_tiny
 from editbench.suggest import close_matches, did_you_mean
 
 __all__ = ["LoadedModel", "ModelLoadError", "builtin_models", "describe_builtins", "close_builtins",
@@ -213,8 +214,6 @@ def hub_preset_keys(name: str) -> list[str]:
 
 def load_tiny(name: str, device="cpu", dtype=torch.float32) -> LoadedModel:
     """The loader of the tiny random models' profiles (:mod:`editbench.models.tiny`)."""
-    from editbench.models.tiny import build_tiny
-
     model, tok = build_tiny(name)
     return _finish(model, tok, name, state_hash(model), [name], device, dtype)
 

@@ -16,6 +16,8 @@ import re
 import time
 from pathlib import Path
 
+from editbench.models.profiles import profile
+
 KIND_CHOICES = ("mlp", "hidden", "attn", "all")
 
 
@@ -44,6 +46,8 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 def load_trace_facts(dataset: str, model: str = "") -> tuple[list, str]:
     """(facts, dataset label) for a ``--dataset`` value."""
+    # imported here, as in run(): `editbench --help` builds this module's parser (0.02 s); editbench.data adds
+    # 0.3 s, the model and tracing modules torch (about 2 s cold)
     from editbench.data import detect_file_format, load_known, load_records, read_json_records
 
     if dataset == "auto":
@@ -81,7 +85,7 @@ def _table(results: dict[str, dict], measure: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
+    import torch  # here, not at the top: see load_trace_facts (`editbench --help` imports this module)
 
     from editbench.models.loader import load_model
     from editbench.trace.core import as_trace_fact, embedding_std
