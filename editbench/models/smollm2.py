@@ -78,10 +78,6 @@ def convert(gguf: Path, out: Path) -> dict:
     return gguf_cache.convert(gguf, out, INSTALL)
 
 
-def _valid_cache(target: Path, source_sha: str) -> bool:
-    return gguf_cache.valid_cache(target, source_sha)
-
-
 def ensure_converted(verbose: bool = True) -> Path:
     """The cached safetensors directory of SmolLM2-135M, converting the GGUF once if needed."""
     gguf = find_gguf()
