@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-USAGE_ERROR = 4
+from editbench.options import USAGE_ERROR
 FACTWORLD_TRAIN = "factworld-mend-train"
 FACTWORLD_TRAIN_FACTORY = "editbench.factworld.mend_records:mend_train_records"
 

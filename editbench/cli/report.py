@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import sys
 
+from editbench.options import PROTOCOLS, USAGE_ERROR
+
 REPORT_EPILOG = """\
 Reads: pytest session files (reports/editbench-*.json), the session files of `editbench zsre | downstream |
 disabling`, sequential run summaries (runs/.../summary.json or copies such as X.sample0.summary.json) and
@@ -52,7 +54,7 @@ def add_parser(sub) -> None:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--device", default="cpu")
     s.add_argument("--hparam", action="append", default=[], metavar="EDITOR.KEY=VALUE")
-    s.add_argument("--protocol", action="append", choices=("prob", "token_acc", "gen"), default=None)
+    s.add_argument("--protocol", action="append", choices=PROTOCOLS, default=None)
     s.add_argument("--resume", action="store_true", help="continue interrupted runs from their checkpoints")
     s.add_argument("--out", default="reports/sweep", metavar="DIR")
     s.set_defaults(func=cmd_sweep)
@@ -100,13 +102,13 @@ def cmd_sweep(args) -> int:
         exps = [Experiment(suite="sequential", editor=args.editor, model=args.model, dataset=args.dataset,
                            hparams=tuple(overrides.get(args.editor, {}).items()), n=args.n_edits, seed=args.seed,
                            batch_size=b, history_every=args.history_every, device=args.device,
-                           protocols=tuple(args.protocol or ("prob", "token_acc", "gen")),
+                           protocols=tuple(args.protocol or PROTOCOLS),
                            out_dir=str(Path(args.out) / f"batch-{b}"), resume=args.resume) for b in sizes]
         for exp in exps:
             checks.check_experiment(exp)
     except ExperimentError as e:
         print(f"editbench sweep: error: {e}", file=sys.stderr)
-        return 4
+        return USAGE_ERROR
     lm = ModelCache().get(args.model, args.device)
     for exp in exps:
         print(f"== batch size {exp.batch_size}: {exp.n} edits in {-(-exp.n // exp.batch_size)} editor steps",
