@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -22,12 +26,13 @@ def _subcommand_help(name: str) -> str:
     return _words(sub.choices[name].format_help())
 
 
+@functools.lru_cache(maxsize=1)
 def _pytest_help() -> str:
-    """What `pytest --help` prints for the plugin's options (its argparse parser, without starting pytest)."""
-    parser = pytest.Parser(processopt=None)
-    from editbench.pytest_plugin import pytest_addoption
-    pytest_addoption(parser)
-    text = _words(parser._getparser().format_help())
+    """What `pytest --help` prints (the plugin comes through its pytest11 entry point)."""
+    r = subprocess.run([sys.executable, "-m", "pytest", "--help", "-p", "no:cacheprovider"], capture_output=True,
+                       text=True, timeout=300, cwd=Path(__file__).resolve().parents[1])
+    assert r.returncode == 0, r.stderr[-2000:]
+    text = _words(r.stdout)
     assert "editbench: model-editing conformance suites" in text
     return text
 
