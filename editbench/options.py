@@ -6,7 +6,7 @@ declarations serve the pytest plugin (``group.addoption``) and the ``editbench``
 (``parser.add_argument``): ``pytest --help`` and ``editbench sequential --help`` print the same help text. The
 options of every suite are :data:`COMMON` here; the options of one suite are the ``OPTIONS`` tuple of its package
 (``editbench/suites/<name>/options.py``), collected by :func:`suite_options` through
-:data:`editbench.suites.SUITES`. This module imports nothing heavy: the plugin loads it in every pytest run.
+:data:`editbench.suites.SUITES`.
 """
 from __future__ import annotations
 
@@ -16,12 +16,11 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 from editbench import DEFAULT_MODEL  # SmolLM2; the fact world is a fixture
+from editbench.metrics.counterfact import PROTOCOLS  # noqa: F401 (re-export: how edits are scored)
 from editbench.suites import SUITES
 
 USAGE_ERROR = 4
 """pytest's usage-error exit code: the one exit code of a bad input, for ``pytest suites`` and ``editbench`` alike."""
-PROTOCOLS = ("prob", "token_acc", "gen")
-"""How edits are scored (:mod:`editbench.metrics.counterfact`): prob, teacher-forced token accuracy, generation."""
 REPORTS_DEFAULT = "reports"
 
 
