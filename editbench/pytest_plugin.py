@@ -12,14 +12,9 @@ Data path: records -> EditRequest -> Editor.apply -> scorer/probes -> runner -> 
 """
 from __future__ import annotations
 
-import json
-
 import pytest
-import torch
-from tabulate import tabulate
 
 from editbench.options import COMMON, add_options, suite_options
-from editbench.pytest_shard import ShardPlugin
 from editbench.runner.results import make_result
 from editbench.session import PROTOCOL_ROWS, TABLE_HEADERS, THRESHOLDS, EditbenchSession  # noqa: F401 (re-export)
 
@@ -44,37 +39,16 @@ def pytest_configure(config):
     for name, doc in SUITE_MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {doc}")
     session = config.stash[SESSION_KEY] = EditbenchSession(config)
-    if getattr(config.option, "help", False):
-        return
-    session.validate()
-    if session.shard:
-        config.pluginmanager.register(ShardPlugin(session.shard), "editbench-shard")
+    session.configure()
 
 
-@pytest.hookimpl(trylast=True)  # after -m/-k deselection: the checks are of the suites that will run
+@pytest.hookimpl(trylast=True)  # after -m/-k deselection (and --shard): the checks are of the tests that will run
 def pytest_collection_modifyitems(config, items):
-    session = config.stash[SESSION_KEY]
-    session.validate_selected({m for item in items for m in ("single", "sequential") if m in item.keywords})
-    for item in items:  # pytest-xdist --dist loadgroup: one editor's tests (its samples) stay on one worker
-        editor = getattr(getattr(item, "callspec", None), "params", {}).get("editor_name")
-        if editor is not None:
-            item.add_marker(pytest.mark.xdist_group(f"editor-{editor}"))
-    if not any("gpu" in item.keywords for item in items) or torch.cuda.is_available():
-        return
-    skip = pytest.mark.skip(reason="needs CUDA: torch.cuda.is_available() is False on this machine")
-    for item in items:
-        if "gpu" in item.keywords:
-            item.add_marker(skip)
+    config.stash[SESSION_KEY].modify_items(items)
 
 
 def pytest_generate_tests(metafunc):
-    session = metafunc.config.stash[SESSION_KEY]
-    if "editor_name" in metafunc.fixturenames:
-        names = session.editor_names()
-        metafunc.parametrize("editor_name", names, ids=names, scope="session")
-    if "eb_sample" in metafunc.fixturenames:
-        samples = list(range(session.samples))
-        metafunc.parametrize("eb_sample", samples, ids=[f"sample{s}" for s in samples])
+    metafunc.config.stash[SESSION_KEY].parametrize(metafunc)
 
 
 @pytest.fixture(scope="session")
@@ -93,43 +67,21 @@ def thresholds(eb_session) -> dict:
 def eb_record(request, eb_session):
     """``eb_record(**fields)``: make a result in the schema (:func:`editbench.runner.results.make_result`) for
     this test and keep it on the session (written at session finish)."""
-    def record(**fields):
-        fields.setdefault("test", request.node.nodeid)
-        return eb_session.record(make_result(**fields))
-    return record
+    return lambda **fields: eb_session.record(make_result(**{"test": request.node.nodeid, **fields}))
 
 
 def pytest_sessionfinish(session, exitstatus):
-    eb = session.config.stash.get(SESSION_KEY, None)
-    if eb is not None:
-        eb.finish(session, exitstatus)
+    if SESSION_KEY in session.config.stash:
+        session.config.stash[SESSION_KEY].finish(session, exitstatus)
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node, error):
     """pytest-xdist controller: collect a finished worker's results (merged into the one session file)."""
-    eb = node.config.stash.get(SESSION_KEY, None)
-    payload = (getattr(node, "workeroutput", None) or {}).get("editbench_results")
-    if eb is not None and payload:
-        eb.results.extend(json.loads(payload))
+    if SESSION_KEY in node.config.stash:
+        node.config.stash[SESSION_KEY].worker_done(node)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    eb = config.stash.get(SESSION_KEY, None)
-    if eb is not None and eb.write_error:
-        terminalreporter.write_line(f"editbench: error: {eb.write_error}", red=True)
-    if eb is None or not eb.results:
-        return
-    terminalreporter.write_sep("=", "editbench results")
-    terminalreporter.write_line(tabulate(eb.table_rows(), headers=TABLE_HEADERS, tablefmt="github"))
-    for line in eb.summary_lines():
-        terminalreporter.write_line(line)
-    board = eb.leaderboard()
-    if board:
-        terminalreporter.write_sep("-", "editbench leaderboard (this session; `editbench report DIR` for the full one)")
-        terminalreporter.write_line(board)
-    for line in eb.baseline_lines:
-        terminalreporter.write_line(line)
-    if eb.report_path and not eb.write_error:
-        terminalreporter.write_line(f"results written to {eb.report_path}; leaderboard, Table 3 and gallery: "
-                                    f"editbench report {eb.reports_dir}")
+    if SESSION_KEY in config.stash:
+        config.stash[SESSION_KEY].terminal_summary(terminalreporter)

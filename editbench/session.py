@@ -15,12 +15,14 @@ from typing import Any
 
 import pytest
 import torch
+from tabulate import tabulate
 
 from editbench import registry
 from editbench.gates import load_thresholds
 from editbench.metrics.intervals import format_rate
 from editbench.options import REPORTS_DEFAULT
 from editbench.pytest_baseline import compare as compare_baseline
+from editbench.pytest_shard import ShardPlugin
 from editbench.report.build import short_form
 from editbench.runconfig import THRESHOLDS, RunConfig
 from editbench.runner import checks, preflight
@@ -64,6 +66,66 @@ class EditbenchSession:
     @property
     def hparams(self) -> dict[str, dict]:
         return self.cfg.hparams
+
+    # -- the plugin's hooks hand off here ----------------------------------------------------------------------
+    def configure(self) -> "EditbenchSession":
+        """pytest_configure: the options validated (not for --help); --shard registers its plugin."""
+        if getattr(self.config.option, "help", False):
+            return self
+        self.validate()
+        if self.shard:
+            self.config.pluginmanager.register(ShardPlugin(self.shard), "editbench-shard")
+        return self
+
+    def modify_items(self, items: list) -> None:
+        """pytest_collection_modifyitems: the selected suites' inputs checked; one editor's tests kept on one
+        pytest-xdist worker (--dist loadgroup); gpu tests skipped, with the reason, without CUDA."""
+        self.validate_selected({m for item in items for m in ("single", "sequential") if m in item.keywords})
+        for item in items:
+            editor = getattr(getattr(item, "callspec", None), "params", {}).get("editor_name")
+            if editor is not None:
+                item.add_marker(pytest.mark.xdist_group(f"editor-{editor}"))
+        if not any("gpu" in item.keywords for item in items) or torch.cuda.is_available():
+            return
+        skip = pytest.mark.skip(reason="needs CUDA: torch.cuda.is_available() is False on this machine")
+        for item in items:
+            if "gpu" in item.keywords:
+                item.add_marker(skip)
+
+    def parametrize(self, metafunc) -> None:
+        """pytest_generate_tests: ``editor_name`` over the editors, ``eb_sample`` over the samples."""
+        if "editor_name" in metafunc.fixturenames:
+            names = self.editor_names()
+            metafunc.parametrize("editor_name", names, ids=names, scope="session")
+        if "eb_sample" in metafunc.fixturenames:
+            samples = list(range(self.samples))
+            metafunc.parametrize("eb_sample", samples, ids=[f"sample{s}" for s in samples])
+
+    def worker_done(self, node) -> None:
+        """pytest_testnodedown (pytest-xdist controller): a finished worker's results join this session's."""
+        payload = (getattr(node, "workeroutput", None) or {}).get("editbench_results")
+        if payload:
+            self.results.extend(json.loads(payload))
+
+    def terminal_summary(self, reporter) -> None:
+        """pytest_terminal_summary: the write error, the results table, the leaderboard, the baseline comparison."""
+        if self.write_error:
+            reporter.write_line(f"editbench: error: {self.write_error}", red=True)
+        if not self.results:
+            return
+        reporter.write_sep("=", "editbench results")
+        reporter.write_line(tabulate(self.table_rows(), headers=TABLE_HEADERS, tablefmt="github"))
+        for line in self.summary_lines():
+            reporter.write_line(line)
+        board = short_form(self.results)
+        if board:
+            reporter.write_sep("-", "editbench leaderboard (this session; `editbench report DIR` for the full one)")
+            reporter.write_line(board)
+        for line in self.baseline_lines:
+            reporter.write_line(line)
+        if self.report_path and not self.write_error:
+            reporter.write_line(f"results written to {self.report_path}; leaderboard, Table 3 and gallery: "
+                                f"editbench report {self.reports_dir}")
 
     # -- checks before anything loads ----------------------------------------------------------------------
     def validate(self) -> None:
@@ -215,9 +277,6 @@ class EditbenchSession:
             lines.append(f"{errors} malformed record(s) were skipped; each is named under 'record_errors' in the "
                          "results file")
         return lines
-
-    def leaderboard(self) -> str:
-        return short_form(self.results)
 
 
 def _pin_worker_device(device: str, worker: str | None) -> str:
