@@ -31,11 +31,11 @@ from __future__ import annotations
 import argparse
 
 from editbench.cli import (compare, data, disabling, downstream, factworld, ls, mend, report, reproduce, sequential,
-                           stats, trace, zsre)
+                           stats, sweep, trace, zsre)
 from editbench.cli.ls import _presets_line  # noqa: F401 (re-export)
 from editbench.options import USAGE_ERROR  # noqa: F401 (re-export: pytest's usage-error exit code)
 
-COMMANDS = (ls, factworld, sequential, downstream, zsre, stats, trace, data, mend, disabling, compare, report,
+COMMANDS = (ls, factworld, sequential, downstream, zsre, stats, trace, data, mend, disabling, compare, report, sweep,
             reproduce)
 """The subcommand modules, in the order ``editbench --help`` lists them."""
 

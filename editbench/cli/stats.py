@@ -3,16 +3,16 @@ from __future__ import annotations
 
 from editbench.editors.toolkit.covariance import second_moments_of
 from editbench.models.loader import load_model
-from editbench.options import DEVICE, MODEL
+from editbench.options import DEVICE, MODEL, add_options
 
 
 def add_parser(sub) -> None:
     st = sub.add_parser("stats", help="precompute cached second-moment statistics of MLP keys")
-    st.add_argument("--model", default=MODEL.default)
+    add_options(st.add_argument, (MODEL,))
     st.add_argument("--layers", type=int, nargs="+", required=True)
     st.add_argument("--corpus", default="auto", help="auto | factworld | gensim-wiki | wikitext")
     st.add_argument("--n-samples", type=int, default=100_000)
-    st.add_argument("--device", default=DEVICE.default)
+    add_options(st.add_argument, (DEVICE,))
     st.set_defaults(func=run)
 
 
