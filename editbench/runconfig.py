@@ -55,7 +55,8 @@ def _thresholds(flag: str, value: str | None, cfg: "RunConfig") -> None:
 
 
 RULES: dict[str, Callable[[str, Any, "RunConfig"], None]] = {
-    "count": lambda flag, value, cfg: checks.check_count(flag, value),
+    "count": lambda flag, value, cfg: [checks.check_count(flag, v) for v in
+                                       (value if isinstance(value, list) else [value])],  # append: each
     "seed": lambda flag, value, cfg: checks.check_seed(value, flag),
     "editors": _each(checks.check_editor),
     "hparams": _hparams,
