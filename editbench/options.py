@@ -6,7 +6,8 @@ declarations serve the pytest plugin (``group.addoption``) and the ``editbench``
 (``parser.add_argument``): ``pytest --help`` and ``editbench sequential --help`` print the same help text. The
 options of every suite are :data:`COMMON` here; the options of one suite are the ``OPTIONS`` tuple of its package
 (``editbench/suites/<name>/options.py``), collected by :func:`suite_options` through
-:data:`editbench.suites.SUITES`.
+:data:`editbench.suites.SUITES`. It imports no layer (no torch): ``editbench --help`` builds every subcommand's
+parser from it in 0.1 s.
 """
 from __future__ import annotations
 
@@ -15,8 +16,7 @@ import importlib
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
-from editbench import DEFAULT_MODEL  # SmolLM2; the fact world is a fixture
-from editbench.metrics.counterfact import PROTOCOLS  # noqa: F401 (re-export: how edits are scored)
+from editbench import DEFAULT_MODEL, PROTOCOLS  # SmolLM2 (the fact world is a fixture); how edits are scored
 from editbench.suites import SUITES
 
 USAGE_ERROR = 4

@@ -23,7 +23,6 @@ from editbench.metrics.intervals import format_rate
 from editbench.options import REPORTS_DEFAULT
 from editbench.pytest_baseline import compare as compare_baseline
 from editbench.pytest_shard import ShardPlugin
-from editbench.report.build import short_form
 from editbench.runconfig import THRESHOLDS, RunConfig
 from editbench.runner import checks, preflight
 from editbench.runner.experiment import ExperimentError, ModelCache, make_editor
@@ -117,6 +116,7 @@ class EditbenchSession:
         reporter.write_line(tabulate(self.table_rows(), headers=TABLE_HEADERS, tablefmt="github"))
         for line in self.summary_lines():
             reporter.write_line(line)
+        from editbench.report.build import short_form  # lazy: it loads matplotlib, 0.43 s of every pytest start
         board = short_form(self.results)
         if board:
             reporter.write_sep("-", "editbench leaderboard (this session; `editbench report DIR` for the full one)")

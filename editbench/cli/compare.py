@@ -11,15 +11,9 @@ Exit status: 0 no regression, 1 at least one regression, 2 unreadable input (arg
 """
 from __future__ import annotations
 
-import argparse
 import sys
 
-from tabulate import tabulate
-
 from editbench.cli.common import error
-from editbench.runner.compare import CompareError, compare_paths
-from editbench.runner.paired import DEFAULT_GATE, MismatchError, compare_editors
-
 EPILOG = """\
 A score regresses only when NEW's interval lies wholly on the worse side of BASE's (NEW.hi + tol < BASE.lo for
 higher-is-better metrics): overlapping 95% bootstrap intervals are sampling noise, however large the raw delta.
@@ -35,6 +29,7 @@ a paired interval, gated only with --max-slowdown. Details: editbench/runner/pai
 
 
 def add_parser(sub) -> None:
+    import argparse
     c = sub.add_parser("compare", help="compare two result sets; exit 1 on score or latency regressions",
                        description="Compare BASE with NEW: editbench session files (editbench-*.json) or directories "
                                    "of them (merged; matched on suite, editor, model, dataset, sample), or two "
@@ -71,6 +66,11 @@ def _usage(message: str) -> int:
 
 
 def cmd_compare_editors(args) -> int:
+    from tabulate import tabulate
+
+    from editbench.runner.compare import CompareError
+    from editbench.runner.paired import DEFAULT_GATE, MismatchError, compare_editors
+
     if not args.baseline or not args.editor:
         return _usage("--editor A and --baseline B go together")
     try:
@@ -95,6 +95,10 @@ def cmd_compare_editors(args) -> int:
 
 
 def cmd_compare(args) -> int:
+    from tabulate import tabulate
+
+    from editbench.runner.compare import CompareError, compare_paths
+
     if args.editor or args.baseline:
         return cmd_compare_editors(args)
     if len(args.new) != 1:

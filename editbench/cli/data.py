@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import sys
 
-from editbench.data.download import DownloadError, sha256_file
-from editbench.data.sources import SOURCES, DataNotAvailable, UnknownSourceError, local_copy, obtain
 from editbench.options import USAGE_ERROR
 
 
@@ -25,6 +23,8 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     """Pre-fetch data files from their original sources (default: every one with a public source); --list."""
+    from editbench.data.download import DownloadError, sha256_file  # lazy: cli.common.LAZY
+    from editbench.data.sources import SOURCES, DataNotAvailable, UnknownSourceError, local_copy, obtain
     if args.list:
         for s in SOURCES.values():
             here = local_copy(s)

@@ -16,13 +16,6 @@ from pathlib import Path
 from editbench.cli.common import add_options, error, run_config
 from editbench.gates import check_gates, gate_values, gates_for, verdict
 from editbench.options import CLI_EDITOR, DATASET, DEVICE, HPARAM, MODEL, N_RECORDS, OUT, SEED, THRESHOLDS
-from editbench.report.disabling_plots import plot_scan
-from editbench.runner import checks
-from editbench.runner import disabling as dis
-from editbench.runner.experiment import ExperimentError, ModelCache, make_editor
-from editbench.runner.files import WriteFailed
-from editbench.runner.provenance import provenance
-from editbench.runner.results import make_result, write_session
 from editbench.suites.disabling.options import CLI_OPTIONS, FROM_RUN
 
 DISABLING = (CLI_EDITOR, MODEL, DATASET, N_RECORDS, FROM_RUN, *CLI_OPTIONS, SEED, OUT, DEVICE, THRESHOLDS, HPARAM)
@@ -37,6 +30,8 @@ def add_parser(sub) -> None:
 
 def _result(kind: str, exp, editor, lm, metrics: dict, gates: dict, details: dict, artefacts: dict, n: int,
             record_ids: list, timings: dict | None = None, cost: dict | None = None) -> dict:
+    from editbench.runner.provenance import provenance  # lazy: cli.common.LAZY
+    from editbench.runner.results import make_result
     failures = check_gates(metrics, gates)
     return make_result(suite="disabling", test=f"cli:{kind}", experiment=exp.to_dict(), metrics=metrics, n=n,
                        gates=gates, gate_values=gate_values(metrics, gates), failures=failures,
@@ -48,6 +43,12 @@ def _result(kind: str, exp, editor, lm, metrics: dict, gates: dict, details: dic
 
 
 def run(args) -> int:
+    from editbench.report.disabling_plots import plot_scan  # lazy: cli.common.LAZY
+    from editbench.runner import checks
+    from editbench.runner import disabling as dis
+    from editbench.runner.experiment import ExperimentError, ModelCache, make_editor
+    from editbench.runner.files import WriteFailed
+    from editbench.runner.results import write_session
     try:  # every input checked before the model loads
         cfg = run_config(args, DISABLING, "disabling", ("disabling",))
         if args.no_scan and not args.from_run:

@@ -10,14 +10,6 @@ from pathlib import Path
 
 from editbench.cli.common import add_options, error, run_config
 from editbench.options import CLI_EDITOR, DATASET, DEVICE, HPARAM, MODEL, OUT, PROTOCOL, RESUME, SEED, THRESHOLDS
-from editbench.report.downstream_plots import plot_downstream
-from editbench.report.plots import plot_summary
-from editbench.runner import checks
-from editbench.runner.downstream import DEFAULT_EVERY, format_table, record_fields, run_downstream
-from editbench.runner.experiment import ExperimentError, ModelCache, make_editor
-from editbench.runner.files import WriteFailed
-from editbench.runner.results import make_result, write_session
-from editbench.runner.state import CheckpointError
 from editbench.suites.downstream.options import OPTIONS
 from editbench.suites.sequential.options import N_EDITS
 
@@ -38,6 +30,14 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    from editbench.report.downstream_plots import plot_downstream  # lazy: cli.common.LAZY
+    from editbench.report.plots import plot_summary
+    from editbench.runner import checks
+    from editbench.runner.downstream import DEFAULT_EVERY, format_table, record_fields, run_downstream
+    from editbench.runner.experiment import ExperimentError, ModelCache, make_editor
+    from editbench.runner.files import WriteFailed
+    from editbench.runner.results import make_result, write_session
+    from editbench.runner.state import CheckpointError
     try:
         cfg = run_config(args, DOWNSTREAM, "downstream", ("downstream",))
         exp = cfg.experiment("downstream", args.editor, protocols=tuple(args.protocol or ("prob",)),

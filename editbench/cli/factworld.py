@@ -1,8 +1,6 @@
 """``editbench factworld build ...``: build the embedded fact-world model (the build module parses its options)."""
 from __future__ import annotations
 
-from editbench.factworld.build import main as build_main
-
 
 def add_parser(sub) -> None:
     fw = sub.add_parser("factworld", help="the embedded fact-world model")
@@ -14,4 +12,5 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:  # every option of editbench.factworld.build (args.rest)
+    from editbench.factworld.build import main as build_main  # lazy: cli.common.LAZY
     return build_main(args.rest) or 0

@@ -1,15 +1,6 @@
 """``editbench ls``: editors and probes (built-in + plugins, with import errors), models, datasets, task sets."""
 from __future__ import annotations
 
-from importlib.metadata import packages_distributions, version
-
-from editbench import registry
-from editbench.data import list_datasets
-from editbench.data.tasks import list_tasksets
-from editbench.editors.base import editor_preset_table
-from editbench.editors.presets import DERIVED_FIELDS, section_provenance
-from editbench.models.loader import describe_builtins
-
 
 def add_parser(sub) -> None:
     s = sub.add_parser("ls", help="list editors, built-in models and datasets")
@@ -18,6 +9,7 @@ def add_parser(sub) -> None:
 
 def _presets_line(cls, editor_preset_table) -> str:
     """``"smollm2-135m, factworld (built-in); tiny-gpt2 (built-in rome)"``: model keys grouped by source."""
+    from editbench.editors.presets import DERIVED_FIELDS, section_provenance  # lazy: cli.common.LAZY
     try:
         table, sources = editor_preset_table(cls)
     except Exception as e:  # noqa: BLE001 - a broken preset file is reported, not fatal here
@@ -41,6 +33,12 @@ def _presets_line(cls, editor_preset_table) -> str:
 
 
 def run(args) -> int:
+    from importlib.metadata import packages_distributions, version  # lazy: cli.common.LAZY
+    from editbench import registry
+    from editbench.data import list_datasets
+    from editbench.data.tasks import list_tasksets
+    from editbench.editors.base import editor_preset_table
+    from editbench.models.loader import describe_builtins
     classes, errors = registry.load_all()
     dists = packages_distributions()
     print("editors (name, batch support, package that provides it, per-model presets shipped and their source):")

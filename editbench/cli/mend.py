@@ -7,22 +7,7 @@ checkpoint/ into --out (default: the cache directory `--editor mend` looks in fo
 """
 from __future__ import annotations
 
-import importlib
-from pathlib import Path
-
-import torch
-
 from editbench.cli.common import error
-from editbench.data import load_records
-from editbench.data.counterfact import parse_rome
-from editbench.editors.mend.pipeline import mend_hparams, train_network
-from editbench.editors.mend.store import cache_dir_for, safe_name
-from editbench.editors.mend.train import TrainConfig, with_overrides
-from editbench.editors.mend.train_data import EVAL_DATASETS
-from editbench.models.loader import load_model
-from editbench.report.mend_plots import plot_mend_curve
-from editbench.runner import checks
-from editbench.runner.experiment import ExperimentError
 
 FACTWORLD_TRAIN = "factworld-mend-train"
 FACTWORLD_TRAIN_FACTORY = "editbench.factworld.mend_records:mend_train_records"
@@ -61,6 +46,19 @@ def _error(msg: str) -> int:
 
 
 def _cmd_mend_train(args) -> int:
+    from pathlib import Path
+
+    import torch
+
+    from editbench.data import load_records
+    from editbench.editors.mend.pipeline import mend_hparams, train_network
+    from editbench.editors.mend.store import cache_dir_for, safe_name
+    from editbench.editors.mend.train import TrainConfig, with_overrides
+    from editbench.editors.mend.train_data import EVAL_DATASETS
+    from editbench.report.mend_plots import plot_mend_curve
+    from editbench.runner import checks
+    from editbench.runner.experiment import ExperimentError
+
     try:
         checks.check_model(args.model)
         checks.check_device(args.device)
@@ -79,8 +77,14 @@ def _cmd_mend_train(args) -> int:
             raise ExperimentError(f"--resume: no checkpoint in {out / 'checkpoint'}")
     except ExperimentError as e:
         return _error(str(e))
+    from editbench.models.loader import load_model
+
     lm = load_model(args.model, device=args.device)
     if args.dataset == FACTWORLD_TRAIN:  # fact-world records disjoint from the suites' (factworld/mend_records.py)
+        import importlib
+
+        from editbench.data.counterfact import parse_rome
+
         mod, _, attr = FACTWORLD_TRAIN_FACTORY.partition(":")  # a registry string, as the `factworld` dataset's
         factory = getattr(importlib.import_module(mod), attr)
         records, errors = [parse_rome(r, i) for i, r in enumerate(factory())], []

@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from editbench.report.build import write_report
 
 REPORT_EPILOG = """\
 Reads: pytest session files (reports/editbench-*.json), the session files of `editbench zsre | downstream |
@@ -35,6 +34,7 @@ def add_parser(sub) -> None:
 
 
 def cmd_report(args) -> int:
+    from editbench.report.build import write_report  # lazy: cli.common.LAZY
     rep = write_report(args.paths, args.out, models=args.model, heatmaps=not args.no_heatmaps)
     col = rep["collection"]
     for p, why in col.ignored:

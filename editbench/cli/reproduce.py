@@ -26,23 +26,15 @@ reports (leaderboard, Table 3 from matched measurements, the agreement line, fig
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from editbench import DEFAULT_MODEL
-from editbench.models.loader import describe_builtins
 from editbench.options import USAGE_ERROR
-from editbench.report.build import write_report
-from editbench.report.plots import plot_comparison
-from editbench.runner import checks
-from editbench.runner.experiment import ExperimentError
-
 PAPER_EDITORS = ("ft-c", "rome", "memit")
 OTHER_EDITORS = ("alphaedit", "encore", "r-rome", "ft", "mend")
 
@@ -238,6 +230,9 @@ def run_piece(p: Piece, deadline: float | None) -> str:
 
 
 def add_parser(sub) -> None:
+    import argparse
+
+    from editbench import DEFAULT_MODEL
     r = sub.add_parser("reproduce", help="every run behind Table 3 for one model, resumable, then its reports",
                        description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 2)[2],
                        formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -264,6 +259,7 @@ def add_parser(sub) -> None:
 
 
 def _plan(args) -> Plan:
+    from dataclasses import replace
     plan = PLANS.get(args.model, Plan())
     for key, value in (("n_single", args.n_single), ("slice_size", args.slice), ("n_edits", args.n_edits)):
         if value is not None:
@@ -272,6 +268,9 @@ def _plan(args) -> Plan:
 
 
 def cmd_reproduce(args) -> int:
+    from editbench.runner import checks
+    from editbench.runner.experiment import ExperimentError
+
     out = Path(args.out or Path("reports") / "evidence" / Path(args.model).name)
     editors = args.editor or [*PAPER_EDITORS, *OTHER_EDITORS]
     try:
@@ -320,6 +319,8 @@ def write_model_report(out: Path, model: str, also: list[str] | tuple = ()) -> d
     """The leaderboard, Table 3 (matched) with the agreement line, the figures of everything under ``out``, and
     ``report/README.md``: the agreement line, the figure of FT-C/ROME/MEMIT's long runs side by side (the paper's
     Figs. 1 and 3: ES, forgetting, health, distance from the original weights) and each run's GLUE curves (Fig. 2)."""
+    from editbench.report.build import write_report
+    from editbench.report.plots import plot_comparison
     paths = [p for p in sorted(out.iterdir()) if p.name != "report"] if out.is_dir() else []
     rep = write_report([*paths, *also], out / "report", models=[model, Path(model).name],
                        heatmaps=not also)  # earlier runs (--also) have their heatmaps where they live
@@ -328,6 +329,7 @@ def write_model_report(out: Path, model: str, also: list[str] | tuple = ()) -> d
     runs = [(ed, next(iter(sorted((out / "downstream" / ed / "order-0").rglob("results.jsonl"))), None))
             for ed in PAPER_EDITORS]
     runs = [(ed, p) for ed, p in runs if p is not None]
+    from editbench.models.loader import describe_builtins
     exact = MODEL_NAMES.get(model) or describe_builtins().get(model) or model
     lines = [f"# Evidence for {model}", "", f"Model: {exact}. The paper's models (GPT-2-XL, GPT-J) were "
              "full-precision base models.", ""] + ([f"Also read: {', '.join(map(str, also))} (earlier runs, for "

@@ -5,13 +5,6 @@ import json
 
 from editbench.cli.common import add_options, error, run_config
 from editbench.options import CLI_EDITOR, DEVICE, HPARAM, MODEL, OUT, PROTOCOL, RESUME, SEED, DATASET
-from editbench.report.plots import plot_summary
-from editbench.runner import checks
-from editbench.runner.experiment import ExperimentError, ModelCache, default_order, make_editor, run_sequential_sample
-from editbench.runner.files import RunLocked, WriteFailed
-from editbench.runner.schedule import PUBLISHED_SAMPLES
-from editbench.runner.state import CheckpointError, ResumeMismatch
-from editbench.runner.summary import most_raised, raised_line
 from editbench.suites.downstream.options import OPTIONS as DOWNSTREAM_OPTIONS
 from editbench.suites.sequential.options import CLI_OPTIONS, OPTIONS
 
@@ -32,6 +25,14 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    from editbench.report.plots import plot_summary  # lazy: cli.common.LAZY
+    from editbench.runner import checks
+    from editbench.runner.experiment import ExperimentError, ModelCache, default_order, make_editor
+    from editbench.runner.experiment import run_sequential_sample
+    from editbench.runner.files import RunLocked, WriteFailed
+    from editbench.runner.schedule import PUBLISHED_SAMPLES
+    from editbench.runner.state import CheckpointError, ResumeMismatch
+    from editbench.runner.summary import most_raised, raised_line
     try:  # every input checked before the model loads (the pytest plugin's rules)
         cfg = run_config(args, SEQUENTIAL, "sequential", ("sequential",))
         exp = cfg.experiment("sequential", args.editor)

@@ -1,8 +1,6 @@
 """``editbench stats``: precompute and cache MLP key second-moment statistics (ROME/MEMIT)."""
 from __future__ import annotations
 
-from editbench.editors.toolkit.covariance import second_moments_of
-from editbench.models.loader import load_model
 from editbench.options import DEVICE, MODEL, add_options
 
 
@@ -17,6 +15,8 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    from editbench.editors.toolkit.covariance import second_moments_of  # lazy: cli.common.LAZY
+    from editbench.models.loader import load_model
     lm = load_model(args.model, device=args.device)
     mats = second_moments_of(lm.model, lm.tok, lm.adapter, list(args.layers), corpus=args.corpus,
                              n_samples=args.n_samples, model_hash=lm.model_hash)

@@ -9,11 +9,6 @@ from pathlib import Path
 
 from editbench.cli.common import add_options, error, run_config
 from editbench.options import CLI_EDITOR, DATASET, DEVICE, HPARAM, MODEL, OUT, PROTOCOL, RESUME, SEED
-from editbench.report.build import write_report
-from editbench.report.plots import plot_summary
-from editbench.runner import checks
-from editbench.runner.experiment import ExperimentError, ModelCache, make_editor, run_sequential_sample
-from editbench.runner.state import CheckpointError
 from editbench.suites.sequential.options import BATCH_SIZE, HISTORY_EVERY, N_EDITS
 
 SWEEP = (CLI_EDITOR.replace(help="a batch-capable editor (memit, alphaedit, encore, ft, ft-c, ...)"), MODEL, DATASET,
@@ -40,6 +35,11 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    from editbench.report.build import write_report  # lazy: cli.common.LAZY
+    from editbench.report.plots import plot_summary
+    from editbench.runner import checks
+    from editbench.runner.experiment import ExperimentError, ModelCache, make_editor, run_sequential_sample
+    from editbench.runner.state import CheckpointError
     try:
         cfg = run_config(args, SWEEP, "sweep", ("sequential",))
         sizes = sorted(set(args.batch_size or [1, args.n_edits]))

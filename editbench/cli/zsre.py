@@ -8,14 +8,8 @@ from pathlib import Path
 
 from editbench.cli.common import add_options, error, run_config
 from editbench.gates import gates_for
-from editbench.metrics.transfer import format_row
 from editbench.options import (CLI_EDITORS, DATASET, DEVICE, HPARAM, MODEL, N_RECORDS, OUT, PROTOCOL, SEED,
                                THRESHOLDS)
-from editbench.report.transfer_plots import plot_results
-from editbench.runner.experiment import ExperimentError, ModelCache
-from editbench.runner.files import WriteFailed
-from editbench.runner.results import write_session
-from editbench.runner.transfer import record_transfer
 from editbench.suites.zsre.options import DIRECTION, ZSRE_TARGET
 
 # no argparse choices: check_transfer_inputs names a bad target or direction (exit 4, one line), as before
@@ -33,6 +27,12 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    from editbench.metrics.transfer import format_row  # lazy: cli.common.LAZY
+    from editbench.report.transfer_plots import plot_results
+    from editbench.runner.experiment import ExperimentError, ModelCache
+    from editbench.runner.files import WriteFailed
+    from editbench.runner.results import write_session
+    from editbench.runner.transfer import record_transfer
     try:  # every input checked before the model loads
         cfg = run_config(args, ZSRE, "zsre", ("zsre",))
         source = cfg.pair_source

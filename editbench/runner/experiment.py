@@ -18,8 +18,7 @@ from typing import Any, Sequence
 
 import yaml
 
-from editbench import DEFAULT_MODEL, default_dataset
-from editbench.metrics.counterfact import PROTOCOLS
+from editbench import DEFAULT_MODEL, PROTOCOLS, default_dataset
 
 SUITES = ("single", "sequential", "downstream", "disabling", "zsre")
 DEFAULT_N = {"single": 20, "sequential": 100, "downstream": 20, "disabling": 20, "zsre": 20}
