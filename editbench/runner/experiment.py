@@ -18,7 +18,17 @@ from typing import Any, Sequence
 
 import yaml
 
-from editbench import DEFAULT_MODEL, PROTOCOLS, default_dataset
+from editbench import DEFAULT_MODEL, PROTOCOLS, registry
+from editbench.data import load_records
+from editbench.editors.presets import resolve
+from editbench.editors.ranges import SEED_MAX, range_errors
+from editbench.metrics.probes import ProbeContext, build_probes
+from editbench.models import loader  # loader.load_model looked up at call time (tests replace it)
+from editbench.models.profiles import profile
+from editbench.runner.downstream_probe import make_downstream_probe
+from editbench.runner.schedule import make_stream
+from editbench.runner.sequential import SequentialConfig, run_sequential
+from editbench.runner.single import run_single as _run_single
 
 SUITES = ("single", "sequential", "downstream", "disabling", "zsre")
 DEFAULT_N = {"single": 20, "sequential": 100, "downstream": 20, "disabling": 20, "zsre": 20}
@@ -36,11 +46,9 @@ class ExperimentError(ValueError):
 
 
 def default_probes(model: str) -> tuple[str, ...]:
-    """Health probes of a sequential run: the fact world's own (world facts + filler text), else recall of the
-    pool's unedited facts plus wiki perplexity."""
-    if model == "factworld":
-        return ("factworld-recall", "factworld-perplexity")
-    return ("recall-unedited", "perplexity")
+    """Health probes of a sequential run: the model profile's (recall of the pool's unedited facts plus wiki
+    perplexity, unless the profile names its own: the fact world's world facts + filler text)."""
+    return profile(model).probes
 
 
 def default_order(dataset: str) -> str:
@@ -87,7 +95,7 @@ class Experiment:
     """Everything one suite run of one editor depends on.
 
     ``n``: records (single) or edits (sequential); None = :data:`DEFAULT_N`. ``dataset`` None = the model's
-    default (:func:`editbench.default_dataset`). ``hparams``: overrides of this editor's preset, as sorted
+    default (the model profile's ``dataset``). ``hparams``: overrides of this editor's preset, as sorted
     (key, value) pairs. ``probes`` None = :func:`default_probes`. ``batch_size``/``history_every`` are the
     sequential schedule (requests per ``apply``; history re-scored every k edits; ``checkpoint_every`` edits
     between checkpoints for ``resume``; ``on_nonfinite`` "stop" | "continue" after an edit leaves NaN/inf weights).
@@ -130,7 +138,6 @@ class Experiment:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
                 raise ExperimentError(f"{name} must be a whole number >= 1, got {value!r}")
-        from editbench.editors.ranges import SEED_MAX
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed <= SEED_MAX:
             raise ExperimentError(f"--seed {self.seed!r}: must be a whole number from 0 to {SEED_MAX} (2**32 - 1), "
                                   "the range every random number generator of a run accepts")
@@ -156,7 +163,7 @@ class Experiment:
 
     @property
     def dataset_name(self) -> str:
-        return self.dataset or default_dataset(self.model)
+        return self.dataset or profile(self.model).dataset
 
     @property
     def n_resolved(self) -> int:
@@ -194,11 +201,9 @@ class ModelCache:
         self._models: dict[tuple[str, str], Any] = {}
 
     def get(self, name: str, device: str = "cpu"):
-        from editbench.models.loader import load_model
-
         key = (name, device)
         if key not in self._models:
-            self._models[key] = load_model(name, device=device)
+            self._models[key] = loader.load_model(name, device=device)
         return self._models[key]
 
 
@@ -208,9 +213,6 @@ def make_editor(exp: Experiment, lm) -> Any:
     gets derived layers (:func:`editbench.editors.presets.resolve`); what the preset is (``kind``: published,
     derived, shipped, family, default; ``origin``; the rule and trace summary when derived) joins the editor's
     ``preset`` record, which every result holds."""
-    from editbench import registry
-    from editbench.editors.presets import resolve
-
     overrides = dict(exp.hparams)
     builtin = registry.get(exp.editor).__module__.split(".")[0] == "editbench"  # plugins: their own tables
     derived, prov = resolve(exp.editor, lm) if builtin else ({}, {})
@@ -232,8 +234,6 @@ def make_editor(exp: Experiment, lm) -> Any:
 def check_hparam_ranges(editor_cls: type, values: dict[str, Any], n_layers: int | None,
                         what: str = "--hparam") -> None:
     """Every value within its declared range (:mod:`editbench.editors.ranges`), layers within the model."""
-    from editbench.editors.ranges import range_errors
-
     errors = range_errors(editor_cls.hparams_class, values, n_layers)
     if errors:
         key, why = errors[0]
@@ -245,22 +245,18 @@ def check_hparam_ranges(editor_cls: type, values: dict[str, Any], n_layers: int 
 
 def load_pool(exp: Experiment, n: int | None = None, seed: int | None = None):
     """(records, malformed-record errors) of the experiment's dataset; errors are collected, not raised."""
-    from editbench.data import load_records
-
     return load_records(exp.dataset_name, n=n, seed=seed, on_error="collect")
 
 
 def run_single(exp: Experiment, editor, lm, *, progress: bool = True):
     """The single-edit protocol over ``exp.n`` records drawn with ``exp.seed`` (or the ``exp.record_range`` slice
     of that order): (result, records, errors)."""
-    from editbench.runner.single import run_single as _run
-
     start, stop = exp.record_slice
     records, errors = load_pool(exp, n=stop, seed=exp.seed)
     records = records[start:stop]
     if not records:
         raise ExperimentError(f"no valid records in {exp.dataset_name!r} ({len(errors)} malformed: {errors[:3]})")
-    return _run(editor, lm, records, progress=progress, protocols=exp.protocols), records, errors
+    return _run_single(editor, lm, records, progress=progress, protocols=exp.protocols), records, errors
 
 
 def run_sequential_sample(exp: Experiment, editor, lm, sample: int = 0, *, progress: bool = True,
@@ -269,10 +265,6 @@ def run_sequential_sample(exp: Experiment, editor, lm, sample: int = 0, *, progr
     ``config`` passes further :class:`~editbench.runner.sequential.SequentialConfig` fields. With
     ``exp.downstream_every`` the downstream probe (``downstream_probe``, else the experiment's,
     :func:`editbench.runner.downstream.make_downstream_probe`) runs every k edits."""
-    from editbench.metrics.probes import ProbeContext, build_probes
-    from editbench.runner.schedule import make_stream
-    from editbench.runner.sequential import SequentialConfig, run_sequential
-
     pool, errors = load_pool(exp)
     if not pool:
         raise ExperimentError(f"no valid records in {exp.dataset_name!r} ({len(errors)} malformed)")
@@ -287,8 +279,6 @@ def run_sequential_sample(exp: Experiment, editor, lm, sample: int = 0, *, progr
     except ValueError as e:  # e.g. more edits than the pool has unique subjects: say so, no traceback
         raise ExperimentError(f"--n-edits {cfg.n_edits} on {exp.dataset_name!r}: {e}") from None
     if exp.downstream_every and "downstream_every" not in config:
-        from editbench.runner.downstream_probe import make_downstream_probe
-
         cfg = dataclasses.replace(cfg, downstream_every=exp.downstream_every)
         downstream_probe = downstream_probe or make_downstream_probe(exp, lm)
     probe, directions = build_probes(exp.probe_names,
