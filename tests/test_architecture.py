@@ -1,6 +1,7 @@
 """The package is a strict stack: each layer imports only the layers below it, and no module imports in a cycle.
 
-    models < data < editors < metrics < runner < report < front ends (pytest_plugin, cli, suites, conformance)
+    models < data < editors < metrics < runner < report < front ends (pytest_plugin, session, options, runconfig,
+    cli, suites, conformance)
 
 Lazy (in-function) imports count. ``factworld`` and ``trace`` sit beside the stack (they may use any layer; no
 layer may import them: the stack reaches them only through registry strings such as
@@ -14,7 +15,7 @@ from pathlib import Path
 
 PKG = Path(__file__).resolve().parents[1] / "editbench"
 LAYERS = ["models", "data", "editors", "metrics", "runner", "report", "front"]
-FRONT = {"pytest_plugin", "cli", "suites", "conformance"}
+FRONT = {"pytest_plugin", "cli", "suites", "conformance", "options", "runconfig", "session"}
 BESIDE = {"factworld", "trace"}
 UTILITIES = {"", "suggest", "registry", "gates"}
 
@@ -50,9 +51,10 @@ def area(module: str) -> str:
 
 
 def is_front(a: str) -> bool:
-    """Front ends: the pytest plugin and its helper modules (pytest_*), the CLI and its subcommands (cli_*), the
-    suites and conformance."""
-    return a in FRONT or a.startswith(("pytest_", "cli_"))
+    """Front ends: the pytest plugin and its helper modules (pytest_*), the session object and the run
+    configuration built from the options, the CLI package (one module per subcommand), the suites and
+    conformance."""
+    return a in FRONT or a.startswith("pytest_")
 
 
 def rank(module: str) -> int | None:
@@ -126,3 +128,10 @@ def test_the_checks_can_fail():
             "editbench.metrics.x": {"editbench.factworld.world"}, "editbench.factworld.world": set()}
     assert len(violations(fake)) == 2
     assert cycles(fake) == [["editbench.data.a", "editbench.data.b"]]
+
+
+def test_the_cli_is_one_package_with_a_module_per_subcommand():
+    """No ``editbench/cli.py`` or ``editbench/cli_*.py``: every subcommand is a module of ``editbench/cli/``."""
+    assert not list(PKG.glob("cli_*.py")) and not (PKG / "cli.py").exists()
+    from editbench.cli import COMMANDS
+    assert all(m.__name__.startswith("editbench.cli.") and hasattr(m, "add_parser") for m in COMMANDS)
