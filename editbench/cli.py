@@ -188,7 +188,7 @@ def _cmd_sequential(args) -> int:
                                       f"--sample must be an edit order >= 0, got {args.sample}")
         samples = [args.sample] if args.sample is not None else list(range(exp.samples))
         checks.check_experiment(exp, n_given=args.n_edits is not None, samples=samples)
-        from editbench.runner.downstream import check_downstream_inputs
+        from editbench.suites.downstream.run import check_downstream_inputs
         check_downstream_inputs(args.model, **downstream_kwargs(args))
     except ExperimentError as e:
         print(f"editbench sequential: error: {e}", file=sys.stderr)
@@ -222,20 +222,20 @@ def _cmd_sequential(args) -> int:
     return 1 if failed else 0
 
 
-# --- zsRE-vs-completion transfer (suite `zsre`; editbench/runner/transfer.py) -------------------------------------
+# --- zsRE-vs-completion transfer (suite `zsre`; editbench/suites/zsre/) -------------------------------------
 def _cmd_zsre(args) -> int:
     """Edit in one format, probe in the other, per editor; result JSON (the suite's schema) and a figure."""
     import json
     from pathlib import Path
 
     from editbench.gates import gates_for
-    from editbench.metrics.transfer import format_row
+    from editbench.suites.zsre.metrics import format_row
     from editbench.pytest_plugin import THRESHOLDS
-    from editbench.report.transfer_plots import plot_results
+    from editbench.suites.zsre.figure import plot_results
     from editbench.runner import checks
     from editbench.runner.experiment import Experiment, ExperimentError, ModelCache, parse_hparams
     from editbench.runner.results import SESSION_SCHEMA
-    from editbench.runner.transfer import check_transfer_inputs, default_pair_source, record_transfer
+    from editbench.suites.zsre.run import check_transfer_inputs, default_pair_source, record_transfer
 
     directions, source = tuple(args.direction or ("q2c", "c2q")), args.dataset or default_pair_source(args.model)
     try:  # every input checked before the model loads

@@ -84,7 +84,7 @@ def pytest_addoption(parser):
                 help="gates file (default: the thresholds.yaml shipped beside the suites).")
     g.addoption("--hparam", action="append", default=[], metavar="EDITOR.KEY=VALUE",
                 help="override one editor hyperparameter, e.g. --hparam rome.layer=3 (value parsed as YAML).")
-    # downstream regression (editbench/suites/test_downstream.py; also the sequential suite's runs)
+    # downstream regression (editbench/suites/downstream/; also the sequential suite's runs)
     g.addoption("--downstream-every", type=int, default=None, metavar="K",
                 help="evaluate the downstream tasks (GLUE few-shot; the fact world's in-world tasks on --model "
                      "factworld) before editing and every K edits of a sequential run (downstream suite default "
@@ -100,11 +100,11 @@ def pytest_addoption(parser):
     g.addoption("--downstream-mode", choices=("gen", "loglik"), default=None,
                 help="downstream primary answer mode (both are always reported): gen = greedy decode + parse the "
                      "label word (the paper's), loglik = label-word log-likelihood (default: the preset).")
-    # disabling suite (editbench/suites/test_disabling.py): isolate a sequential run's CF edits
+    # disabling suite (editbench/suites/disabling/): isolate a sequential run's CF edits
     g.addoption("--from-run", default=None, metavar="DIR",
                 help="disabling suite: a sequential run directory (or its summary.json) whose CF edits are each "
                      "applied as the first edit of a fresh model and classified intrinsic or accumulated.")
-    # zsre suite (editbench/suites/test_zsre.py): question form vs completion form
+    # zsre suite (editbench/suites/zsre/): question form vs completion form
     g.addoption("--zsre-target", choices=("answers", "alt"), default="answers",
                 help="zsre suite: the zsRE edit target, answers[0] (ROME and the seed paper; default) or alt "
                      "(EasyEdit, with answers[0] as target_true). --dataset picks the pairs: zsre (the paper's 280; "
@@ -177,15 +177,15 @@ class EditbenchSession:
             if self.dataset is not None and not _is_pairs_file(self.dataset):  # a pairs file: the zsre suite's
                 checks.check_dataset(self.dataset, self.model)
             elif self.dataset is not None:
-                from editbench.runner.transfer import check_transfer_inputs
+                from editbench.suites.zsre.run import check_transfer_inputs
                 check_transfer_inputs(self.dataset, self.zsre_target, self.directions)
             from editbench.runner.preflight import check_thresholds
             self._thresholds = check_thresholds(self.thresholds_path)  # parsed now, not after the tests
             checks.check_out_dir(self.reports_dir)
-            from editbench.runner.downstream import check_downstream_inputs
+            from editbench.suites.downstream.run import check_downstream_inputs
             check_downstream_inputs(self.model, **self.downstream)
             if self.config.getoption("--from-run"):  # disabling suite: a readable sequential run summary
-                from editbench.runner.disabling import read_summary
+                from editbench.suites.disabling.run import read_summary
                 read_summary(self.config.getoption("--from-run"))
         except ExperimentError as e:
             raise pytest.UsageError(str(e)) from None
@@ -322,7 +322,7 @@ def _is_pairs_file(dataset: str) -> bool:
     if dataset in DATASETS or not Path(dataset).expanduser().is_file():
         return False
     from editbench.data.registry import read_json_records
-    from editbench.data.transfer import detect_pair_format
+    from editbench.suites.zsre.pairs import detect_pair_format
     try:
         detect_pair_format(read_json_records(Path(dataset).expanduser(), bad_lines="keep"), dataset)
     except (ValueError, OSError):

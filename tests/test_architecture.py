@@ -121,7 +121,7 @@ def test_no_import_cycles():
 
 
 def test_the_checks_can_fail():
-    fake = {"editbench.models.loader": {"editbench.runner.single"}, "editbench.runner.single": set(),
+    fake = {"editbench.models.loader": {"editbench.suites.single.run"}, "editbench.suites.single.run": set(),
             "editbench.data.a": {"editbench.data.b"}, "editbench.data.b": {"editbench.data.a"},
             "editbench.metrics.x": {"editbench.factworld.world"}, "editbench.factworld.world": set()}
     assert len(violations(fake)) == 2

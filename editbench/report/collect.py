@@ -308,8 +308,7 @@ def _start(e: Entry) -> int:
 def merge_slices(slices: list[Entry]) -> Entry:
     """One entry over the union of the slices' records, ordered by slice start."""
     from editbench.metrics.counterfact import aggregate
-    from editbench.metrics.intervals import method
-    from editbench.runner.single import record_intervals
+    from editbench.metrics.intervals import method, record_intervals
 
     slices = sorted(slices, key=lambda e: (_start(e), e.created or ""))
     seen, per_record = set(), []

@@ -3,8 +3,8 @@
 :class:`Experiment` is a frozen dataclass naming everything a suite run depends on (editor + hyperparameter
 overrides, model, dataset, how many records/edits, samples, seed, schedule, probes, device, output). The pytest
 plugin builds one from its options, ``editbench sequential`` from its arguments; both then call
-:func:`run_single` / :func:`run_sequential_sample` here, with the model taken from one :class:`ModelCache` so a
-session loads each model once (a sequential run restores the weights it edited when it ends).
+the suite's run function (``editbench.suites.<name>.run.run``; the sequential engine is
+:func:`run_sequential_sample` here), with the model taken from one :class:`ModelCache` so a session loads each model once (a sequential run restores the weights it edited when it ends).
 
     records -> EditRequest -> Editor.apply -> scorer/probes -> runner -> results
 """
@@ -250,25 +250,12 @@ def load_pool(exp: Experiment, n: int | None = None, seed: int | None = None):
     return load_records(exp.dataset_name, n=n, seed=seed, on_error="collect")
 
 
-def run_single(exp: Experiment, editor, lm, *, progress: bool = True):
-    """The single-edit protocol over ``exp.n`` records drawn with ``exp.seed`` (or the ``exp.record_range`` slice
-    of that order): (result, records, errors)."""
-    from editbench.runner.single import run_single as _run
-
-    start, stop = exp.record_slice
-    records, errors = load_pool(exp, n=stop, seed=exp.seed)
-    records = records[start:stop]
-    if not records:
-        raise ExperimentError(f"no valid records in {exp.dataset_name!r} ({len(errors)} malformed: {errors[:3]})")
-    return _run(editor, lm, records, progress=progress, protocols=exp.protocols), records, errors
-
-
 def run_sequential_sample(exp: Experiment, editor, lm, sample: int = 0, *, progress: bool = True,
                           downstream_probe: Any = None, **config: Any) -> tuple[dict, list]:
     """One sample (edit order) of a sequential experiment on ``lm``: (summary, malformed-record errors).
     ``config`` passes further :class:`~editbench.runner.sequential.SequentialConfig` fields. With
     ``exp.downstream_every`` the downstream probe (``downstream_probe``, else the experiment's,
-    :func:`editbench.runner.downstream.make_downstream_probe`) runs every k edits."""
+    :func:`editbench.runner.downstream_probe.make_downstream_probe`) runs every k edits."""
     from editbench.metrics.probes import ProbeContext, build_probes
     from editbench.runner.schedule import make_stream
     from editbench.runner.sequential import SequentialConfig, run_sequential

@@ -2,12 +2,12 @@
 
 **Scan** (:func:`run_scan`): the experiment's first N records (the published CounterFact edit order for real
 CounterFact, so a scan of the first N records of ``counterfact-1k`` holds the edits a sequential run of N would
-make; seeded otherwise) each applied alone to the fresh model (:func:`editbench.runner.isolation.scan`).
+make; seeded otherwise) each applied alone to the fresh model (:func:`editbench.suites.disabling.isolation.scan`).
 
 **Isolation** (:func:`run_isolation`): from a sequential run's ``summary.json`` (:mod:`editbench.runner.summary`)
 take the edit(s) of every *confirmed* distance jump (:func:`disabling_edits`: the CF point first; case ids of
 other jumps from the run's ``results.jsonl`` when it is there), apply each as the first edit of the fresh model,
-and classify it intrinsic or accumulated (:func:`editbench.metrics.disabling.classify`) against the jump's
+and classify it intrinsic or accumulated (:func:`editbench.suites.disabling.rules.classify`) against the jump's
 increment. A batch CF point (several case ids) is applied as one batch.
 
 Health probes: the experiment's, else the model's defaults (:func:`~editbench.runner.experiment.default_probes`)
@@ -20,9 +20,9 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
-from editbench.metrics.disabling import DisablingRule, classify
+from editbench.suites.disabling.rules import DisablingRule, classify
 from editbench.runner.experiment import Experiment, ExperimentError, default_order, default_probes, load_pool
-from editbench.runner.isolation import FreshModel, scan
+from editbench.suites.disabling.isolation import FreshModel, scan
 from editbench.runner.jsonl import read_jsonl
 
 

@@ -17,7 +17,7 @@ attended was what?") and probes it in completion form ("Herb Pomeroy attended th
   ``ground_truth`` of the same case in ``counterfact/counterfact-edit.json`` when that file is here and holds the
   case with the same subject and target (450 of the 1,000), else None.
 * ``factworld`` -- the fact world's question template against a completion template of the same fact
-  (``editbench.factworld.transfer:factworld_pairs``, generated).
+  (``editbench.factworld.zsre_pairs:factworld_pairs``, generated).
 * a path to a JSON (list) or JSONL file of generic pairs ``{case_id, subject, question, completion, target_new,
   target_true?}`` (prompts with the subject filled in, or ``{}`` templates); files in the two published layouts
   above are recognised too (a ``text_completion_prompt`` file pairs with the shared zsRE eval records).
@@ -67,6 +67,11 @@ class FormPair:
         return self.question if name == "question" else self.completion
 
 
+def default_pair_source(model: str) -> str:
+    """The fact world's own pairs on the fact world, else the seed paper's 280 zsRE pairs."""
+    return "factworld" if model == "factworld" else "zsre"
+
+
 @dataclass(frozen=True)
 class PairSource:
     name: str
@@ -82,7 +87,7 @@ PAIR_SOURCES: dict[str, PairSource] = {s.name: s for s in [
     PairSource("counterfact", "1,000 CounterFact completion prompts with their question form (counterfact_qna.json; "
                               "target_true from counterfact-edit.json where present)", "counterfact-qna", CF_QNA_FILE),
     PairSource("factworld", "the fact world's question template vs a completion template of the same fact "
-                            "(generated)", "pairs", factory="editbench.factworld.transfer:factworld_pairs"),
+                            "(generated)", "pairs", factory="editbench.factworld.zsre_pairs:factworld_pairs"),
 ]}
 
 
