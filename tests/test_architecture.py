@@ -1,6 +1,12 @@
 """The package is a strict stack: each layer imports only the layers below it, and no module imports in a cycle.
 
-    models < data < editors < metrics < runner < report < front ends (pytest_plugin, cli, suites, conformance)
+    models < data < editors < metrics < runner < report < suites < front ends (pytest_plugin, cli, conformance)
+
+``runner`` is the engine (the sequential edit loop, checkpoints, files, provenance, results) and ``report`` the
+cross-suite report; each suite is one package ``editbench.suites.<name>`` (registered in ``SUITES``) that owns its
+run function, gates, result section, figure and pytest module, imports no other suite, and is imported by the
+front ends only: ``report`` reads results, never a suite's code. Code that only one suite uses lives in that suite's
+package (:func:`test_a_suite_owns_its_code`).
 
 Lazy (in-function) imports count. ``factworld`` and ``trace`` sit beside the stack (they may use any layer; no
 layer may import them: the stack reaches them only through registry strings such as
@@ -13,8 +19,8 @@ import ast
 from pathlib import Path
 
 PKG = Path(__file__).resolve().parents[1] / "editbench"
-LAYERS = ["models", "data", "editors", "metrics", "runner", "report", "front"]
-FRONT = {"pytest_plugin", "cli", "suites", "conformance"}
+LAYERS = ["models", "data", "editors", "metrics", "runner", "report", "suites", "front"]
+FRONT = {"pytest_plugin", "cli", "conformance"}
 BESIDE = {"factworld", "trace"}
 UTILITIES = {"", "suggest", "registry", "gates"}
 
@@ -50,8 +56,8 @@ def area(module: str) -> str:
 
 
 def is_front(a: str) -> bool:
-    """Front ends: the pytest plugin and its helper modules (pytest_*), the CLI and its subcommands (cli_*), the
-    suites and conformance."""
+    """Front ends: the pytest plugin and its helper modules (pytest_*), the CLI and its subcommands (cli_*, or the
+    cli package) and conformance."""
     return a in FRONT or a.startswith(("pytest_", "cli_"))
 
 
@@ -126,3 +132,119 @@ def test_the_checks_can_fail():
             "editbench.metrics.x": {"editbench.factworld.world"}, "editbench.factworld.world": set()}
     assert len(violations(fake)) == 2
     assert cycles(fake) == [["editbench.data.a", "editbench.data.b"]]
+
+
+# -- one package per suite ------------------------------------------------------------------------------------
+SUITES_DIR = PKG / "suites"
+PARTS = ("run", "gates", "result", "figure")
+"""The modules every suite package has: ``run`` (a ``run*`` function: config + loaded model -> result), ``gates``
+(the values its gates read), ``result`` (its section of the result schema, a TypedDict, documented in
+docs/results.md) and ``figure``; plus its pytest module ``test_<name>.py``."""
+NO_FIGURE = {"single": "its result is a row of the leaderboard (editbench report), drawn by no figure of its own"}
+ENGINE_AREAS = ("models", "data", "editors", "metrics", "runner", "report")
+SHARED = {  # engine modules one suite alone imports today, kept in the engine on purpose
+    "editbench.report.plots": "the sequential run figure: `editbench report` and the downstream suite draw it too",
+    "editbench.runner.checks": "the front ends' input checks (CLI and plugin), which a suite may reuse",
+}
+GONE = ("runner/single.py", "runner/disabling.py", "runner/isolation.py", "runner/downstream.py",
+        "runner/transfer.py", "metrics/disabling.py", "metrics/transfer.py", "data/transfer.py",
+        "report/disabling_plots.py", "report/downstream_plots.py", "report/transfer_plots.py",
+        "factworld/transfer.py")
+
+
+def suite_names() -> tuple[str, ...]:
+    tree = ast.parse((SUITES_DIR / "__init__.py").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "SUITES" for t in node.targets):
+            return tuple(ast.literal_eval(node.value))
+    raise AssertionError("editbench/suites/__init__.py defines no SUITES")
+
+
+def missing_parts(pkg: Path, name: str) -> list[str]:
+    """What the suite package ``pkg`` lacks of its expected parts."""
+    out = []
+    if not (pkg / "__init__.py").is_file():
+        return [f"{pkg}: no package"]
+    for part in PARTS:
+        if part == "figure" and name in NO_FIGURE:
+            continue
+        if not (pkg / f"{part}.py").is_file():
+            out.append(f"{name}: no {part}.py")
+    if not (pkg / f"test_{name}.py").is_file():
+        out.append(f"{name}: no test_{name}.py")
+    if (pkg / "run.py").is_file():
+        tree = ast.parse((pkg / "run.py").read_text())
+        if not any(isinstance(n, ast.FunctionDef) and n.name.startswith("run") for n in tree.body):
+            out.append(f"{name}: run.py defines no run* function")
+    if (pkg / "result.py").is_file():
+        tree = ast.parse((pkg / "result.py").read_text())
+        typed = [n for n in tree.body if isinstance(n, ast.ClassDef)
+                 and any(getattr(b, "id", None) == "TypedDict" for b in n.bases)]
+        if not typed:
+            out.append(f"{name}: result.py declares no TypedDict (its section of the result schema)")
+    return out
+
+
+def owned_by_one_suite(g: dict[str, set[str]]) -> dict[str, str]:
+    """Engine modules that exactly one suite package imports and nothing else in the stack (front ends aside)."""
+    users: dict[str, set[str]] = {}
+    for mod, deps in g.items():
+        for dep in deps:
+            if area(mod) != "suites" and is_front(area(mod)):
+                continue
+            parts = mod.split(".")
+            users.setdefault(dep, set()).add(parts[2] if area(mod) == "suites" and len(parts) > 3 else "~" + mod)
+    out = {}
+    for mod in g:
+        owners = {u for u in users.get(mod, set()) if u != "~" + mod and not u.startswith(f"~{mod}.")}
+        if area(mod) in ENGINE_AREAS and len(owners) == 1 and not next(iter(owners)).startswith("~"):
+            out[mod] = next(iter(owners))
+    return out
+
+
+def cross_suite_imports(g: dict[str, set[str]]) -> list[str]:
+    out = []
+    for mod, deps in sorted(g.items()):
+        parts = mod.split(".")
+        if area(mod) != "suites" or len(parts) < 4:
+            continue
+        for dep in sorted(deps):
+            dp = dep.split(".")
+            if area(dep) == "suites" and len(dp) >= 3 and dp[2] != parts[2]:
+                out.append(f"{mod} -> {dep} (a suite imports another suite)")
+    return out
+
+
+def test_every_suite_is_a_package_with_its_parts():
+    names = suite_names()
+    assert names == ("single", "sequential", "disabling", "downstream", "zsre")
+    problems = [p for n in names for p in missing_parts(SUITES_DIR / n, n)]
+    assert problems == []
+    assert not list(SUITES_DIR.glob("test_*.py")), "a suite's pytest module lives in its package"
+
+
+def test_a_suite_owns_its_code():
+    assert [p for p in GONE if (PKG / p).exists()] == []
+    owned = {m: s for m, s in owned_by_one_suite(graph()).items() if m not in SHARED}
+    assert owned == {}, "modules only one suite uses belong in that suite's package"
+    assert cross_suite_imports(graph()) == []
+
+
+def test_the_suite_checks_can_fail(tmp_path):
+    pkg = tmp_path / "repeat"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "run.py").write_text("def go(): pass\n")
+    (pkg / "result.py").write_text("class R(dict): pass\n")
+    assert missing_parts(pkg, "repeat") == ["repeat: no gates.py", "repeat: no figure.py", "repeat: no test_repeat.py",
+                                            "repeat: run.py defines no run* function",
+                                            "repeat: result.py declares no TypedDict (its section of the result "
+                                            "schema)"]
+    fake = {"editbench.metrics.only_zsre": set(), "editbench.suites.zsre.run": {"editbench.metrics.only_zsre"},
+            "editbench.suites.zsre.x": {"editbench.suites.single.run"}, "editbench.suites.single.run": set(),
+            "editbench.cli_zsre": {"editbench.metrics.only_zsre"},
+            "editbench.report.build": {"editbench.suites.zsre.run"}}
+    assert owned_by_one_suite(fake) == {"editbench.metrics.only_zsre": "zsre"}
+    assert cross_suite_imports(fake) == ["editbench.suites.zsre.x -> editbench.suites.single.run (a suite imports "
+                                         "another suite)"]
+    assert violations(fake) == ["editbench.report.build -> editbench.suites.zsre.run (runs up the stack)"]

@@ -18,12 +18,12 @@ import dataclasses
 
 import pytest
 
+from editbench.report.plots import plot_summary
 from editbench.runner.experiment import make_editor
 from editbench.runner.state import CheckpointError
 from editbench.suites.downstream.figure import plot_downstream
 from editbench.suites.downstream.result import record_fields
 from editbench.suites.downstream.run import DEFAULT_EVERY, format_table, run_downstream
-from editbench.suites.sequential.figure import figure as sequential_figure
 
 pytestmark = pytest.mark.downstream
 
@@ -39,7 +39,7 @@ def test_downstream(capsys, editor_name, eb_session, eb_record):
             result, summary, errors = run_downstream(exp, editor, lm)
         except CheckpointError as e:
             pytest.fail(str(e), pytrace=False)
-    sequential_figure(summary)
+    plot_summary(summary)
     png = plot_downstream(summary, summary["paths"]["downstream"].replace(".json", ".png"))
     summary["paths"]["downstream_plot"] = str(png)
     fields = record_fields(exp, result, summary, errors, eb_session.thresholds())
