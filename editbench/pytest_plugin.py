@@ -22,13 +22,11 @@ import pytest
 from editbench import DEFAULT_MODEL  # SmolLM2; the fact world is a fixture
 from editbench.pytest_baseline import add_options as add_baseline_options
 from editbench.pytest_shard import ShardPlugin, parse_shard
+from editbench.suites import SUITES
+from editbench.suites import summary as suite_summary
 
-SUITE_MARKERS = {
-    "single": "single-edit reliability suite",
-    "sequential": "sequential editing at scale",
-    "downstream": "downstream regression: GLUE few-shot ability before and during sequential editing",
-    "disabling": "disabling-edit isolation: is a CF edit intrinsic (disables a fresh model) or accumulated?",
-    "zsre": "zsRE question form vs completion form: do edits transfer between the two?",
+SUITE_MARKERS = {  # one marker per registered suite package (editbench.suites.SUITES), then the others
+    **{name: suite_summary(name) for name in SUITES},
     "gpu": "needs CUDA; skipped (with the reason) when no GPU is visible",
     "slow": "long runs that CI does not select",
 }
