@@ -63,7 +63,7 @@ def cmd_downstream(args) -> int:
     from editbench.report.plots import plot_summary
     from editbench.runner import checks
     from editbench.suites.downstream.figure import plot_downstream
-    from editbench.suites.downstream.result import record_fields
+    from editbench.suites.downstream.result import fields as record_fields
     from editbench.suites.downstream.run import DEFAULT_EVERY, check_downstream_inputs, format_table, run_downstream
     from editbench.runner.experiment import Experiment, ExperimentError, ModelCache, make_editor, parse_hparams
     from editbench.runner.results import SESSION_SCHEMA, make_result

@@ -139,7 +139,7 @@ SUITES_DIR = PKG / "suites"
 PARTS = ("run", "gates", "result", "figure")
 """The modules every suite package has: ``run`` (a ``run*`` function: config + loaded model -> result), ``gates``
 (the values its gates read), ``result`` (its section of the result schema, a TypedDict, documented in
-docs/results.md) and ``figure``; plus its pytest module ``test_<name>.py``."""
+docs/results.md, and ``fields()``, the keyword arguments of its results) and ``figure``; plus its pytest module ``test_<name>.py``."""
 NO_FIGURE = {"single": "its result is a row of the leaderboard (editbench report), drawn by no figure of its own"}
 ENGINE_AREAS = ("models", "data", "editors", "metrics", "runner", "report")
 SHARED = {  # engine modules one suite alone imports today, kept in the engine on purpose
@@ -182,6 +182,8 @@ def missing_parts(pkg: Path, name: str) -> list[str]:
                  and any(getattr(b, "id", None) == "TypedDict" for b in n.bases)]
         if not typed:
             out.append(f"{name}: result.py declares no TypedDict (its section of the result schema)")
+        if not any(isinstance(n, ast.FunctionDef) and n.name == "fields" for n in tree.body):
+            out.append(f"{name}: result.py has no fields() (the result's keyword arguments)")
     return out
 
 
@@ -239,7 +241,8 @@ def test_the_suite_checks_can_fail(tmp_path):
     assert missing_parts(pkg, "repeat") == ["repeat: no gates.py", "repeat: no figure.py", "repeat: no test_repeat.py",
                                             "repeat: run.py defines no run* function",
                                             "repeat: result.py declares no TypedDict (its section of the result "
-                                            "schema)"]
+                                            "schema)", "repeat: result.py has no fields() (the result's keyword "
+                                            "arguments)"]
     fake = {"editbench.metrics.only_zsre": set(), "editbench.suites.zsre.run": {"editbench.metrics.only_zsre"},
             "editbench.suites.zsre.x": {"editbench.suites.single.run"}, "editbench.suites.single.run": set(),
             "editbench.cli_zsre": {"editbench.metrics.only_zsre"},

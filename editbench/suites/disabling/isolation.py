@@ -31,12 +31,12 @@ from tqdm.auto import tqdm
 from editbench.data.schema import EditRequest
 from editbench.editors.base import restore
 from editbench.metrics.counterfact import score_requests
-from editbench.suites.disabling.rules import (DisablingRule, distribution, flag_outliers, health_collapse,
-                                         health_signals)
 from editbench.metrics.distance import DistanceTracker
 from editbench.metrics.intervals import interval, method
 from editbench.models.loader import state_hash
 from editbench.runner.cost import memory
+from editbench.suites.disabling.rules import (DisablingRule, distribution, flag_outliers, health_collapse,
+                                              health_signals)
 
 SCORE_KEYS = ("es", "ps", "ns")
 

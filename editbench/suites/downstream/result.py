@@ -33,14 +33,14 @@ def _metrics(result: dict) -> dict:
     return out
 
 
-def record_fields(exp, result: dict, summary: dict, errors: list, table: dict) -> dict:
+def fields(exp, result: dict, summary: dict, errors: list, table: dict) -> dict:
     """The fields of the suite's result record (:func:`editbench.runner.results.make_result`), gates checked
     (``table``: the thresholds); used by the pytest suite and ``editbench downstream`` alike."""
     values = gate_values(result)
     gates = select_gates(gates_for(table, "downstream", summary.get("model_id") or exp.model, exp.editor), values)
     failures = check_gates(values, gates)
-    intervals = {f"{t}_{mode}_{k}": (r["baseline"].get(mode) or {}).get(k)
-                 for t, r in result["tasks"].items() for mode in r["baseline"] for k in ("f1", "macro_f1", "mcc", "acc")}
+    intervals = {f"{t}_{mode}_{k}": (r["baseline"].get(mode) or {}).get(k) for t, r in result["tasks"].items()
+                 for mode in r["baseline"] for k in ("f1", "macro_f1", "mcc", "acc")}
     return dict(suite="downstream", experiment=exp.to_dict(), metrics=_metrics(result), n=summary["n_edits"],
                 baseline={f"{t}_f1": r["f1_before"] for t, r in result["tasks"].items()},
                 gates=gates, gate_values=values, failures=failures, verdict=verdict(gates, failures),

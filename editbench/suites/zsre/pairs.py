@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from editbench.data.download import DownloadError
-from editbench.data.registry import read_json_records
+from editbench.data.registry import _select, read_json_records  # _select: one selection rule for every loader
 from editbench.data.schema import (DatasetFileError, EditRequest, OversizedInt, RecordError, check_subject_in_prompt,
                                    parse_records, require, require_text, short, template_problem)
 from editbench.data.sources import locate
@@ -221,9 +221,6 @@ def cf_truths(path: str | os.PathLike | None = None) -> dict[int, tuple[str, str
 
 
 # --- loading -----------------------------------------------------------------------------------------------------
-
-from editbench.data.registry import _select  # noqa: E402  (one record-selection rule for every loader)
-
 
 
 def raw_pairs(name_or_path: str | os.PathLike) -> tuple[list, str, str]:

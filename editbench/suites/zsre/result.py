@@ -33,7 +33,7 @@ class Details(TypedDict):
     """One entry per pair and direction."""
 
 
-def result_fields(exp, editor, lm, result, pairs: Sequence, errors: Sequence, gates: dict, *, target: str,
+def fields(exp, editor, lm, result, pairs: Sequence, errors: Sequence, gates: dict, *, target: str,
                   directions: Sequence[str]) -> dict:
     """The keyword arguments of :func:`editbench.runner.results.make_result` for one transfer run (a
     :class:`~editbench.suites.zsre.run.TransferResult` over ``pairs``), gates checked (bound bars read the

@@ -34,7 +34,7 @@ from editbench.runner.results import make_result
 from editbench.suites.zsre.metrics import PROTOCOLS, flat_metrics, score_prompts, summarize
 from editbench.suites.zsre.pairs import (DIRECTIONS, PAIR_SOURCES, FormPair, check_target, default_pair_source,
                                          load_pairs)
-from editbench.suites.zsre.result import result_fields
+from editbench.suites.zsre.result import fields as result_fields
 
 
 @dataclass

@@ -24,7 +24,7 @@ from editbench.runner.experiment import DEFAULT_N, ExperimentError, make_editor
 from editbench.suites.zsre.figure import plot_results
 from editbench.suites.zsre.metrics import format_row
 from editbench.suites.zsre.pairs import default_pair_source
-from editbench.suites.zsre.result import result_fields
+from editbench.suites.zsre.result import fields as result_fields
 from editbench.suites.zsre.run import check_transfer_inputs, run_transfer_experiment
 
 pytestmark = pytest.mark.zsre
