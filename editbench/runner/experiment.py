@@ -116,7 +116,7 @@ class Experiment:
     device: str = "cpu"
     out_dir: str = "reports"
     resume: bool = False
-    # downstream regression (runner/downstream.py): tasks evaluated every k edits of a sequential run (None =
+    # downstream regression (suites/downstream/): tasks evaluated every k edits of a sequential run (None =
     # never); tasks (None = all), examples per task, shots and primary answer mode (None = the model's preset)
     downstream_every: int | None = None
     downstream_tasks: tuple[str, ...] | None = None
