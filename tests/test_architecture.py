@@ -219,7 +219,7 @@ def cross_suite_imports(g: dict[str, set[str]]) -> list[str]:
 
 def test_every_suite_is_a_package_with_its_parts():
     names = suite_names()
-    assert names == ("single", "sequential", "disabling", "downstream", "zsre")
+    assert {"single", "sequential", "disabling", "downstream", "zsre"} <= set(names)  # and any suite added since
     problems = [p for n in names for p in missing_parts(SUITES_DIR / n, n)]
     assert problems == []
     assert not list(SUITES_DIR.glob("test_*.py")), "a suite's pytest module lives in its package"
