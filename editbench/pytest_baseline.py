@@ -15,7 +15,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-USAGE_ERROR = 4
+import pytest
+from tabulate import tabulate
+
+USAGE_ERROR = int(pytest.ExitCode.USAGE_ERROR)  # 4, as every front end
 
 
 def add_options(group: Any) -> None:
@@ -36,10 +39,11 @@ def compare(config: Any, session_file: Path | None, results: list[dict]) -> tupl
     baseline = config.getoption("--baseline")
     if not baseline or session_file is None:
         return None, []
-    from tabulate import tabulate
-
+    # imported here, not at the top: the pytest plugin imports this module at every start (0.00 s), and these
+    # import torch (2-3 s cold, measured) -- only a session with --baseline pays for them
     from editbench.runner.compare import CompareError
     from editbench.runner.paired import DEFAULT_GATE, compare_editors
+
     extra = config.getoption("--baseline-results")
     pool = [session_file, *([extra] if extra else [])]
     gate = tuple(config.getoption("--baseline-gate") or DEFAULT_GATE)

@@ -1,4 +1,5 @@
-"""One generic registry for every pluggable kind: editors and probes (built-ins + third-party entry points).
+"""One generic registry for every pluggable kind: editors, probes and model profiles (built-ins + third-party
+entry points).
 
 Built-ins are ``"module:attr"`` strings, imported only when asked for, so listing is instant and a plugin whose
 module is broken (or still being written) cannot stop the others from loading. Third-party packages declare
@@ -10,11 +11,14 @@ theirs in their packaging metadata, one entry-point group per kind::
     [project.entry-points."editbench.probes"]
     my-probe = "my_package.probe:MyProbe"
 
-The registered name (left of ``=``) is what ``--editor`` / ``--probe`` take. An entry point never replaces a
+    [project.entry-points."editbench.models"]
+    my-model = "my_package.profile:PROFILE"     # a ModelProfile instance (editbench.models.profiles)
+
+The registered name (left of ``=``) is what ``--editor`` / ``--probe`` / ``--model`` take. An entry point never replaces a
 built-in, and two distributions declaring the same name do not override each other silently: the later one is
 ignored and the clash is reported by :meth:`Registry.clashes` and :meth:`Registry.load_all`.
 
-:data:`EDITORS` and :data:`PROBES` are the two registries; the module-level functions (:func:`available`,
+:data:`EDITORS`, :data:`PROBES` and :data:`PROFILES` are the registries; the module-level functions (:func:`available`,
 :func:`get`, :func:`load_all`, :func:`suggest`, :func:`create`, ...) are the editor registry's, as before.
 This module imports nothing of editbench at import time (no torch): listing is cheap.
 """
@@ -29,6 +33,7 @@ from editbench.suggest import close_matches, did_you_mean
 
 ENTRY_POINT_GROUP = "editbench.editors"
 PROBE_GROUP = "editbench.probes"
+PROFILE_GROUP = "editbench.models"
 
 BUILTINS: dict[str, str] = {
     "null": "editbench.editors.null:NullEditor",
@@ -49,7 +54,17 @@ PROBE_BUILTINS: dict[str, str] = {
     "factworld-perplexity": "editbench.factworld.probes:FillerPerplexity",
     "entropy": "editbench.metrics.entropy:EntropyProbe",
     "glue": "editbench.metrics.downstream:GlueProbe",  # downstream suite: GLUE SST-2/MRPC/CoLA/RTE, paper prompts
-    "factworld-tasks": "editbench.factworld.downstream:WorldTasks",  # downstream suite on the fact world  # generation entropy (ROME's fluency metric), disabling suite
+    "factworld-tasks": "editbench.factworld.downstream:WorldTasks",  # downstream suite on the fact world
+}
+
+PROFILE_BUILTINS: dict[str, str] = {  # model profiles (editbench.models.profiles): the --model short names, in order
+    "factworld": "editbench.factworld.profile:PROFILE",  # the embedded fact world: a fast fixture for code paths
+    "smollm2-135m": "editbench.models.smollm2:PROFILE",  # the suites' default model (editbench.DEFAULT_MODEL)
+    "gemma3-270m": "editbench.models.gemma3:PROFILE",
+    "tiny-gpt2": "editbench.models.tiny:TINY_GPT2",  # tiny random models, one per architecture family
+    "tiny-gptj": "editbench.models.tiny:TINY_GPTJ",
+    "tiny-neox": "editbench.models.tiny:TINY_NEOX",
+    "tiny-llama": "editbench.models.tiny:TINY_LLAMA",
 }
 
 
@@ -95,7 +110,8 @@ def _origin(ep: metadata.EntryPoint) -> str:
     return f"entry point of {dist.metadata['Name']} {dist.version}"
 
 
-def _resolve(target: str) -> Any:
+def resolve(target: str) -> Any:
+    """The object a ``"module:attr"`` string names (the module imported now)."""
     module_name, _, attr = target.partition(":")
     if not module_name or not attr:
         raise ValueError(f"target {target!r} is not of the form 'module:attr'")
@@ -106,10 +122,11 @@ def _resolve(target: str) -> Any:
 
 
 class Registry:
-    """Plugins of one kind: lazy built-ins plus the entry points of ``group``; each must subclass ``base``."""
+    """Plugins of one kind: lazy built-ins plus the entry points of ``group``; each must subclass ``base`` (or, with
+    ``instances``, be an instance of it: model profiles are objects, not classes)."""
 
-    def __init__(self, kind: str, group: str, builtins: dict[str, str], base: str):
-        self.kind, self.group, self.builtins, self.base = kind, group, builtins, base
+    def __init__(self, kind: str, group: str, builtins: dict[str, str], base: str, instances: bool = False):
+        self.kind, self.group, self.builtins, self.base, self.instances = kind, group, builtins, base, instances
         self._cache: tuple[dict[str, EditorSpec], tuple[tuple[str, str], ...]] | None = None
 
     def _scan(self) -> tuple[dict[str, EditorSpec], tuple[tuple[str, str], ...]]:
@@ -156,17 +173,20 @@ class Registry:
         return close_matches(name, self.available(), n=n)
 
     def _load(self, spec: EditorSpec) -> type:
-        base = _resolve(self.base)  # lazily: the base classes pull in torch
+        base = resolve(self.base)  # lazily: the base classes pull in torch
         try:
-            obj = _resolve(spec.target)
+            obj = resolve(spec.target)
         except Exception as e:  # ImportError, SyntaxError, AttributeError, errors raised at import time...
             raise EditorLoadError(spec.name, spec, f"{type(e).__name__}: {e}") from e
-        if not (isinstance(obj, type) and issubclass(obj, base)):
+        if self.instances:
+            if not isinstance(obj, base):
+                raise EditorLoadError(spec.name, spec, f"{spec.target} is {obj!r}, not an editbench {base.__name__}")
+        elif not (isinstance(obj, type) and issubclass(obj, base)):
             raise EditorLoadError(spec.name, spec, f"{spec.target} is {obj!r}, not a subclass of editbench "
                                                    f"{base.__name__}")
         return obj
 
-    def get(self, name: str) -> type:
+    def get(self, name: str) -> Any:
         """The class registered as ``name`` (imported now). Raises UnknownEditorError or EditorLoadError."""
         table = self._scan()[0]
         if name not in table:
@@ -188,7 +208,8 @@ class Registry:
 
 EDITORS = Registry("editor", ENTRY_POINT_GROUP, BUILTINS, "editbench.editors.base:Editor")
 PROBES = Registry("probe", PROBE_GROUP, PROBE_BUILTINS, "editbench.metrics.probes:Probe")
-REGISTRIES = {"editor": EDITORS, "probe": PROBES}
+PROFILES = Registry("model", PROFILE_GROUP, PROFILE_BUILTINS, "editbench.models.profiles:ModelProfile", instances=True)
+REGISTRIES = {"editor": EDITORS, "probe": PROBES, "model": PROFILES}
 
 
 def refresh() -> None:

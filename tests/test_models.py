@@ -14,6 +14,7 @@ from editbench.editors.base import restore, save_originals
 from editbench.models import loader
 from editbench.models.loader import (LoadedModel, ModelLoadError, builtin_models, describe_builtins, load_hub,
                                      load_model, state_hash)
+from editbench.models.paths import EMBEDDED_DIR
 from editbench.models.tiny import TINY, build_tiny, build_tokenizer
 
 TINY_NAMES = sorted(TINY)
@@ -165,17 +166,19 @@ def test_identity_is_looked_up_not_set_on_the_module(tiny_gpt2):
 
 
 def test_factworld_missing_is_a_clear_error(monkeypatch, tmp_path):
-    monkeypatch.setattr(loader, "EMBEDDED_DIR", tmp_path)
+    from editbench.factworld import profile as factworld_profile
+
+    monkeypatch.setattr(factworld_profile, "CHECKPOINT_DIR", tmp_path)
     with pytest.raises(ModelLoadError, match="fact-world checkpoint is missing"):
         load_model("factworld")
 
 
-@pytest.mark.skipif(not (loader.EMBEDDED_DIR / "factworld" / "config.json").is_file(),
+@pytest.mark.skipif(not (EMBEDDED_DIR / "factworld" / "config.json").is_file(),
                     reason="the fact-world checkpoint has not been built yet (editbench/models/embedded/factworld/)")
 def test_factworld_loads():
     lm = load_model("factworld")
     assert lm.model_id == "factworld" and lm.preset_keys == ["factworld", "gpt2"]
-    files = loader.weight_files(loader.EMBEDDED_DIR / "factworld")
+    files = loader.weight_files(EMBEDDED_DIR / "factworld")
     assert lm.model_hash == loader.hash_files(files)
 
 

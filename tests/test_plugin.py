@@ -136,11 +136,12 @@ def test_gpu_marker_skips_with_reason(tmp_path):
 
 
 def test_suites_and_cli_share_the_default_model_and_its_dataset():
-    from editbench import DEFAULT_MODEL, default_dataset
+    from editbench import DEFAULT_MODEL
     from editbench.cli import build_parser
+    from editbench.models.profiles import profile
 
     assert DEFAULT_MODEL == "smollm2-135m"  # the real model; the fact world is a fixture (docs/factworld.md)
-    assert default_dataset("factworld") == "factworld" and default_dataset(DEFAULT_MODEL) == "counterfact"
+    assert profile("factworld").dataset == "factworld" and profile(DEFAULT_MODEL).dataset == "counterfact"
     a = build_parser().parse_args(["sequential", "--editor", "memit"])
     assert a.model == DEFAULT_MODEL and a.dataset is None
 

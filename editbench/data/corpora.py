@@ -11,8 +11,9 @@ pretraining data. Corpus ids:
   with ``xml.etree.iterparse`` and strip the wiki markup into plain paragraphs.
 - ``"factworld"``: the training documents of the embedded fact world (:mod:`editbench.factworld`), the
   fact-world models' "pretraining" distribution; epochs are chained until the caller stops reading. The fact
-  world sits beside the layer stack, so it is reached by name (:data:`FACTWORLD_TEXTS`), never imported here.
-- ``"auto"``: ``factworld`` for fact-world models, ``gensim-wiki`` otherwise (see :func:`resolve_corpus`).
+  world sits beside the layer stack, so it is reached by name (:data:`CORPUS_SOURCES`), never imported here.
+- ``"auto"``: the model profile's corpus (:func:`resolve_corpus`): ``gensim-wiki`` unless the profile names
+  its own (the fact world's: ``factworld``).
 
 Every corpus is an iterator of plain-text strings (one article / document each).
 """
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import bz2
 import html
-import importlib
 import importlib.metadata
 import importlib.util
 import itertools
@@ -30,11 +30,16 @@ import xml.etree.ElementTree as ET
 from typing import Any, Iterator
 
 from editbench.models.cache import local_only
-from editbench.models.identity import model_identity
+from editbench.models.profiles import profile_of
+from editbench.registry import resolve
 
-CORPORA = ("wikitext", "gensim-wiki", "factworld", "auto")
+CORPUS_SOURCES: dict[str, str] = {  # corpus id -> "module:attr" of a function returning its text iterator
+    "wikitext": "editbench.data.corpora:wikitext_texts",
+    "gensim-wiki": "editbench.data.corpora:gensim_wiki_texts",
+    "factworld": "editbench.factworld.corpus:endless_corpus_texts",  # beside the stack: reached by name only
+}
+CORPORA = (*CORPUS_SOURCES, "auto")
 GENSIM_WIKI_FILE = "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
-FACTWORLD_TEXTS = "editbench.factworld.corpus:endless_corpus_texts"
 
 
 # ---------------------------------------------------------------------------------------------- gensim-wiki
@@ -163,39 +168,26 @@ def wikitext_texts(config: str = "wikitext-103-raw-v1", split: str = "train") ->
             yield t
 
 
-def factworld_texts() -> Iterator[str]:
-    """The fact world's training documents, epoch after epoch (endless; the caller stops reading)."""
-    module, attr = FACTWORLD_TEXTS.split(":")
-    yield from getattr(importlib.import_module(module), attr)()
-
-
-def is_factworld_model(model: Any = None, model_id: str | None = None) -> bool:
-    """Whether ``model_id``, the loader's id of ``model`` (:func:`editbench.models.identity.model_identity`) or
-    its config's ``name_or_path`` names the fact world."""
-    names = [model_id or ""]
-    if model is not None:
-        ident = model_identity(model)
-        names += [ident[0] if ident else "", str(getattr(getattr(model, "config", None), "name_or_path", ""))]
-    return any("factworld" in n.lower() for n in names)
+def gensim_wiki_texts() -> Iterator[str]:
+    """The gensim Wikipedia dump's article texts."""
+    return (text for _, text in gensim_wiki_articles())
 
 
 def resolve_corpus(corpus: str, model: Any = None, model_id: str | None = None) -> str:
-    """Turn ``"auto"`` into a concrete corpus id: factworld for fact-world models, gensim-wiki otherwise."""
+    """Turn ``"auto"`` into a concrete corpus id: the corpus of the model's profile
+    (:func:`editbench.models.profiles.profile_of`: by ``model_id``, the loader's id of ``model`` or its config's
+    ``name_or_path``)."""
     if corpus not in CORPORA:
         raise ValueError(f"unknown corpus {corpus!r}; known: {CORPORA}")
     if corpus != "auto":
         return corpus
-    return "factworld" if is_factworld_model(model, model_id) else "gensim-wiki"
+    return profile_of(model, model_id).corpus
 
 
 def corpus_texts(corpus_id: str) -> Iterator[str]:
     """Iterator of plain-text documents of a concrete corpus id (not ``"auto"``: see :func:`resolve_corpus`)."""
-    if corpus_id == "gensim-wiki":
-        return (text for _, text in gensim_wiki_articles())
-    if corpus_id == "wikitext":
-        return wikitext_texts()
-    if corpus_id == "factworld":
-        return factworld_texts()
     if corpus_id == "auto":
         raise ValueError("resolve 'auto' first with resolve_corpus(corpus, model)")
-    raise ValueError(f"unknown corpus {corpus_id!r}; known: {CORPORA}")
+    if corpus_id not in CORPUS_SOURCES:
+        raise ValueError(f"unknown corpus {corpus_id!r}; known: {CORPORA}")
+    return resolve(CORPUS_SOURCES[corpus_id])()

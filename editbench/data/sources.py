@@ -38,6 +38,7 @@ from editbench.data.download import (COUNTERFACT_URL, ChecksumError, DownloadErr
                                      download_file, verify_file)
 from editbench.data.schema import DatasetFileMissing
 from editbench.models.cache import offline, offline_flag
+from editbench.suggest import close_matches, did_you_mean
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 REMOTE_ROOT_URL = "https://rome.baulab.info"  # ROME's data host (rome/util/globals.yml REMOTE_ROOT_URL)
@@ -140,8 +141,6 @@ class DataNotAvailable(DatasetFileMissing):
 
 class UnknownSourceError(ValueError):
     def __init__(self, name: str):
-        from editbench.suggest import close_matches, did_you_mean
-
         self.name = name
         super().__init__(f"no data source {name!r}.{did_you_mean(close_matches(name, SOURCES))} "
                          f"Known: {', '.join(SOURCES)}")

@@ -21,7 +21,7 @@ from pathlib import Path
 from editbench.data.registry import read_json_records
 from editbench.data.sources import DataNotAvailable, locate
 from editbench.data.schema import RecordError, require, require_str
-from editbench.models.cache import local_only
+from editbench.models.cache import cache_root, local_only
 from editbench.suggest import close_matches, did_you_mean
 
 
@@ -108,8 +108,6 @@ def read_raw(task: TaskSet) -> list:
 
 
 def glue_cache_file(name: str) -> Path:
-    from editbench.models.cache import cache_root
-
     return cache_root() / "data" / "glue" / f"{name}_balanced_from_glue_seed{GLUE_SEED}.json"
 
 

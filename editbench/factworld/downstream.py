@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from editbench.factworld import tasks as T
+from editbench.factworld.world import load_world
 from editbench.metrics.downstream import DownstreamTask, TaskProbe
 from editbench.metrics.probes import ProbeContext
 
@@ -35,9 +37,6 @@ class WorldTasks(TaskProbe):
     @classmethod
     def create(cls, tok, tasks: Sequence[str] | None = None, n: int | None = None, mode: str = "loglik",
                seed: int = 0, batch_size: int = 64) -> "WorldTasks":
-        from editbench.factworld import tasks as T
-        from editbench.factworld.world import load_world
-
         world = load_world()
         names = list(tasks) if tasks else list(T.TASKS)
         unknown = [t for t in names if t not in T.TASKS]

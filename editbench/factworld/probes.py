@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import random
 
+from editbench.factworld.corpus import corpus_texts
+from editbench.factworld.world import load_world
 from editbench.metrics.health import PerplexityProbe, RecallProbe
 from editbench.metrics.probes import ProbeContext, WrappedProbe
 
@@ -20,8 +22,6 @@ class WorldRecall(WrappedProbe):
 
     @classmethod
     def build(cls, ctx: ProbeContext) -> "WorldRecall":
-        from editbench.factworld.world import load_world
-
         world = load_world()
         edited = {(r.subject.strip(), r.relation_id) for r in ctx.stream}
         rng = random.Random(f"factworld-health:{ctx.seed}")
@@ -38,7 +38,5 @@ class FillerPerplexity(WrappedProbe):
 
     @classmethod
     def build(cls, ctx: ProbeContext) -> "FillerPerplexity":
-        from editbench.factworld import corpus, world
-
-        texts = corpus.corpus_texts(world.load_world(), epoch=10**6, facts=False, tasks=False)[:cls.N_TEXTS]
+        texts = corpus_texts(load_world(), epoch=10**6, facts=False, tasks=False)[:cls.N_TEXTS]
         return cls(PerplexityProbe(ctx.tok, texts))

@@ -17,10 +17,13 @@ import random
 import time
 from pathlib import Path
 
-from editbench.factworld.counterfact import factworld_records
+from editbench import registry
 from editbench.data.registry import parse_raw
+from editbench.editors.base import restore
+from editbench.factworld.counterfact import factworld_records
 from editbench.metrics.counterfact import aggregate, score_requests
 from editbench.metrics.health import RecallProbe
+from editbench.models.loader import load_dir, load_model
 
 BAR = {"es": 0.95, "ps": 0.70, "ns": 0.90}
 
@@ -33,9 +36,6 @@ def rome_check(lm, layers, n: int = 20, seed: int = 0, editor: str = "rome", n_u
                progress: bool = True, **overrides) -> dict:
     """Per layer: post-edit ES/PS/NS, the subject's other-fact recall and unrelated-fact recall (before/after)."""
     from tqdm.auto import tqdm
-
-    from editbench import registry
-    from editbench.editors.base import restore
 
     raw = factworld_records(n=n, seed=seed)
     reqs = parse_raw(raw, "factworld")
@@ -94,8 +94,6 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=None, help="write the result JSON here")
     a = ap.parse_args(argv)
-    from editbench.models.loader import load_dir, load_model
-
     lm = (load_model("factworld") if a.model == "factworld"
           else load_dir(Path(a.model), model_id="factworld-candidate", preset_keys=["factworld"]))
     res = rome_check(lm, [int(x) for x in a.layers.split(",")], n=a.n, seed=a.seed, editor=a.editor)

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import torch
 
+from editbench.models.adapter import AdapterError, check_config
+from editbench.models.tiny import build_tokenizer
+
 N_LAYERS, HIDDEN, WIDTH, HEADS = 2, 32, 64, 4
 
 TESTED: dict[str, dict] = {
@@ -53,8 +56,6 @@ def build_tiny_family(model_type: str, seed: int = 0, weight_std: float | None =
     stream is so small that no edit moves a probability (see ``tests/test_memit.py``); None keeps the init."""
     from transformers import AutoModelForCausalLM
 
-    from editbench.models.tiny import build_tokenizer
-
     tok = build_tokenizer(TOKENIZER_STYLE.get(model_type, "llama"))
     cfg = tiny_config(model_type, tok, **overrides)
     with torch.random.fork_rng(devices=[]):
@@ -72,9 +73,6 @@ def build_tiny_family(model_type: str, seed: int = 0, weight_std: float | None =
 def support_table() -> str:
     """Markdown: one row per family of :data:`TESTED` and :data:`REFUSED` that the installed transformers has,
     with what the adapter found (on the meta device: no weights)."""
-    from editbench.models.adapter import AdapterError, check_config
-    from editbench.models.tiny import build_tokenizer
-
     toks = {s: build_tokenizer(s) for s in ("gpt", "neox", "llama")}
     rows = ["| model_type | status | blocks | MLP output (edited) | MLP input | final norm | weights |",
             "|---|---|---|---|---|---|---|"]

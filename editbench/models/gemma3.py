@@ -30,6 +30,8 @@ from pathlib import Path
 from editbench.models import gguf_cache
 from editbench.models.cache import cache_root
 from editbench.models.errors import ModelLoadError
+from editbench.models.loader import load_dir
+from editbench.models.profiles import ModelProfile
 
 NAME = "gemma3-270m"
 TITLE = "Gemma 3 270M (pretrained), dequantized from Q4_K_M"
@@ -110,3 +112,13 @@ def ensure_converted(verbose: bool = True) -> Path:
     return gguf_cache.ensure_cached(NAME, converted_dir(), f"{GGUF_NAME} assembled from {', '.join(PACKAGES[1:])}",
                                     sha, lambda out: convert(chunks, out), verbose=verbose, source_bytes=GGUF_BYTES,
                                     model=TITLE, terms=TERMS)
+
+
+def load(name: str = NAME, device="cpu", **kw):
+    """The profile's loader: the converted directory (assembling and converting the GGUF once)."""
+    return load_dir(ensure_converted(), model_id=name, preset_keys=[name], device=device, **kw)
+
+
+# config_dir None: the layer count and the tokenizer are read once the model loads (as before profiles existed)
+PROFILE = ModelProfile(NAME, f"{FULL_NAME}; real, gemma3_text, 262k vocabulary, tied head ({TERMS})",
+                       loader="editbench.models.gemma3:load", label="Gemma 3 270M", preset_keys=(NAME,))

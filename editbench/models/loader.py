@@ -1,15 +1,16 @@
-"""One loader for a hub name, a local directory (offline) and the built-in embedded models by short name.
+"""One loader for a hub name, a local directory (offline) and the built-in models by short name.
 
-``load_model(name_or_path)`` resolves, in this order:
+``load_model(name_or_path)`` asks the model's profile (:func:`editbench.models.profiles.profile`) how to load it:
 
-1. a **built-in short name** (:func:`builtin_models`): the embedded fact world (``factworld``, a Hugging Face
-   directory shipped in ``editbench/models/embedded/factworld/``), the tiny random models of each architecture
-   family (``tiny-gpt2``, ``tiny-gptj``, ``tiny-neox``, ``tiny-llama``; see :mod:`editbench.models.tiny`) and
-   ``smollm2-135m`` and ``gemma3-270m`` (real pretrained models from pip packages, see
-   :mod:`editbench.models.smollm2` and :mod:`editbench.models.gemma3`);
-2. an existing **local directory** holding a ``save_pretrained`` model and tokenizer (never touches the network);
-3. otherwise a **Hugging Face hub id** (``gpt2-xl``, ``EleutherAI/gpt-j-6b``): downloaded on first use, or read
-   from the local hub cache; offline (``HF_HUB_OFFLINE=1``) only the cache is consulted.
+1. a **registered short name** (:func:`builtin_models`; :data:`editbench.registry.PROFILES`): the embedded fact
+   world (its profile in :mod:`editbench.factworld.profile`), the tiny random models of each architecture family
+   (``tiny-gpt2``, ``tiny-gptj``, ``tiny-neox``, ``tiny-llama``; :mod:`editbench.models.tiny`), ``smollm2-135m``
+   and ``gemma3-270m`` (real pretrained models from pip packages, :mod:`editbench.models.smollm2` and
+   :mod:`editbench.models.gemma3`), and any profile a third-party package registers;
+2. otherwise the generic profile (:func:`load_path_or_hub`): an existing **local directory** holding a
+   ``save_pretrained`` model and tokenizer (never touches the network), else a **Hugging Face hub id**
+   (``gpt2-xl``, ``EleutherAI/gpt-j-6b``): downloaded on first use, or read from the local hub cache; offline
+   (``HF_HUB_OFFLINE=1``) only the cache is consulted.
 
 Every model comes back in eval mode with ``requires_grad`` off (editors switch on what they optimise), with an
 identity (``model_id`` and ``model_hash``) for result records and caches, and an architecture adapter.
@@ -28,16 +29,16 @@ from typing import Any, Iterable
 
 import torch
 
-from editbench.models import gemma3, smollm2
 from editbench.models.adapter import ModelAdapter
 from editbench.models.cache import offline_flag
 from editbench.models.errors import ModelLoadError
 from editbench.models.identity import register_identity
-from editbench.models.paths import EMBEDDED_DIR
+from editbench.models.profiles import all_profiles, profile, registered_models
+from editbench.models.tiny import build_tiny
 from editbench.suggest import close_matches, did_you_mean
 
-__all__ = ["EMBEDDED_DIR", "LoadedModel", "ModelLoadError", "builtin_models", "describe_builtins", "close_builtins",
-           "hash_files", "load_dir", "load_hub", "load_model", "state_hash", "weight_files"]
+__all__ = ["LoadedModel", "ModelLoadError", "builtin_models", "describe_builtins", "close_builtins",
+           "hash_files", "load_dir", "load_hub", "load_model", "load_path_or_hub", "state_hash", "weight_files"]
 
 
 @dataclass
@@ -45,7 +46,7 @@ class LoadedModel:
     """A model ready for editing: HF model + tokenizer + identity + adapter.
 
     ``preset_keys`` is the lookup order for editor hyperparameter presets, most specific first
-    (e.g. ``["factworld", "gpt2"]``: short name, then model family).
+    (e.g. ``["smollm2-135m", "llama"]``: short name, then model family).
     """
 
     model: torch.nn.Module
@@ -56,25 +57,14 @@ class LoadedModel:
     preset_keys: list[str] = field(default_factory=list)
 
 
-def _builtin_table() -> dict[str, str]:
-    from editbench.models.tiny import TINY
-
-    table = {"factworld": "the embedded fact-world GPT-2: knows its facts, but not editable like a real LM "
-                          "(a fast fixture for code paths; docs/factworld.md)",
-             "smollm2-135m": f"{smollm2.FULL_NAME}; real, Llama architecture, tied head (the suites' default)",
-             "gemma3-270m": f"{gemma3.FULL_NAME}; real, gemma3_text, 262k vocabulary, tied head ({gemma3.TERMS})"}
-    table.update({name: spec.description for name, spec in TINY.items()})
-    return table
-
-
 def builtin_models() -> list[str]:
-    """Short names ``load_model`` accepts without a path or hub id."""
-    return list(_builtin_table())
+    """Short names ``load_model`` accepts without a path or hub id (the registered model profiles)."""
+    return registered_models()
 
 
 def describe_builtins() -> dict[str, str]:
     """Short name -> one-line description (for ``--help`` and ``editbench ls``)."""
-    return _builtin_table()
+    return {name: p.description for name, p in all_profiles().items()}
 
 
 def close_builtins(name: str) -> list[str]:
@@ -152,8 +142,6 @@ def _from_pretrained(source: str, dtype, **kw):
     """``from_pretrained`` of model and tokenizer. With ``EDITBENCH_DEVICE_MAP`` set (``auto``, ``balanced``, a
     device), the model is placed by accelerate's ``device_map`` (models larger than one GPU; its layers may then sit
     on several devices, and ``--device`` is not applied on top)."""
-    import os
-
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     device_map = os.environ.get(DEVICE_MAP_ENV)
@@ -224,55 +212,24 @@ def hub_preset_keys(name: str) -> list[str]:
     return list(dict.fromkeys([name, short, short.lower(), *PRESET_ALIASES.get(short.lower(), ())]))
 
 
-def _load_tiny(name: str, device, dtype) -> LoadedModel:
-    from editbench.models.tiny import build_tiny
-
+def load_tiny(name: str, device="cpu", dtype=torch.float32) -> LoadedModel:
+    """The loader of the tiny random models' profiles (:mod:`editbench.models.tiny`)."""
     model, tok = build_tiny(name)
     return _finish(model, tok, name, state_hash(model), [name], device, dtype)
 
 
-def _load_factworld(device, dtype) -> LoadedModel:
-    path = EMBEDDED_DIR / "factworld"
-    if not (path / "config.json").is_file():
-        raise ModelLoadError(
-            f"the embedded fact-world checkpoint is missing ({path} has no config.json). It ships with editbench; "
-            "in a source checkout build it with `editbench factworld build` (see README).")
-    meta_path = path / "factworld.json"
-    if meta_path.is_file():
-        import json
-        import warnings
-
-        meta = json.loads(meta_path.read_text())
-        m = meta.get("metrics") or {}
-        bars = meta.get("bars") or {}  # written by the build (editbench.factworld.build.BARS); absent: `complete` only
-        if (not meta.get("complete") or m.get("recall_trained", 0) < bars.get("trained", 0)
-                or m.get("recall_heldout", 0) < bars.get("heldout", 0)):
-            last = (meta.get("history") or [{}])[-1]
-            warnings.warn(
-                f"the shipped fact-world checkpoint is a partial build that does not meet its recall bars "
-                f"(epoch {last.get('epoch')}: recall trained {last.get('trained')}, held-out {last.get('heldout')}); "
-                "edit metrics on it say nothing about the editors. Rebuild with `editbench factworld build`.",
-                UserWarning, stacklevel=3)
-    return load_dir(path, model_id="factworld", preset_keys=["factworld"], device=device, dtype=dtype)
-
-
-def load_model(name_or_path: str, device: str | torch.device = "cpu",
-               dtype: torch.dtype = torch.float32) -> LoadedModel:
-    """Load a built-in short name, a local ``save_pretrained`` directory or a hub id (see the module docstring)."""
-    from editbench.models.tiny import TINY
-
-    name = str(name_or_path)
-    if name == "factworld":
-        return _load_factworld(device, dtype)
-    if name in TINY:
-        return _load_tiny(name, device, dtype)
-    if name == "smollm2-135m":
-        return load_dir(smollm2.ensure_converted(), model_id=name, preset_keys=[name], device=device, dtype=dtype)
-    if name == "gemma3-270m":
-        return load_dir(gemma3.ensure_converted(), model_id=name, preset_keys=[name], device=device, dtype=dtype)
+def load_path_or_hub(name: str, device="cpu", dtype=torch.float32) -> LoadedModel:
+    """The generic profile's loader: a local ``save_pretrained`` directory, else a hub id."""
     path = Path(name).expanduser()
     if path.is_dir():
         return load_dir(path, device=device, dtype=dtype)
     if name.startswith((".", "/", "~")) or path.suffix in {".safetensors", ".bin", ".gguf"}:
         raise ModelLoadError(f"no such model directory: {name!r}")
     return load_hub(name, device=device, dtype=dtype)
+
+
+def load_model(name_or_path: str, device: str | torch.device = "cpu",
+               dtype: torch.dtype = torch.float32) -> LoadedModel:
+    """Load a built-in short name, a local ``save_pretrained`` directory or a hub id (see the module docstring)."""
+    name = str(name_or_path)
+    return profile(name).load(name, device=device, dtype=dtype)

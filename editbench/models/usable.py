@@ -16,6 +16,7 @@ from safetensors import safe_open
 
 from editbench.models.adapter import AdapterError, Layout, check_config
 from editbench.models.errors import ModelLoadError
+from editbench.models.loader import WEIGHT_PATTERNS, weight_files
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "tokenizer_config.json", "spiece.model")
 
@@ -82,8 +83,6 @@ def check_config_usable(config) -> Layout:
 def check_dir_usable(path: str | Path) -> Layout:
     """A ``save_pretrained`` directory: config.json readable, a causal LM editbench can adapt, weight and
     tokenizer files present. Nothing is loaded but the config."""
-    from editbench.models.loader import WEIGHT_PATTERNS, weight_files
-
     p = Path(path).expanduser()
     cfg_file = p / "config.json"
     if not cfg_file.is_file():

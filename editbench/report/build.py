@@ -22,13 +22,16 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from editbench.report.collect import Collection, collect
+from editbench.models import smollm2
+from editbench.models.profiles import profile
+from editbench.report.collect import Collection, collect, from_result
 from editbench.report.retention import plot_retention, retention_matrix, retention_stats
 from editbench.report.sweep import HEADERS as SWEEP_HEADERS
 from editbench.report.sweep import plot_sweep, sweep_rows, sweeps
 from editbench.report.tables import (
     PAPER_TABLE3,
     TABLE3_RULES,
+    cell_word,
     leaderboard_headers,
     leaderboard_rows,
     table3_editors,
@@ -36,7 +39,10 @@ from editbench.report.tables import (
 )
 from editbench.report.verdicts import MATCHED_RULES, agreement, cell_text, matched_verdicts
 
-FIXTURE_MODELS = ("factworld",)   # code-path fixtures: tables shown, never a verdict
+
+def fixture_models(models: Iterable[str]) -> tuple[str, ...]:
+    """The code-path fixtures among ``models`` (their profile's ``fixture``): tables shown, never a verdict."""
+    return tuple(m for m in models if profile(m).fixture)
 
 
 def _rel(path: Path, out_dir: Path) -> str:
@@ -60,7 +66,6 @@ def _sources_note(col: Collection, out_dir: Path) -> list[str]:
 
 def _models_note(models: set) -> list[str]:
     """What a built-in model short name exactly is (variant, quantization), for the models in the table."""
-    from editbench.models import smollm2
     named = {smollm2.NAME: smollm2.FULL_NAME}
     seen = [m for m in sorted(models, key=str) if m in named]
     return ["", "Models: " + "; ".join(f"`{m}` = {named[m]}" for m in seen) + "."] if seen else []
@@ -121,7 +126,8 @@ def write_report(paths: Iterable[str | Path], out_dir: str | Path, models: Seque
           "whose run is shorter than the rule asks (provisional), is not a decided verdict.", ""]
     verdicts = {m: matched_verdicts(col, m, table3_editors(col, m), out_dir) for m in col.models()
                 if table3_editors(col, m)}
-    agreed = agreement(verdicts, fixtures=FIXTURE_MODELS)
+    fixtures = fixture_models(col.models())
+    agreed = agreement(verdicts, fixtures=fixtures)
     report["agreement"] = agreed
     for model, vs in verdicts.items():
         editors = table3_editors(col, model)
@@ -134,12 +140,13 @@ def write_report(paths: Iterable[str | Path], out_dir: str | Path, models: Seque
         if model in agreed:
             a = agreed[model]
             t3 += [f"**{a['line']}** (FT-C, ROME, MEMIT x 6 properties"
-                   + ("; a code-path fixture, not a finding" if model in FIXTURE_MODELS else "") + ")."]
+                   + ("; a code-path fixture, not a finding" if model in fixtures else "") + ")."]
             t3 += [f"- {d['property'].lower()}, {d['editor']}: ours {d['ours']!r}, paper {d['paper']!r} → "
                    f"{d['why']}" for d in a["disagreements"]] + [""]
-        if model in FIXTURE_MODELS:
-            t3 += ["*The fact world is a code-path fixture: its cells exercise the rules, they are not findings.*",
-                   ""]
+        if model in fixtures:
+            label = profile(model).label
+            t3 += [f"*{label[:1].upper() + label[1:]} is a code-path fixture: its cells exercise the rules, they are "
+                   "not findings.*", ""]
         t3 += ["Compact: our grade, then the paper's after the slash (– where the paper has no column).", "",
                tabulate(compact_rows(cells, editors), headers=["property"] + [e.upper() for e in editors],
                         tablefmt="github", disable_numparse=True), "", "With the numbers behind each cell:", "",
@@ -181,15 +188,12 @@ def write_report(paths: Iterable[str | Path], out_dir: str | Path, models: Seque
 
 def compact_rows(cells: dict[str, dict[str, str]], editors: Sequence[str]) -> list[list[str]]:
     """Table 3 as words only: ``ours / paper`` per cell (the README's side-by-side)."""
-    from editbench.report.tables import cell_word
     return [[prop] + [f"{cell_word(cells[prop].get(ed, 'not measured'))} / {PAPER_TABLE3[prop].get(ed, '–')}"
                       for ed in editors] for prop in PAPER_TABLE3]
 
 
 def short_form(results: Sequence[dict]) -> str:
     """The pytest terminal's short form: one line per editor x model over this session's results."""
-    from editbench.report.collect import Collection, from_result
-
     col = Collection(entries=[from_result(r) for r in results])
     rows, heads = leaderboard_rows(col), leaderboard_headers()
     if not rows:

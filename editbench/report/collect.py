@@ -28,6 +28,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from editbench import DEFAULT_MODEL
+from editbench.models.profiles import profile
+
 SESSION_PREFIX = "editbench.results/"
 
 
@@ -74,10 +77,10 @@ class Collection:
         return sorted({e.editor for e in self.entries if e.editor})
 
     def models(self) -> list[str]:
-        """The default model first, code-path fixtures (factworld, tiny-*) last."""
-        from editbench import DEFAULT_MODEL
+        """The default model first, models that are not real LMs (their profile's ``real``: the fact world, the tiny
+        random models) last."""
         def order(m: str) -> tuple:
-            return (m != DEFAULT_MODEL, m == "factworld" or m.startswith("tiny"), m)
+            return (m != DEFAULT_MODEL, not profile(m).real, m)
         return sorted({e.model for e in self.entries if e.model}, key=order)
 
 
@@ -307,6 +310,8 @@ def _start(e: Entry) -> int:
 
 def merge_slices(slices: list[Entry]) -> Entry:
     """One entry over the union of the slices' records, ordered by slice start."""
+    # imported here, not at the top: these import torch (about 2 s cold); `import editbench.report.collect` takes
+    # 0.1 s without (measured), and only merging record-range slices needs them
     from editbench.metrics.counterfact import aggregate
     from editbench.metrics.intervals import method, record_intervals
 

@@ -4,7 +4,8 @@
 overrides, model, dataset, how many records/edits, samples, seed, schedule, probes, device, output). The pytest
 plugin builds one from its options, ``editbench sequential`` from its arguments; both then call
 the suite's run function (``editbench.suites.<name>.run.run``; the sequential engine is
-:func:`run_sequential_sample` here), with the model taken from one :class:`ModelCache` so a session loads each model once (a sequential run restores the weights it edited when it ends).
+:func:`run_sequential_sample` here), with the model taken from one :class:`ModelCache` so a session loads each
+model once (a sequential run restores the weights it edited when it ends).
 
     records -> EditRequest -> Editor.apply -> scorer/probes -> runner -> results
 """
@@ -18,7 +19,16 @@ from typing import Any, Sequence
 
 import yaml
 
-from editbench import DEFAULT_MODEL, default_dataset
+from editbench import DEFAULT_MODEL, registry
+from editbench.data import load_records
+from editbench.editors.presets import resolve
+from editbench.editors.ranges import SEED_MAX, range_errors
+from editbench.metrics.probes import ProbeContext, build_probes
+from editbench.models import loader  # loader.load_model looked up at call time (tests replace it)
+from editbench.models.profiles import profile
+from editbench.runner.downstream_probe import make_downstream_probe
+from editbench.runner.schedule import make_stream
+from editbench.runner.sequential import SequentialConfig, run_sequential
 
 SUITE_NAME = re.compile(r"[a-z][a-z0-9_]*")
 """A suite is named by its package, ``editbench.suites.<name>``; the front ends take the names from the registry
@@ -39,11 +49,9 @@ class ExperimentError(ValueError):
 
 
 def default_probes(model: str) -> tuple[str, ...]:
-    """Health probes of a sequential run: the fact world's own (world facts + filler text), else recall of the
-    pool's unedited facts plus wiki perplexity."""
-    if model == "factworld":
-        return ("factworld-recall", "factworld-perplexity")
-    return ("recall-unedited", "perplexity")
+    """Health probes of a sequential run: the model profile's (recall of the pool's unedited facts plus wiki
+    perplexity, unless the profile names its own: the fact world's world facts + filler text)."""
+    return profile(model).probes
 
 
 def default_order(dataset: str) -> str:
@@ -90,7 +98,7 @@ class Experiment:
     """Everything one suite run of one editor depends on.
 
     ``n``: records (single) or edits (sequential); None = :data:`DEFAULT_N`. ``dataset`` None = the model's
-    default (:func:`editbench.default_dataset`). ``hparams``: overrides of this editor's preset, as sorted
+    default (the model profile's ``dataset``). ``hparams``: overrides of this editor's preset, as sorted
     (key, value) pairs. ``probes`` None = :func:`default_probes`. ``batch_size``/``history_every`` are the
     sequential schedule (requests per ``apply``; history re-scored every k edits; ``checkpoint_every`` edits
     between checkpoints for ``resume``; ``on_nonfinite`` "stop" | "continue" after an edit leaves NaN/inf weights).
@@ -133,7 +141,6 @@ class Experiment:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
                 raise ExperimentError(f"{name} must be a whole number >= 1, got {value!r}")
-        from editbench.editors.ranges import SEED_MAX
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed <= SEED_MAX:
             raise ExperimentError(f"--seed {self.seed!r}: must be a whole number from 0 to {SEED_MAX} (2**32 - 1), "
                                   "the range every random number generator of a run accepts")
@@ -159,7 +166,7 @@ class Experiment:
 
     @property
     def dataset_name(self) -> str:
-        return self.dataset or default_dataset(self.model)
+        return self.dataset or profile(self.model).dataset
 
     @property
     def n_resolved(self) -> int:
@@ -197,11 +204,9 @@ class ModelCache:
         self._models: dict[tuple[str, str], Any] = {}
 
     def get(self, name: str, device: str = "cpu"):
-        from editbench.models.loader import load_model
-
         key = (name, device)
         if key not in self._models:
-            self._models[key] = load_model(name, device=device)
+            self._models[key] = loader.load_model(name, device=device)
         return self._models[key]
 
 
@@ -211,9 +216,6 @@ def make_editor(exp: Experiment, lm) -> Any:
     gets derived layers (:func:`editbench.editors.presets.resolve`); what the preset is (``kind``: published,
     derived, shipped, family, default; ``origin``; the rule and trace summary when derived) joins the editor's
     ``preset`` record, which every result holds."""
-    from editbench import registry
-    from editbench.editors.presets import resolve
-
     overrides = dict(exp.hparams)
     builtin = registry.get(exp.editor).__module__.split(".")[0] == "editbench"  # plugins: their own tables
     derived, prov = resolve(exp.editor, lm) if builtin else ({}, {})
@@ -235,8 +237,6 @@ def make_editor(exp: Experiment, lm) -> Any:
 def check_hparam_ranges(editor_cls: type, values: dict[str, Any], n_layers: int | None,
                         what: str = "--hparam") -> None:
     """Every value within its declared range (:mod:`editbench.editors.ranges`), layers within the model."""
-    from editbench.editors.ranges import range_errors
-
     errors = range_errors(editor_cls.hparams_class, values, n_layers)
     if errors:
         key, why = errors[0]
@@ -248,8 +248,6 @@ def check_hparam_ranges(editor_cls: type, values: dict[str, Any], n_layers: int 
 
 def load_pool(exp: Experiment, n: int | None = None, seed: int | None = None):
     """(records, malformed-record errors) of the experiment's dataset; errors are collected, not raised."""
-    from editbench.data import load_records
-
     return load_records(exp.dataset_name, n=n, seed=seed, on_error="collect")
 
 
@@ -259,10 +257,6 @@ def run_sequential_sample(exp: Experiment, editor, lm, sample: int = 0, *, progr
     ``config`` passes further :class:`~editbench.runner.sequential.SequentialConfig` fields. With
     ``exp.downstream_every`` the downstream probe (``downstream_probe``, else the experiment's,
     :func:`editbench.runner.downstream_probe.make_downstream_probe`) runs every k edits."""
-    from editbench.metrics.probes import ProbeContext, build_probes
-    from editbench.runner.schedule import make_stream
-    from editbench.runner.sequential import SequentialConfig, run_sequential
-
     pool, errors = load_pool(exp)
     if not pool:
         raise ExperimentError(f"no valid records in {exp.dataset_name!r} ({len(errors)} malformed)")
@@ -277,8 +271,6 @@ def run_sequential_sample(exp: Experiment, editor, lm, sample: int = 0, *, progr
     except ValueError as e:  # e.g. more edits than the pool has unique subjects: say so, no traceback
         raise ExperimentError(f"--n-edits {cfg.n_edits} on {exp.dataset_name!r}: {e}") from None
     if exp.downstream_every and "downstream_every" not in config:
-        from editbench.runner.downstream_probe import make_downstream_probe
-
         cfg = dataclasses.replace(cfg, downstream_every=exp.downstream_every)
         downstream_probe = downstream_probe or make_downstream_probe(exp, lm)
     probe, directions = build_probes(exp.probe_names,

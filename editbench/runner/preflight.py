@@ -22,27 +22,30 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Sequence
 
+from editbench.data import load_records
+from editbench.gates import load_thresholds
+from editbench.models.profiles import GENERIC, profile
+from editbench.registry import resolve
+from editbench.runner import state as ckpt
 from editbench.runner.experiment import Experiment, ExperimentError, default_order
+from editbench.runner.files import lock_holder
+from editbench.runner.jsonl import jsonable
+from editbench.runner.schedule import make_stream
 
 LAYER_KEYS = ("num_hidden_layers", "n_layer", "num_layers", "n_layers")
 
 
 def _config_path(model: str) -> Path | None:
-    from editbench.models.loader import builtin_models
-
-    if model == "factworld":
-        from editbench.models.paths import EMBEDDED_DIR
-        return EMBEDDED_DIR / "factworld" / "config.json"
-    if model == "smollm2-135m":
-        from editbench.models.smollm2 import converted_dir
-        return converted_dir() / "config.json"
-    if model in builtin_models():
-        return None
+    """The model's ``config.json`` before loading: its profile's directory (None when the profile knows none
+    before loading), else a local directory's, else the hub cache's."""
+    p = profile(model)
+    if p.registered:
+        return resolve(p.config_dir)() / "config.json" if p.config_dir else None
     path = Path(model).expanduser()
     if path.is_dir():
         return path / "config.json"
     try:
-        from huggingface_hub import try_to_load_from_cache
+        from huggingface_hub import try_to_load_from_cache  # (as the loader: hub library only for hub ids)
         found = try_to_load_from_cache(model, "config.json")
     except Exception:  # noqa: BLE001 - an id the hub library rejects has no cached config
         return None
@@ -53,11 +56,8 @@ def _config_path(model: str) -> Path | None:
 def model_layers(model: str) -> int | None:
     """The number of transformer blocks of ``model`` read from its config (no weights loaded); None when it is
     not on disk or does not say (the layer indices are then checked once the model is loaded)."""
-    from editbench.models.tiny import TINY
-
-    if model in TINY:
-        from editbench.models.tiny import N_LAYERS
-        return N_LAYERS
+    if profile(model).n_layers is not None:
+        return profile(model).n_layers
     path = _config_path(model)
     if path is None or not path.is_file():
         return None
@@ -79,9 +79,7 @@ def model_layers(model: str) -> int | None:
 def _tokenizer(model: str):
     """The model's tokenizer without its weights, when it has an unknown token it can emit; None otherwise
     (byte-level tokenizers -- GPT-2's, the tiny models', SmolLM2's -- represent every string)."""
-    from editbench.models.tiny import TINY
-
-    if model in TINY or model == "smollm2-135m":
+    if profile(model).byte_level:
         return None
     path = _config_path(model)
     if path is None or not path.is_file():
@@ -139,14 +137,18 @@ def check_representable(model: str, dataset: str, records: Sequence | None = Non
         raise ExperimentError(
             f"--dataset {dataset!r} on --model {model!r}: {len(bad)} of {len(records)} records have words the model's "
             f"tokenizer does not know (e.g. case {case} {field} {text[:40]!r} -> {tok.unk_token}); they cannot be "
-            f"measured on this model -- use a dataset in its vocabulary" + (" (--dataset factworld)"
-                                                                             if model == "factworld" else ""))
+            f"measured on this model -- use a dataset in its vocabulary" + _own_dataset_hint(model))
+
+
+def _own_dataset_hint(model: str) -> str:
+    """`` (--dataset NAME)`` when the model's profile has records of its own (not the generic default)."""
+    own = profile(model).dataset
+    return f" (--dataset {own})" if own != GENERIC.dataset else ""
 
 
 # -- counts against the dataset --------------------------------------------------------------------------------------
 @lru_cache(maxsize=8)
 def _pool(dataset: str) -> tuple:
-    from editbench.data import load_records
     good, _ = load_records(dataset, on_error="collect")
     return tuple(good)
 
@@ -159,8 +161,6 @@ def pool(dataset: str) -> list:
 def check_counts(exp: Experiment, n_given: bool, samples: Sequence[int] | None = None) -> None:
     """Single: ``--n-records`` given but more than the dataset has. Sequential: every sample's stream can be
     built with ``--n-edits`` unique subjects (and the published orders have that sample)."""
-    from editbench.runner.schedule import make_stream
-
     records = pool(exp.dataset_name)
     if exp.suite == "single":
         if n_given and exp.n_resolved > len(records):
@@ -180,8 +180,6 @@ def check_counts(exp: Experiment, n_given: bool, samples: Sequence[int] | None =
 # -- thresholds, resume, run directories ----------------------------------------------------------------------------
 def check_thresholds(path: str | Path, option: str = "--thresholds") -> dict:
     """The gates file parses (YAML) into a mapping; returned."""
-    from editbench.gates import load_thresholds
-
     p = Path(path)
     if not p.is_file():
         raise ExperimentError(f"{option} {str(path)!r}: no such file")
@@ -203,8 +201,6 @@ def run_dirs(exp: Experiment, samples: Sequence[int]) -> list[Path]:
 
 
 def check_run_dirs_free(exp: Experiment, samples: Sequence[int]) -> None:
-    from editbench.runner.files import lock_holder
-
     for d in run_dirs(exp, samples):
         holder = lock_holder(d)
         if holder:
@@ -216,8 +212,6 @@ def check_resume(exp: Experiment, samples: Sequence[int]) -> None:
     """With ``--resume``: each run directory's newest checkpoint was written with the same seed, count, dataset,
     editor and ``--hparam`` overrides as this run asks for (what the options decide; the resolved hyperparameters
     and the model hash are compared again when the run resumes)."""
-    from editbench.runner import state as ckpt
-
     if not exp.resume:
         return
     for d, sample in zip(run_dirs(exp, samples), samples):
@@ -239,7 +233,6 @@ def check_resume(exp: Experiment, samples: Sequence[int]) -> None:
         if "editor" in ident:
             saved["editor"], now["editor"] = ident["editor"], exp.editor
         if "overrides" in ident:
-            from editbench.runner.jsonl import jsonable
             saved["hparams"], now["hparams"] = ident["overrides"], jsonable(dict(exp.hparams))
         diff = ckpt.differences(saved, now)
         if diff:

@@ -16,6 +16,8 @@ import re
 import time
 from pathlib import Path
 
+from editbench.models.profiles import profile
+
 KIND_CHOICES = ("mlp", "hidden", "attn", "all")
 
 
@@ -23,7 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--model", default="factworld", help="built-in short name, model directory or hub id")
     p.add_argument("--dataset", default="auto",
                    help="known_1000 | factworld | a JSON file (known_1000 or edit-record format); "
-                        "auto: factworld for the factworld model, else known_1000")
+                        "auto: the model profile's (factworld for the fact world, else known_1000)")
     p.add_argument("--n", type=int, default=20, help="facts to trace (known ones unless --include-unknown)")
     p.add_argument("--kind", choices=KIND_CHOICES, default="mlp")
     p.add_argument("--window", type=int, default=10, help="layers restored together for mlp/attn (ROME: 10)")
@@ -44,10 +46,12 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 def load_trace_facts(dataset: str, model: str = "") -> tuple[list, str]:
     """(facts, dataset label) for a ``--dataset`` value."""
+    # imported here, as in run(): `editbench --help` builds this module's parser (0.02 s); editbench.data adds
+    # 0.3 s, the model and tracing modules torch (about 2 s cold)
     from editbench.data import detect_file_format, load_known, load_records, read_json_records
 
     if dataset == "auto":
-        dataset = "factworld" if model == "factworld" else "known_1000"
+        dataset = profile(model).trace_dataset
     if dataset in ("known_1000", "known"):
         return load_known(), "known_1000"
     path = Path(dataset).expanduser()
@@ -81,7 +85,7 @@ def _table(results: dict[str, dict], measure: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
+    import torch  # here, not at the top: see load_trace_facts (`editbench --help` imports this module)
 
     from editbench.models.loader import load_model
     from editbench.trace.core import as_trace_fact, embedding_std

@@ -20,9 +20,17 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
+
+import torch
+
+from editbench.models.cache import cache_root
+from editbench.trace import tracing
+from editbench.trace.cli import load_trace_facts
+from editbench.trace.core import as_trace_fact
 
 N_FACTS, N_SAMPLES, WINDOW, SEED, FRAC, MAX_LAYERS = 30, 3, 10, 0, 0.5, 5
 MAX_SCANNED = 400  # facts looked at to find N_FACTS known ones
@@ -40,15 +48,10 @@ def rule_text(n_facts: int, n_samples: int, window: int) -> str:
 
 
 def cache_path(model_hash: str, cache_dir: str | os.PathLike | None = None) -> Path:
-    from editbench.models.cache import cache_root
-
     return Path(cache_dir or cache_root()) / "presets" / f"{model_hash}.json"
 
 
 def _facts(lm, dataset: str | None):
-    from editbench.trace.cli import load_trace_facts
-    from editbench.trace.core import as_trace_fact
-
     facts, label = load_trace_facts(dataset or "auto", lm.model_id)
     return [as_trace_fact(f) for f in facts[:MAX_SCANNED]], label
 
@@ -62,10 +65,6 @@ def derive_layers(lm, *, n_facts: int | None = None, n_samples: int | None = Non
     at / known / used, mean p clean / corrupted, the per-layer average and normalised indirect effects at the
     subject's last token), ``model_id``, ``model_hash``, ``dataset``, ``seconds``, ``cache``. Raises
     :class:`DerivationError` when nothing can be derived."""
-    import torch
-
-    from editbench.trace import tracing
-
     n_facts = N_FACTS if n_facts is None else n_facts  # the module's values at call time
     n_samples = N_SAMPLES if n_samples is None else n_samples
     window = WINDOW if window is None else window
@@ -80,8 +79,6 @@ def derive_layers(lm, *, n_facts: int | None = None, n_samples: int | None = Non
         except (OSError, ValueError):
             pass  # unreadable: recompute and overwrite
     t0 = time.time()
-    import sys
-
     print(f"editbench: no preset of its own for {lm.model_id!r}: deriving its edit layers by causal tracing "
           f"({n_facts} known facts; once per model, cached in {path})", file=sys.stderr)
     facts, label = _facts(lm, dataset)
