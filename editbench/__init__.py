@@ -11,3 +11,9 @@ __version__ = "0.1.0"
 # fact world knows its facts but cannot be edited like a real LM (it looks facts up late; docs/factworld.md), so
 # it is a fast fixture for code paths.
 DEFAULT_MODEL = "smollm2-135m"
+
+PROTOCOLS = ("prob", "token_acc", "gen")
+"""How edits are scored (:mod:`editbench.metrics.counterfact`): prob = P(new) > P(true), token_acc = teacher-forced
+token accuracy, gen = free greedy generation. Here, in the package root, so that the option declarations read it
+without importing torch."""
+

@@ -15,23 +15,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
 from tabulate import tabulate
 
-USAGE_ERROR = int(pytest.ExitCode.USAGE_ERROR)  # 4, as every front end
-
-
-def add_options(group: Any) -> None:
-    group.addoption("--baseline", default=None, metavar="EDITOR",
-                    help="compare every other editor of the session against this one, paired per record (same "
-                         "model, records, seed), and fail when one is worse beyond noise on a --baseline-gate "
-                         "metric (as `editbench compare --editor A --baseline B`).")
-    group.addoption("--baseline-results", default=None, metavar="PATH",
-                    help="the baseline editor's results from an earlier session (file or directory) instead of "
-                         "this session's.")
-    group.addoption("--baseline-gate", action="append", default=None, metavar="METRIC",
-                    help="metric on which being worse than the baseline fails the session (repeatable; default es, "
-                         "ps, ns).")
+from editbench.options import USAGE_ERROR
 
 
 def compare(config: Any, session_file: Path | None, results: list[dict]) -> tuple[int | None, list[str]]:

@@ -47,8 +47,8 @@ def copy_with_suite(dest: Path) -> Path:
 
 def test_the_guide_holds_the_whole_suite_and_one_registration_line():
     files = guide_files()
-    assert sorted(Path(p).name for p in files) == ["__init__.py", "figure.py", "gates.py", "result.py", "run.py",
-                                                   "test_repeat.py"]
+    assert sorted(Path(p).name for p in files) == ["__init__.py", "figure.py", "gates.py", "options.py", "result.py",
+                                                   "run.py", "test_repeat.py"]
     assert REGISTRY in GUIDE.read_text()
     before = (PKG / "suites" / "__init__.py").read_text().splitlines()
     changed = [d for d in difflib.unified_diff(before, registered("\n".join(before)).splitlines(), lineterm="", n=0)

@@ -1,17 +1,19 @@
 """The package is a strict stack: each layer imports only the layers below it, and no module imports in a cycle.
 
-    models < data < editors < metrics < runner < report < suites < front ends (pytest_plugin, cli, conformance)
+    models < data < editors < metrics < runner < report < suites < front ends (pytest_plugin, session, runconfig,
+    cli, conformance)
 
 ``runner`` is the engine (the sequential edit loop, checkpoints, files, provenance, results) and ``report`` the
 cross-suite report; each suite is one package ``editbench.suites.<name>`` (registered in ``SUITES``) that owns its
-run function, gates, result section, figure and pytest module, imports no other suite, and is imported by the
-front ends only: ``report`` reads results, never a suite's code. Code that only one suite uses lives in that suite's
-package (:func:`test_a_suite_owns_its_code`).
+options, run function, gates, result section, figure and pytest module, imports no other suite, and is imported by
+the front ends only: ``report`` reads results, never a suite's code. Code that only one suite uses lives in that
+suite's package (:func:`test_a_suite_owns_its_code`).
 
 Lazy (in-function) imports count. ``factworld`` and ``trace`` sit beside the stack (they may use any layer; no
 layer may import them: the stack reaches them only through registry strings such as
 ``"editbench.factworld.probes:WorldRecall"``); the front ends dispatch to them. The utilities ``editbench`` (package root), ``suggest``,
-``registry`` and ``gates`` import no layer at all.
+``registry``, ``gates`` and ``options`` (the option declarations, which the suites' ``options.py`` use) import no
+layer at all, only one another and the suite registry ``editbench.suites`` (its ``__init__``: ``SUITES``).
 """
 from __future__ import annotations
 
@@ -20,9 +22,10 @@ from pathlib import Path
 
 PKG = Path(__file__).resolve().parents[1] / "editbench"
 LAYERS = ["models", "data", "editors", "metrics", "runner", "report", "suites", "front"]
-FRONT = {"pytest_plugin", "cli", "conformance"}
+FRONT = {"pytest_plugin", "cli", "conformance", "runconfig", "session"}
 BESIDE = {"factworld", "trace"}
-UTILITIES = {"", "suggest", "registry", "gates"}
+UTILITIES = {"", "suggest", "registry", "gates", "options"}
+REGISTRY = "editbench.suites"  # the suite registry (SUITES): utilities may read it
 
 
 def module_name(path: Path) -> str:
@@ -56,9 +59,9 @@ def area(module: str) -> str:
 
 
 def is_front(a: str) -> bool:
-    """Front ends: the pytest plugin and its helper modules (pytest_*), the CLI and its subcommands (cli_*, or the
-    cli package) and conformance."""
-    return a in FRONT or a.startswith(("pytest_", "cli_"))
+    """Front ends: the pytest plugin and its helper modules (pytest_*), the session object and the run
+    configuration built from the options, the CLI package (one module per subcommand) and conformance."""
+    return a in FRONT or a.startswith("pytest_")
 
 
 def rank(module: str) -> int | None:
@@ -77,7 +80,7 @@ def violations(g: dict[str, set[str]]) -> list[str]:
                 continue
             if b in BESIDE:
                 out.append(f"{mod} -> {dep} (the stack must not import the {b} package)")
-            elif a in UTILITIES and b not in UTILITIES:
+            elif a in UTILITIES and b not in UTILITIES and dep != REGISTRY:
                 out.append(f"{mod} -> {dep} (a utility imports a layer)")
             elif rank(mod) is not None and rank(dep) is not None and rank(dep) > rank(mod):
                 out.append(f"{mod} -> {dep} (runs up the stack)")
@@ -127,23 +130,30 @@ def test_no_import_cycles():
 
 
 def test_the_checks_can_fail():
-    fake = {"editbench.models.loader": {"editbench.suites.single.run"}, "editbench.suites.single.run": set(),
+    fake = {"editbench.models.loader": {"editbench.runner.single"}, "editbench.runner.single": set(),
             "editbench.data.a": {"editbench.data.b"}, "editbench.data.b": {"editbench.data.a"},
             "editbench.metrics.x": {"editbench.factworld.world"}, "editbench.factworld.world": set()}
     assert len(violations(fake)) == 2
     assert cycles(fake) == [["editbench.data.a", "editbench.data.b"]]
 
 
+def test_the_cli_is_one_package_with_a_module_per_subcommand():
+    """No ``editbench/cli.py`` or ``editbench/cli_*.py``: every subcommand is a module of ``editbench/cli/``."""
+    assert not list(PKG.glob("cli_*.py")) and not (PKG / "cli.py").exists()
+    from editbench.cli import COMMANDS
+    assert all(m.__name__.startswith("editbench.cli.") and hasattr(m, "add_parser") for m in COMMANDS)
+
+
 # -- one package per suite ------------------------------------------------------------------------------------
 SUITES_DIR = PKG / "suites"
-PARTS = ("run", "gates", "result", "figure")
-"""The modules every suite package has: ``run`` (a ``run*`` function: config + loaded model -> result), ``gates``
-(the values its gates read), ``result`` (its section of the result schema, a TypedDict, documented in
-docs/results.md, and ``fields()``, the keyword arguments of its results) and ``figure``; plus its pytest module ``test_<name>.py``."""
+PARTS = ("options", "run", "gates", "result", "figure")
+"""The modules every suite package has: ``options`` (its own options, ``OPTIONS``), ``run`` (a ``run*`` function:
+config + loaded model -> result), ``gates`` (the values its gates read), ``result`` (its section of the result
+schema, a TypedDict documented in docs/results.md, and ``fields()``, the keyword arguments of its results) and
+``figure``; plus its pytest module ``test_<name>.py``."""
 NO_FIGURE = {"single": "its result is a row of the leaderboard (editbench report), drawn by no figure of its own"}
 ENGINE_AREAS = ("models", "data", "editors", "metrics", "runner", "report")
 SHARED = {  # engine modules one suite alone imports today, kept in the engine on purpose
-    "editbench.report.plots": "the sequential run figure: `editbench report` and the downstream suite draw it too",
     "editbench.runner.checks": "the front ends' input checks (CLI and plugin), which a suite may reuse",
 }
 GONE = ("runner/single.py", "runner/disabling.py", "runner/isolation.py", "runner/downstream.py",
@@ -238,14 +248,15 @@ def test_the_suite_checks_can_fail(tmp_path):
     (pkg / "__init__.py").write_text("")
     (pkg / "run.py").write_text("def go(): pass\n")
     (pkg / "result.py").write_text("class R(dict): pass\n")
-    assert missing_parts(pkg, "repeat") == ["repeat: no gates.py", "repeat: no figure.py", "repeat: no test_repeat.py",
+    assert missing_parts(pkg, "repeat") == ["repeat: no options.py", "repeat: no gates.py", "repeat: no figure.py",
+                                            "repeat: no test_repeat.py",
                                             "repeat: run.py defines no run* function",
                                             "repeat: result.py declares no TypedDict (its section of the result "
                                             "schema)", "repeat: result.py has no fields() (the result's keyword "
                                             "arguments)"]
     fake = {"editbench.metrics.only_zsre": set(), "editbench.suites.zsre.run": {"editbench.metrics.only_zsre"},
             "editbench.suites.zsre.x": {"editbench.suites.single.run"}, "editbench.suites.single.run": set(),
-            "editbench.cli_zsre": {"editbench.metrics.only_zsre"},
+            "editbench.cli.zsre": {"editbench.metrics.only_zsre"},
             "editbench.report.build": {"editbench.suites.zsre.run"}}
     assert owned_by_one_suite(fake) == {"editbench.metrics.only_zsre": "zsre"}
     assert cross_suite_imports(fake) == ["editbench.suites.zsre.x -> editbench.suites.single.run (a suite imports "

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 import subprocess
 import sys
@@ -393,8 +394,7 @@ def test_any_changed_byte_of_a_checkpoint_is_refused(finished_run, tmp_path_fact
     raw = bytearray(f.read_bytes())
     if name == "manifest.json":  # a hex digit of a recorded hash
         text = raw.decode()
-        positions = [i for i, c in enumerate(text) if c in "0123456789abcdef" and text[i - 1] not in '"'
-                     and i > text.index('": "')]
+        positions = [m.start() + k for m in re.finditer(r"[0-9a-f]{64}", text) for k in range(64)]  # hashes only
     else:
         positions = list(range(len(raw)))
     i = data.draw(st.sampled_from(positions))

@@ -42,6 +42,7 @@ import math
 from statistics import mean
 from typing import Sequence
 
+from editbench import PROTOCOLS
 from editbench.data.schema import EditRequest
 from editbench.metrics.generation import PromptGenerator
 from editbench.metrics.scoring import score_branches, score_targets
@@ -50,7 +51,6 @@ from editbench.models.tokens import encode_prefix, encode_target, pad_token_id
 METRICS = ("es", "ps", "ns", "em", "pm", "nm", "es_correct", "ps_correct", "ns_correct")
 TOKEN_ACC_METRICS = ("es_tok", "ps_tok", "ns_tok")
 GEN_METRICS = ("es_gen", "ps_gen", "ns_gen")
-PROTOCOLS = ("prob", "token_acc", "gen")
 EXTRA_METRICS = TOKEN_ACC_METRICS + GEN_METRICS  # the keys beyond METRICS that aggregate() may report
 _KINDS = (("rewrite", "e"), ("paraphrase", "p"), ("neighborhood", "n"))
 

@@ -1,5 +1,5 @@
 """Compare two result sets (BASE, NEW): score regressions judged by their intervals, latency regressions by a
-relative tolerance. What ``editbench compare`` prints and exits on (:mod:`editbench.cli_compare`).
+relative tolerance. What ``editbench compare`` prints and exits on (:mod:`editbench.cli.compare`).
 
 A result set is a session file (``editbench-*.json``, :mod:`editbench.runner.results`), a directory searched
 recursively for session files (merged), or a pytest-benchmark JSON (``pytest --benchmark-json``). Results are

@@ -19,7 +19,7 @@ from typing import Any, Sequence
 
 import yaml
 
-from editbench import DEFAULT_MODEL, registry
+from editbench import DEFAULT_MODEL, PROTOCOLS, registry
 from editbench.data import load_records
 from editbench.editors.presets import resolve
 from editbench.editors.ranges import SEED_MAX, range_errors
@@ -119,7 +119,7 @@ class Experiment:
     history_every: int = 10
     checkpoint_every: int = 50
     on_nonfinite: str = "stop"
-    protocols: tuple[str, ...] = ("prob", "token_acc", "gen")
+    protocols: tuple[str, ...] = PROTOCOLS
     probes: tuple[str, ...] | None = None
     device: str = "cpu"
     out_dir: str = "reports"
@@ -156,7 +156,7 @@ class Experiment:
                                                   or not isinstance(self.downstream_shots, int)
                                                   or self.downstream_shots < 0):
             raise ExperimentError(f"downstream_shots must be a whole number >= 0, got {self.downstream_shots!r}")
-        bad = sorted(set(self.protocols) - {"prob", "token_acc", "gen"})
+        bad = sorted(set(self.protocols) - set(PROTOCOLS))
         if bad or not self.protocols:
             raise ExperimentError(f"--protocol {', '.join(bad) or '(none)'}: expected prob, token_acc or gen")
         if self.on_nonfinite not in ("stop", "continue"):

@@ -25,7 +25,11 @@ the same top-level shape whatever the suite (single, sequential, and the suites 
 """
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
+
+from editbench.runner.files import write_atomic
 
 RESULT_SCHEMA = "editbench.result/2"
 SESSION_SCHEMA = "editbench.results/2"
@@ -106,3 +110,11 @@ def validate_session(payload: Any) -> list[str]:
     for i, r in enumerate(payload.get("results", [])):
         out += [f"results[{i}]: {p}" for p in validate(r)]
     return out
+
+
+def write_session(path: str | Path, results: list[dict], exitstatus: int = 0, *, exclusive: bool = False) -> Path:
+    """Write a session file ``{"schema", "exitstatus", "results"}`` atomically; the path written. The one writer of
+    every front end (pytest session, ``editbench zsre|downstream|disabling``). ``exclusive``: a taken name gets
+    ``_2``, ``_3`` ... (:func:`editbench.runner.files.write_atomic`, whose WriteFailed names the fallback file)."""
+    payload = {"schema": SESSION_SCHEMA, "exitstatus": int(exitstatus), "results": results}
+    return write_atomic(path, json.dumps(payload, indent=2, default=str), exclusive=exclusive)

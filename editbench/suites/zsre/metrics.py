@@ -27,12 +27,11 @@ from statistics import mean
 from typing import Sequence
 
 from editbench.data.schema import EditRequest
-from editbench.metrics.counterfact import gen_items
+from editbench.metrics.counterfact import PROTOCOLS, gen_items
 from editbench.metrics.generation import PromptGenerator
 from editbench.metrics.intervals import interval
 from editbench.metrics.scoring import score_targets
 
-PROTOCOLS = ("prob", "token_acc", "gen")
 SHORT = {"prob": "prob", "token_acc": "tok", "gen": "gen"}  # metric-name suffix of each protocol
 PAPER_Q2C_TRANSFER = 0.30  # Gupta et al. 2024, A.1: ~70% of ROME's successful QA edits (GPT-2-XL) do not transfer
 STATS = ("transfer", "transfer_novel", "edit", "probe", "baseline_probe", "baseline_edit")

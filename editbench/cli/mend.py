@@ -7,9 +7,8 @@ checkpoint/ into --out (default: the cache directory `--editor mend` looks in fo
 """
 from __future__ import annotations
 
-import sys
+from editbench.cli.common import error
 
-USAGE_ERROR = 4
 FACTWORLD_TRAIN = "factworld-mend-train"
 FACTWORLD_TRAIN_FACTORY = "editbench.factworld.mend_records:mend_train_records"
 
@@ -43,8 +42,7 @@ def add_parser(sub) -> None:
 
 
 def _error(msg: str) -> int:
-    print(f"editbench mend train: error: {msg}", file=sys.stderr)
-    return USAGE_ERROR
+    return error("mend train", msg)
 
 
 def _cmd_mend_train(args) -> int:

@@ -34,7 +34,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-USAGE_ERROR = 4
+from editbench.options import USAGE_ERROR
 PAPER_EDITORS = ("ft-c", "rome", "memit")
 OTHER_EDITORS = ("alphaedit", "encore", "r-rome", "ft", "mend")
 

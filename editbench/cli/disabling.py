@@ -10,86 +10,58 @@ confirmed edits and each CF edit's class, and gates them (thresholds.yaml, suite
 """
 from __future__ import annotations
 
-import json
-import sys
+import argparse
 from pathlib import Path
 
-from editbench import DEFAULT_MODEL
-from editbench.runner.results import make_result
-from editbench.suites.disabling.gates import isolation_gates, isolation_metrics, scan_gates, scan_metrics
-from editbench.suites.disabling.result import fields
+from editbench.cli.common import add_options, error, run_config
+from editbench.gates import gates_for
+from editbench.options import CLI_EDITOR, DATASET, DEVICE, HPARAM, MODEL, N_RECORDS, OUT, SEED, THRESHOLDS
+from editbench.suites.disabling.options import CLI_OPTIONS, FROM_RUN
 
-USAGE_ERROR = 4
+DISABLING = (CLI_EDITOR, MODEL, DATASET, N_RECORDS, FROM_RUN, *CLI_OPTIONS, SEED, OUT, DEVICE, THRESHOLDS, HPARAM)
 
 
 def add_parser(sub) -> None:
     d = sub.add_parser("disabling", help="disabling edits: scan single edits for outliers; isolate a run's CF edits",
-                       description=__doc__, formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
-    d.add_argument("--editor", required=True)
-    d.add_argument("--model", default=DEFAULT_MODEL, help=f"model (default {DEFAULT_MODEL})")
-    d.add_argument("--dataset", default=None, help="dataset name or JSON path (default: the model's, or the run's)")
-    d.add_argument("--n-records", type=int, default=None, help="records scanned, one edit each (default 20)")
-    d.add_argument("--from-run", default=None, metavar="DIR",
-                   help="a sequential run directory (or its summary.json): isolate its CF edits on a fresh model")
-    d.add_argument("--no-scan", action="store_true", help="with --from-run: only the isolation")
-    d.add_argument("--health-on", choices=("all", "flagged"), default="all",
-                   help="all: health probes after every scanned edit (default); flagged: a two-pass scan -- "
-                        "distances of all records first, then health only for the flagged outliers and --controls "
-                        "unflagged ones (about 4x faster on SmolLM2, where the probes cost more than the edit)")
-    d.add_argument("--controls", type=int, default=5, metavar="N",
-                   help="with --health-on flagged: unflagged records also health-checked (seeded; default 5)")
-    d.add_argument("--resume", action="store_true",
-                   help="continue an interrupted scan: records already in OUT/.../scan.rows.jsonl (written as the "
-                        "scan goes, same editor, model, dataset, seed and hparams) are not edited again")
-    d.add_argument("--seed", type=int, default=0)
-    d.add_argument("--out", default="reports")
-    d.add_argument("--device", default="cpu")
-    d.add_argument("--thresholds", default=None, metavar="YAML")
-    d.add_argument("--hparam", action="append", default=[], metavar="EDITOR.KEY=VALUE")
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_options(d.add_argument, DISABLING)
     d.set_defaults(func=run)
 
 
 def _result(kind: str, exp, editor, lm, metrics: dict, gates: dict, details: dict, artefacts: dict, n: int,
             record_ids: list, timings: dict | None = None, cost: dict | None = None) -> dict:
+    from editbench.runner.results import make_result  # lazy: cli.common.LAZY
+    from editbench.suites.disabling.result import fields
     return make_result(test=f"cli:{kind}", **fields(exp, editor, lm, metrics, gates, details, artefacts, n,
                                                      record_ids, timings, cost))
 
 
 def run(args) -> int:
-    from editbench.gates import gates_for, load_thresholds
-    from editbench.pytest_plugin import THRESHOLDS
-    from editbench.suites.disabling.figure import plot_scan
+    from editbench.suites.disabling.figure import plot_scan  # lazy: cli.common.LAZY
+    from editbench.suites.disabling.gates import isolation_gates, isolation_metrics, scan_gates, scan_metrics
     from editbench.runner import checks
     from editbench.suites.disabling import run as dis
-    from editbench.runner.experiment import Experiment, ExperimentError, ModelCache, make_editor, parse_hparams
-    from editbench.runner.results import SESSION_SCHEMA
-
+    from editbench.runner.experiment import ExperimentError, ModelCache, make_editor
+    from editbench.runner.files import WriteFailed
+    from editbench.runner.results import write_session
     try:  # every input checked before the model loads
-        checks.check_count("--n-records", args.n_records)
+        cfg = run_config(args, DISABLING, "disabling", ("disabling",))
         if args.no_scan and not args.from_run:
             raise ExperimentError("--no-scan: only with --from-run (there would be nothing to do)")
-        overrides = parse_hparams(args.hparam)
-        checks.check_hparam_editors(overrides, [args.editor])
-        exp = Experiment(suite="disabling", editor=args.editor, model=args.model, dataset=args.dataset,
-                         hparams=tuple(overrides.get(args.editor, {}).items()), n=args.n_records, seed=args.seed,
-                         device=args.device, out_dir=args.out)
-        summary = dis.read_summary(args.from_run) if args.from_run else None
+        exp = cfg.experiment("disabling", args.editor, n=cfg.n_records)
+        summary = cfg.from_run_summary
         iso_exp = dis.run_experiment(exp, summary) if summary else None
         checks.check_experiment(iso_exp or exp)
         if iso_exp is not None and iso_exp.dataset_name != exp.dataset_name and not args.no_scan:
             checks.check_dataset(exp.dataset_name, exp.model)
-        if args.thresholds and not Path(args.thresholds).is_file():
-            raise ExperimentError(f"--thresholds {args.thresholds!r}: no such file")
     except ExperimentError as e:
-        print(f"editbench disabling: error: {e}", file=sys.stderr)
-        return USAGE_ERROR
+        return error("disabling", e)
     lm = ModelCache().get(exp.model, exp.device)
     if summary is not None:
         why = dis.check_run_matches(summary, exp, lm.model_id)
         if why:
-            print(f"editbench disabling: error: --from-run: {why}", file=sys.stderr)
-            return USAGE_ERROR
-    gates = gates_for(load_thresholds(args.thresholds or THRESHOLDS), "disabling", lm.model_id, args.editor)
+            return error("disabling", f"--from-run: {why}")
+    gates = gates_for(cfg.gates, "disabling", lm.model_id, args.editor)
     where, results = dis.out_dir(exp, lm.model_id), []
     if not args.no_scan:
         editor = make_editor(exp, lm)
@@ -97,8 +69,7 @@ def run(args) -> int:
         try:
             done = dis.resume_rows(rows_file, exp) if args.resume else {}
         except ExperimentError as e:
-            print(f"editbench disabling: error: --resume: {e}", file=sys.stderr)
-            return USAGE_ERROR
+            return error("disabling", f"--resume: {e}")
         if done:
             print(f"resuming: {len(done)} records already scanned in {rows_file}")
         on_row = dis.row_writer(rows_file, exp, append=bool(done))
@@ -131,9 +102,10 @@ def run(args) -> int:
                   f"{e['run_edit']['increment']}; {f['disabled']['why']}")
     for r in results:
         print(f"{r['test']}: {r['verdict']}" + "".join(f"\n  FAIL {x}" for x in r["failures"]))
-    session = Path(args.out) / f"disabling-{args.editor}-{Path(lm.model_id).name}.json"
-    session.parent.mkdir(parents=True, exist_ok=True)
-    session.write_text(json.dumps({"schema": SESSION_SCHEMA, "exitstatus": 0, "results": results}, indent=2,
-                                  default=str))
+    try:
+        session = write_session(Path(cfg.reports_dir) / f"disabling-{args.editor}-{Path(lm.model_id).name}.json",
+                                results)
+    except WriteFailed as e:
+        return error("disabling", e, 1)
     print(f"results written to {session}")
     return 0

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sys
 
-USAGE_ERROR = 4  # editbench.cli.USAGE_ERROR (pytest's usage-error exit code)
+from editbench.cli.common import error
 EPILOG = """\
 A score regresses only when NEW's interval lies wholly on the worse side of BASE's (NEW.hi + tol < BASE.lo for
 higher-is-better metrics): overlapping 95% bootstrap intervals are sampling noise, however large the raw delta.
@@ -62,8 +62,7 @@ def add_parser(sub) -> None:
 
 
 def _usage(message: str) -> int:
-    print(f"editbench compare: error: {message}", file=sys.stderr)
-    return USAGE_ERROR
+    return error("compare", message)
 
 
 def cmd_compare_editors(args) -> int:
