@@ -1,4 +1,4 @@
-"""The downstream probe of an experiment (kept apart from :mod:`editbench.runner.downstream`, which runs the
+"""The downstream probe of an experiment (kept apart from :mod:`editbench.suites.downstream.run`, which runs the
 protocol, so that :mod:`editbench.runner.experiment` can build the probe without an import cycle)."""
 from __future__ import annotations
 
