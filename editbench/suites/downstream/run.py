@@ -22,6 +22,7 @@ from pathlib import Path
 from editbench.metrics.classification import AT_CHANCE
 from editbench.metrics.downstream import MODES, unflatten
 from editbench.metrics.glue_prompts import PROMPTS
+from editbench.models.profiles import profile
 from editbench.runner import checks
 from editbench.runner.downstream_probe import DEFAULT_EVERY
 from editbench.runner.experiment import ExperimentError, run_sequential_sample
@@ -34,23 +35,22 @@ def check_downstream_inputs(model: str, downstream_every=None, downstream_n=None
     """The downstream options, checked before any model loads: ExperimentError naming the option."""
     for opt, value in (("--downstream-every", downstream_every), ("--downstream-n", downstream_n)):
         checks.check_count(opt, value)
-    known = ("sst2", "mrpc", "cola", "nli") if model == "factworld" else tuple(PROMPTS)
+    p = profile(model)
+    known = p.downstream_tasks or tuple(PROMPTS)
     for t in downstream_tasks or ():
         if t not in known:
             raise ExperimentError(f"--downstream-task {t!r}:{did_you_mean(close_matches(t, known))} expected one of "
-                                  f"{', '.join(known)}" + (" (the fact world's tasks)" if model == "factworld" else ""))
+                                  f"{', '.join(known)}" + (f" ({p.label}'s tasks)" if p.downstream_tasks else ""))
     if downstream_shots is not None:
-        most = min(PROMPTS[t].max_shots for t in (downstream_tasks or PROMPTS) if t in PROMPTS) \
-            if model != "factworld" else None
+        why = p.cannot("downstream-shots")
+        most = None if why else min(PROMPTS[t].max_shots for t in (downstream_tasks or PROMPTS) if t in PROMPTS)
         if isinstance(downstream_shots, bool) or not isinstance(downstream_shots, int) or downstream_shots < 0 \
                 or (most is not None and downstream_shots > most):
             raise ExperimentError(f"--downstream-shots {downstream_shots!r}: expected a whole number in 0.."
                                   f"{most if most is not None else 'N'} (the paper's tables have 4, 6, 6, 3 "
-                                  "demonstrations for sst2, mrpc, cola, rte)"
-                                  + ("; the fact world's prompts have fixed demonstrations" if model == "factworld"
-                                     else ""))
-        if model == "factworld":
-            raise ExperimentError("--downstream-shots: the fact world's prompts have fixed demonstrations")
+                                  "demonstrations for sst2, mrpc, cola, rte)" + (f"; {why}" if why else ""))
+        if why:
+            raise ExperimentError(f"--downstream-shots: {why}")
     if downstream_mode not in (None, "gen", "loglik"):
         raise ExperimentError(f"--downstream-mode {downstream_mode!r}: expected gen or loglik")
 

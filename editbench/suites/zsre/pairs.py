@@ -41,6 +41,7 @@ from editbench.data.schema import (DatasetFileError, EditRequest, OversizedInt, 
                                    parse_records, require, require_text, short, template_problem)
 from editbench.data.sources import locate
 from editbench.data.zsre import ZSRE_TARGETS, parse_zsre
+from editbench.models.profiles import profile
 from editbench.suggest import close_matches, did_you_mean
 
 FORMS = ("question", "completion")
@@ -68,8 +69,9 @@ class FormPair:
 
 
 def default_pair_source(model: str) -> str:
-    """The fact world's own pairs on the fact world, else the seed paper's 280 zsRE pairs."""
-    return "factworld" if model == "factworld" else "zsre"
+    """The model profile's pair source: the fact world's own pairs on the fact world, else the seed paper's 280 zsRE
+    pairs."""
+    return profile(model).pair_source
 
 
 @dataclass(frozen=True)
