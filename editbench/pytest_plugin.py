@@ -17,13 +17,11 @@ import pytest
 from editbench.options import COMMON, add_options, suite_options
 from editbench.runner.results import make_result
 from editbench.session import PROTOCOL_ROWS, TABLE_HEADERS, THRESHOLDS, EditbenchSession  # noqa: F401 (re-export)
+from editbench.suites import SUITES
+from editbench.suites import summary as suite_summary
 
-SUITE_MARKERS = {
-    "single": "single-edit reliability suite",
-    "sequential": "sequential editing at scale",
-    "downstream": "downstream regression: GLUE few-shot ability before and during sequential editing",
-    "disabling": "disabling-edit isolation: is a CF edit intrinsic (disables a fresh model) or accumulated?",
-    "zsre": "zsRE question form vs completion form: do edits transfer between the two?",
+SUITE_MARKERS = {  # one marker per registered suite package (editbench.suites.SUITES), then the others
+    **{name: suite_summary(name) for name in SUITES},
     "gpu": "needs CUDA; skipped (with the reason) when no GPU is visible",
     "slow": "long runs that CI does not select",
 }

@@ -15,15 +15,15 @@ from typing import Any, Callable, Iterable
 
 from editbench import DEFAULT_MODEL
 from editbench.data.registry import DATASETS, read_json_records
-from editbench.data.transfer import detect_pair_format
+from editbench.suites.zsre.pairs import detect_pair_format
 from editbench.options import COMMON, PROTOCOLS, Option, suite_options
 from editbench.pytest_shard import parse_shard
 from editbench.runner import checks
-from editbench.runner.disabling import read_summary
-from editbench.runner.downstream import check_downstream_inputs
+from editbench.suites.disabling.run import read_summary
+from editbench.suites.downstream.run import check_downstream_inputs
 from editbench.runner.experiment import Experiment, parse_hparams
 from editbench.runner.preflight import check_thresholds
-from editbench.runner.transfer import check_transfer_inputs, default_pair_source
+from editbench.suites.zsre.run import check_transfer_inputs, default_pair_source
 
 THRESHOLDS = Path(__file__).parent / "suites" / "thresholds.yaml"
 """The gates shipped beside the suites (``--thresholds`` default)."""

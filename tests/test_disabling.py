@@ -10,15 +10,15 @@ import pytest
 import torch
 
 from editbench.editors.base import Editor, EditResult, HParams, save_originals
-from editbench.metrics.disabling import (DisablingRule, classify, distribution, flag_outliers, health_collapse,
+from editbench.suites.disabling.rules import (DisablingRule, classify, distribution, flag_outliers, health_collapse,
                                          health_signals)
 from editbench.metrics.entropy import (GenerationEntropy, mean_ngram_entropy, ngram_entropy, sample_topk,
                                        word_tokenize)
 from editbench.metrics.health import PerplexityProbe, combine
 from editbench.models.loader import state_hash
-from editbench.runner import disabling as dis
+from editbench.suites.disabling import run as dis
 from editbench.runner.experiment import Experiment, ExperimentError, ModelCache, load_pool
-from editbench.runner.isolation import scan
+from editbench.suites.disabling.isolation import scan
 
 
 # -- entropy ---------------------------------------------------------------------------------------------------
@@ -277,7 +277,7 @@ def test_isolation_classifies_cf_edits(factworld, world_pool, tmp_path):
     rows = dis.isolate(edits, editor, factworld, world_pool, health=health, directions=dirs)
     assert [r["class"] for r in rows] == ["intrinsic", "accumulated"], [r["why"] for r in rows]
     assert rows[1]["distance_comparable"] is False and not rows[1]["fresh"]["disabled"]["disabled"]
-    from editbench.report.disabling_plots import plot_scan
+    from editbench.suites.disabling.figure import plot_scan
     fake = {"per_edit": [dict(r["fresh"], outlier={"flagged": r["class"] == "intrinsic"},
                               confirmed_disabling=r["class"] == "intrinsic") for r in rows],
             "distribution": {"median": 1e-3}, "rule": DisablingRule().to_dict(), "baseline_health": rows[0][

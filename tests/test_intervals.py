@@ -130,7 +130,7 @@ def test_single_runner_result_carries_intervals():
     from editbench.data.schema import EditRequest
     from editbench.editors.null import NullEditor
     from editbench.models.loader import load_model
-    from editbench.runner.single import run_single
+    from editbench.suites.single.run import run_single
 
     lm = load_model("tiny-gpt2")
     reqs = [EditRequest(str(i), "{} is located in the city of", s, "Rome", "Paris",

@@ -1,4 +1,4 @@
-"""The gpu suite (editbench/suites/test_paper_scale.py) without a GPU: its models resolve to the published presets
+"""The gpu suite (editbench/suites/sequential/test_paper_scale.py) without a GPU: its models resolve to the published presets
 (whose values and module paths tests/test_published_presets.py checks on meta-device models), its settings are the
 paper's, it is collected and skipped on a machine without CUDA; and accelerate's device_map loading path."""
 from __future__ import annotations
@@ -8,7 +8,7 @@ import torch
 
 from editbench.editors.base import load_preset, preset_table
 from editbench.models.loader import hub_preset_keys
-from editbench.suites.test_paper_scale import PAPER_MODELS, PAPER_RUNS, paper_experiment
+from editbench.suites.sequential.test_paper_scale import PAPER_MODELS, PAPER_RUNS, paper_experiment
 
 PUBLISHED_IDS = {"gpt2-xl": ("openai-community/gpt2-xl", "gpt2"), "gpt-j": ("EleutherAI/gpt-j-6B", "gptj")}
 
@@ -37,7 +37,7 @@ def test_paper_experiments_are_the_papers_settings():
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the skip on a machine without CUDA")
 def test_gpu_suite_is_collected_and_skipped_without_cuda():
     from tests.test_plugin import run_pytest
-    r = run_pytest("suites/test_paper_scale.py", "-rs", "--model", "tiny-gpt2")
+    r = run_pytest("suites/sequential/test_paper_scale.py", "-rs", "--model", "tiny-gpt2")
     assert r.returncode == 0, r.stdout[-2000:]
     assert "6 skipped" in r.stdout and "needs CUDA" in r.stdout
 

@@ -150,10 +150,5 @@ def test_the_branch_scan_can_fail():
     assert name_branches(src, "x.py") == ["x.py:4", "x.py:5", "x.py:6", "x.py:7", "x.py:8"]
 
 
-@pytest.mark.xfail(strict=False, reason="call sites in cli/pytest_plugin/suites switched after merge")
 def test_no_module_outside_factworld_branches_on_its_name():
-    # Remaining on wip/profiles (files other helpers move; the profile has the attribute each needs):
-    # runner/downstream.py:39,43,46,52,54 (profile.downstream_tasks / label / cannot("downstream-shots")),
-    # runner/downstream_probe.py:15 (profile.downstream_probe), runner/transfer.py:38 (profile.pair_source),
-    # cli_mend.py:74,85 (FACTWORLD_TRAIN: a dataset registry entry instead).
     assert branches_outside_the_profile() == []

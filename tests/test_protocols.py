@@ -233,7 +233,7 @@ def test_gen_forgetting_tracker_and_state():
 
 def test_single_runner_reports_every_protocol():
     from editbench.editors.null import NullEditor
-    from editbench.runner.single import run_single
+    from editbench.suites.single.run import run_single
 
     lm = load_model("tiny-gpt2")
     reqs = [EditRequest(str(i), "{} is located in the city of", s, "Rome", "Paris",

@@ -12,8 +12,8 @@ from editbench import cli
 from editbench.data.registry import read_json_records
 from editbench.data.schema import DatasetFileError, RecordError
 from editbench.data.sources import SOURCES, UME_COMMIT, locate
-from editbench.data.transfer import DIRECTIONS, load_pairs
-from editbench.metrics.transfer import flat_metrics, summarize, transfer_stats
+from editbench.suites.zsre.pairs import DIRECTIONS, load_pairs
+from editbench.suites.zsre.metrics import flat_metrics, summarize, transfer_stats
 
 from test_plugin import run_pytest  # tests/ is on sys.path
 
@@ -177,9 +177,9 @@ def test_no_edit_format_success_leaves_the_transfer_rate_undefined_not_zero():
 
 def test_runner_on_the_fact_world_restores_and_reports_both_directions(tmp_path):
     from editbench.registry import create
-    from editbench.report.transfer_plots import plot_transfer
+    from editbench.suites.zsre.figure import plot_transfer
     from editbench.runner.experiment import ModelCache
-    from editbench.runner.transfer import run_transfer
+    from editbench.suites.zsre.run import run_transfer
 
     lm = ModelCache().get("factworld")
     pairs = load_pairs("factworld", n=3, seed=0)

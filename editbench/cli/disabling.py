@@ -14,7 +14,7 @@ import argparse
 from pathlib import Path
 
 from editbench.cli.common import add_options, error, run_config
-from editbench.gates import check_gates, gate_values, gates_for, verdict
+from editbench.gates import gates_for
 from editbench.options import CLI_EDITOR, DATASET, DEVICE, HPARAM, MODEL, N_RECORDS, OUT, SEED, THRESHOLDS
 from editbench.suites.disabling.options import CLI_OPTIONS, FROM_RUN
 
@@ -30,22 +30,17 @@ def add_parser(sub) -> None:
 
 def _result(kind: str, exp, editor, lm, metrics: dict, gates: dict, details: dict, artefacts: dict, n: int,
             record_ids: list, timings: dict | None = None, cost: dict | None = None) -> dict:
-    from editbench.runner.provenance import provenance  # lazy: cli.common.LAZY
-    from editbench.runner.results import make_result
-    failures = check_gates(metrics, gates)
-    return make_result(suite="disabling", test=f"cli:{kind}", experiment=exp.to_dict(), metrics=metrics, n=n,
-                       gates=gates, gate_values=gate_values(metrics, gates), failures=failures,
-                       verdict=verdict(gates, failures), timings=timings or {}, cost=cost or {}, artefacts=artefacts,
-                       details=details,
-                       provenance=provenance(editor=editor, model_id=lm.model_id, model_hash=lm.model_hash,
-                                             dataset=exp.dataset_name, record_ids=record_ids, seed=exp.seed,
-                                             device=str(next(lm.model.parameters()).device)))
+    from editbench.runner.results import make_result  # lazy: cli.common.LAZY
+    from editbench.suites.disabling.result import fields
+    return make_result(test=f"cli:{kind}", **fields(exp, editor, lm, metrics, gates, details, artefacts, n,
+                                                     record_ids, timings, cost))
 
 
 def run(args) -> int:
-    from editbench.report.disabling_plots import plot_scan  # lazy: cli.common.LAZY
+    from editbench.suites.disabling.figure import plot_scan  # lazy: cli.common.LAZY
+    from editbench.suites.disabling.gates import isolation_gates, isolation_metrics, scan_gates, scan_metrics
     from editbench.runner import checks
-    from editbench.runner import disabling as dis
+    from editbench.suites.disabling import run as dis
     from editbench.runner.experiment import ExperimentError, ModelCache, make_editor
     from editbench.runner.files import WriteFailed
     from editbench.runner.results import write_session
@@ -83,13 +78,9 @@ def run(args) -> int:
         js = dis.write_json({"experiment": exp.to_dict(), **scan}, where / "scan.json")
         png = plot_scan(scan, where / "scan.png",
                         title=f"{editor.name} on {lm.model_id}: {scan['n']} single edits ({exp.dataset_name})")
-        metrics = {"n_intrinsic": scan["n_intrinsic"], "n_flagged": scan["n_flagged"],
-                   "intrinsic_rate": scan["intrinsic_rate"]["mean"], "es": scan["es"]["mean"],
-                   "distance_median": scan["distribution"].get("median"),
-                   "distance_max": scan["distribution"].get("max"), "n_errors": scan["n_errors"]}
-        g = {k: v for k, v in gates.items() if k != "n_intrinsic_cf"}
-        results.append(_result("scan", exp, editor, lm, metrics, g, {"scan": scan}, {"json": str(js), "figure":
-                               str(png)}, scan["n"], [r.case_id for r in records], scan["timings"], scan["cost"]))
+        results.append(_result("scan", exp, editor, lm, scan_metrics(scan), scan_gates(gates), {"scan": scan},
+                               {"json": str(js), "figure": str(png)}, scan["n"], [r.case_id for r in records],
+                               scan["timings"], scan["cost"]))
         dist, rate = scan["distribution"], scan["intrinsic_rate"]
         print(f"scan: {scan['n']} single edits, distance median {dist.get('median'):.3g} "
               f"[q05 {dist.get('q05'):.3g}, q95 {dist.get('q95'):.3g}], max {dist.get('max'):.3g}; flagged "
@@ -99,10 +90,9 @@ def run(args) -> int:
         editor = make_editor(iso_exp, lm)
         iso = dis.run_isolation(iso_exp, editor, lm, summary)
         js = dis.write_json({"experiment": iso_exp.to_dict(), **iso}, where / "isolation.json")
-        metrics = {"n_intrinsic_cf": iso["n_intrinsic"], "n_cf_edits": iso["n_cf_edits"]}
-        g = {k: v for k, v in gates.items() if k == "n_intrinsic_cf"}
-        results.append(_result("isolation", iso_exp, editor, lm, metrics, g, {"isolation": iso}, {"json": str(js)},
-                               iso["n_cf_edits"], [c for e in iso["edits"] for c in e["run_edit"]["case_ids"]]))
+        results.append(_result("isolation", iso_exp, editor, lm, isolation_metrics(iso), isolation_gates(gates),
+                               {"isolation": iso}, {"json": str(js)}, iso["n_cf_edits"],
+                               [c for e in iso["edits"] for c in e["run_edit"]["case_ids"]]))
         if not iso["edits"]:
             print(f"isolation: the run has no CF point (cf_edit {summary.get('cf_edit')})")
         for e in iso["edits"]:

@@ -30,10 +30,11 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from editbench.report.downstream_plots import plot_downstream  # lazy: cli.common.LAZY
+    from editbench.suites.downstream.figure import plot_downstream  # lazy: cli.common.LAZY
     from editbench.report.plots import plot_summary
     from editbench.runner import checks
-    from editbench.runner.downstream import DEFAULT_EVERY, format_table, record_fields, run_downstream
+    from editbench.suites.downstream.result import fields as record_fields
+    from editbench.suites.downstream.run import DEFAULT_EVERY, format_table, run_downstream
     from editbench.runner.experiment import ExperimentError, ModelCache, make_editor
     from editbench.runner.files import WriteFailed
     from editbench.runner.results import make_result, write_session

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from editbench.cli.common import error
 
-FACTWORLD_TRAIN = "factworld-mend-train"
-FACTWORLD_TRAIN_FACTORY = "editbench.factworld.mend_records:mend_train_records"
 
 
 def add_parser(sub) -> None:
@@ -21,7 +19,7 @@ def add_parser(sub) -> None:
     t.add_argument("--model", required=True)
     t.add_argument("--dataset", default="zsre-train",
                    help="training records (default zsre-train: zsRE's train split, which no suite evaluates on; "
-                        f"for the fact world: {FACTWORLD_TRAIN}, relations the suites never edit)")
+                        "for the fact world: factworld-mend-train, relations the suites never edit)")
     t.add_argument("--zsre-target", choices=("alt", "answers"), default="alt",
                    help="zsRE edit target (default alt, the counterfactual answer, as MEND's reference)")
     t.add_argument("--steps", type=int, default=None, help="total training steps (default 2000)")
@@ -69,8 +67,7 @@ def _cmd_mend_train(args) -> int:
             raise ExperimentError(f"--dataset {args.dataset!r}: the suites evaluate on it, so a network trained on "
                                   "it would be scored on its training records; use zsre-train (or another file), "
                                   "or pass --allow-eval-overlap")
-        if args.dataset != FACTWORLD_TRAIN:
-            checks.check_dataset(args.dataset, args.model)
+        checks.check_dataset(args.dataset, args.model)
         out = Path(args.out) if args.out else cache_dir_for(safe_name(args.model))
         checks.check_out_dir(str(out), "--out")
         if args.resume and not (out / "checkpoint" / "state.json").is_file():
@@ -80,16 +77,7 @@ def _cmd_mend_train(args) -> int:
     from editbench.models.loader import load_model
 
     lm = load_model(args.model, device=args.device)
-    if args.dataset == FACTWORLD_TRAIN:  # fact-world records disjoint from the suites' (factworld/mend_records.py)
-        import importlib
-
-        from editbench.data.counterfact import parse_rome
-
-        mod, _, attr = FACTWORLD_TRAIN_FACTORY.partition(":")  # a registry string, as the `factworld` dataset's
-        factory = getattr(importlib.import_module(mod), attr)
-        records, errors = [parse_rome(r, i) for i, r in enumerate(factory())], []
-    else:
-        records, errors = load_records(args.dataset, on_error="collect", target=args.zsre_target)
+    records, errors = load_records(args.dataset, on_error="collect", target=args.zsre_target)
     if errors:
         print(f"{len(errors)} record(s) skipped, e.g. {errors[0]}")
     hp = mend_hparams(lm.preset_keys, {"rank": args.rank} if args.rank else None)

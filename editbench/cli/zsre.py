@@ -27,12 +27,12 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from editbench.metrics.transfer import format_row  # lazy: cli.common.LAZY
-    from editbench.report.transfer_plots import plot_results
+    from editbench.suites.zsre.metrics import format_row  # lazy: cli.common.LAZY
+    from editbench.suites.zsre.figure import plot_results
     from editbench.runner.experiment import ExperimentError, ModelCache
     from editbench.runner.files import WriteFailed
     from editbench.runner.results import write_session
-    from editbench.runner.transfer import record_transfer
+    from editbench.suites.zsre.run import record_transfer
     try:  # every input checked before the model loads
         cfg = run_config(args, ZSRE, "zsre", ("zsre",))
         source = cfg.pair_source

@@ -66,6 +66,9 @@ DATASETS: dict[str, Dataset] = {d.name: d for d in [
             file="zsre/zsre_mend_train-1k.json"),
     Dataset("factworld", "CounterFact-format records of the embedded fact world (generated)",
             factory="editbench.factworld:factworld_records"),
+    Dataset("factworld-mend-train", "CounterFact-format records of fact-world relations the suites never edit "
+                                    "(generated; MEND's training set for the fact world)",
+            factory="editbench.factworld.mend_records:mend_train_records"),
 ]}
 KNOWN_FILE = "counterfact/known_1000.json"
 EDIT_ORDERS_FILE = "counterfact/counterfact_sampled_unique_cf_10_20000.json"

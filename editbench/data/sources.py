@@ -109,7 +109,7 @@ SOURCES: dict[str, Source] = {s.name: s for s in [
            (f"{UME_RAW}/counterfact_sampled_unique_cf_10_20000.json",),
            "dcecf276656879f2862cd513b587f658fa1e1b0b9bae09890ddfb2f718811870",
            "scalable-model-editing/unified-model-editing data/ (the seed paper's 10 edit orders)"),
-    # zsRE-vs-completion transfer suite (editbench/data/transfer.py): the seed paper's question/completion pairs
+    # zsRE-vs-completion transfer suite (editbench/suites/zsre/pairs.py): the seed paper's question/completion pairs
     Source("zsre-completion", "zsre/zsre_text_completion_prompts.json",
            (f"{UME_RAW}/zsre_text_completion_prompts.json",),
            "2be493f1eb7fcf9b06ab4446cbbf527c2759385e97b54423ac55482f2a1fd7c7",

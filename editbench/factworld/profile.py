@@ -59,7 +59,7 @@ PROFILE = ModelProfile(
     probes=("factworld-recall", "factworld-perplexity"),        # editbench.factworld.probes
     corpus="factworld",                                         # its training documents (editbench.data.corpora)
     downstream_probe="factworld-tasks", downstream_tasks=TASKS,  # editbench.factworld.downstream
-    pair_source="factworld",                                    # editbench.factworld.transfer
+    pair_source="factworld",                                    # editbench.factworld.zsre_pairs
     trace_dataset="factworld",
     config_dir="editbench.factworld.profile:checkpoint_dir",
     real=False, fixture=True, id_markers=(NAME,),

@@ -24,7 +24,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from editbench.metrics.counterfact import METRICS, aggregate
+from editbench.metrics.counterfact import EXTRA_METRICS, METRICS, aggregate
 
 N_BOOT = 2000
 LEVEL = 0.95
@@ -153,3 +153,12 @@ def format_rate(value: float | None, ci: dict | None = None, n_row: int | None =
     if n is not None and n_row is not None and n != n_row:
         cell += f" n={n}"
     return cell
+
+
+def record_intervals(per_record: list[dict]) -> dict:
+    """Intervals of METRICS and the Score, plus those of the token_acc / gen keys the records carry."""
+    out = aggregate_intervals(per_record)
+    for k in EXTRA_METRICS:
+        if any(k in r for r in per_record):
+            out[k] = interval([r.get(k) for r in per_record])
+    return out

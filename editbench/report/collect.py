@@ -313,8 +313,7 @@ def merge_slices(slices: list[Entry]) -> Entry:
     # imported here, not at the top: these import torch (about 2 s cold); `import editbench.report.collect` takes
     # 0.1 s without (measured), and only merging record-range slices needs them
     from editbench.metrics.counterfact import aggregate
-    from editbench.metrics.intervals import method
-    from editbench.runner.single import record_intervals
+    from editbench.metrics.intervals import method, record_intervals
 
     slices = sorted(slices, key=lambda e: (_start(e), e.created or ""))
     seen, per_record = set(), []

@@ -3,8 +3,9 @@
 :class:`Experiment` is a frozen dataclass naming everything a suite run depends on (editor + hyperparameter
 overrides, model, dataset, how many records/edits, samples, seed, schedule, probes, device, output). The pytest
 plugin builds one from its options, ``editbench sequential`` from its arguments; both then call
-:func:`run_single` / :func:`run_sequential_sample` here, with the model taken from one :class:`ModelCache` so a
-session loads each model once (a sequential run restores the weights it edited when it ends).
+the suite's run function (``editbench.suites.<name>.run.run``; the sequential engine is
+:func:`run_sequential_sample` here), with the model taken from one :class:`ModelCache` so a session loads each
+model once (a sequential run restores the weights it edited when it ends).
 
     records -> EditRequest -> Editor.apply -> scorer/probes -> runner -> results
 """
@@ -28,14 +29,16 @@ from editbench.models.profiles import profile
 from editbench.runner.downstream_probe import make_downstream_probe
 from editbench.runner.schedule import make_stream
 from editbench.runner.sequential import SequentialConfig, run_sequential
-from editbench.runner.single import run_single as _run_single
 
-SUITES = ("single", "sequential", "downstream", "disabling", "zsre")
+SUITE_NAME = re.compile(r"[a-z][a-z0-9_]*")
+"""A suite is named by its package, ``editbench.suites.<name>``; the front ends take the names from the registry
+``editbench.suites.SUITES`` (a layer above this one)."""
 DEFAULT_N = {"single": 20, "sequential": 100, "downstream": 20, "disabling": 20, "zsre": 20}
 """CPU-sized defaults: 20 single edits (about a minute per editor on the fact world); 100 sequential edits, the
 README main job (MEMIT on SmolLM2: 13 min 43 s on one 2-core machine, 19 min 10 s on a 2-core AMD EPYC with all three
 scoring protocols; README). Downstream: 20 sequential edits with the GLUE tasks every 10 (three evaluations of
-4 tasks x 200 examples: minutes on SmolLM2 on 2 CPU cores; --n-edits for the paper's hundreds)."""
+4 tasks x 200 examples: minutes on SmolLM2 on 2 CPU cores; --n-edits for the paper's hundreds). A suite with no
+entry here gets the single suite's 20."""
 
 
 _FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
@@ -121,7 +124,7 @@ class Experiment:
     device: str = "cpu"
     out_dir: str = "reports"
     resume: bool = False
-    # downstream regression (runner/downstream.py): tasks evaluated every k edits of a sequential run (None =
+    # downstream regression (suites/downstream/): tasks evaluated every k edits of a sequential run (None =
     # never); tasks (None = all), examples per task, shots and primary answer mode (None = the model's preset)
     downstream_every: int | None = None
     downstream_tasks: tuple[str, ...] | None = None
@@ -131,8 +134,8 @@ class Experiment:
     record_range: str | None = None  # single suite: "START:STOP" of the seeded record order (replaces n)
 
     def __post_init__(self):
-        if self.suite not in SUITES:
-            raise ExperimentError(f"suite {self.suite!r}: expected one of {SUITES}")
+        if not isinstance(self.suite, str) or not SUITE_NAME.fullmatch(self.suite):
+            raise ExperimentError(f"suite {self.suite!r}: expected a suite package name (editbench.suites.SUITES)")
         for name in ("n", "samples", "batch_size", "history_every", "checkpoint_every", "downstream_every",
                      "downstream_n"):
             value = getattr(self, name)
@@ -170,7 +173,7 @@ class Experiment:
         if self.record_range is not None:
             start, stop = self.record_slice
             return stop - start
-        return self.n if self.n is not None else DEFAULT_N[self.suite]
+        return self.n if self.n is not None else DEFAULT_N.get(self.suite, DEFAULT_N["single"])
 
     @property
     def record_slice(self) -> tuple[int, int]:
@@ -248,23 +251,12 @@ def load_pool(exp: Experiment, n: int | None = None, seed: int | None = None):
     return load_records(exp.dataset_name, n=n, seed=seed, on_error="collect")
 
 
-def run_single(exp: Experiment, editor, lm, *, progress: bool = True):
-    """The single-edit protocol over ``exp.n`` records drawn with ``exp.seed`` (or the ``exp.record_range`` slice
-    of that order): (result, records, errors)."""
-    start, stop = exp.record_slice
-    records, errors = load_pool(exp, n=stop, seed=exp.seed)
-    records = records[start:stop]
-    if not records:
-        raise ExperimentError(f"no valid records in {exp.dataset_name!r} ({len(errors)} malformed: {errors[:3]})")
-    return _run_single(editor, lm, records, progress=progress, protocols=exp.protocols), records, errors
-
-
 def run_sequential_sample(exp: Experiment, editor, lm, sample: int = 0, *, progress: bool = True,
                           downstream_probe: Any = None, **config: Any) -> tuple[dict, list]:
     """One sample (edit order) of a sequential experiment on ``lm``: (summary, malformed-record errors).
     ``config`` passes further :class:`~editbench.runner.sequential.SequentialConfig` fields. With
     ``exp.downstream_every`` the downstream probe (``downstream_probe``, else the experiment's,
-    :func:`editbench.runner.downstream.make_downstream_probe`) runs every k edits."""
+    :func:`editbench.runner.downstream_probe.make_downstream_probe`) runs every k edits."""
     pool, errors = load_pool(exp)
     if not pool:
         raise ExperimentError(f"no valid records in {exp.dataset_name!r} ({len(errors)} malformed)")

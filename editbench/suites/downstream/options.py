@@ -20,4 +20,4 @@ DOWNSTREAM_MODE = Option(("--downstream-mode",), choices=("gen", "loglik"),
                               "the label word (the paper's), loglik = label-word log-likelihood (default: the "
                               "preset).")
 OPTIONS = (DOWNSTREAM_EVERY, DOWNSTREAM_TASK, DOWNSTREAM_N, DOWNSTREAM_SHOTS, DOWNSTREAM_MODE)
-"""Checked together against the model by :func:`editbench.runner.downstream.check_downstream_inputs`."""
+"""Checked together against the model by :func:`editbench.suites.downstream.run.check_downstream_inputs`."""

@@ -9,5 +9,5 @@ DIRECTION = Option(("--direction",), action="append", choices=("q2c", "c2q"),
                    help="zsre suite: q2c (edit in question form, probe in completion form) and/or c2q (repeatable; "
                         "default both).")
 OPTIONS = (ZSRE_TARGET, DIRECTION)
-"""``editbench zsre`` takes them without argparse choices: :func:`editbench.runner.transfer.check_transfer_inputs`
+"""``editbench zsre`` takes them without argparse choices: :func:`editbench.suites.zsre.run.check_transfer_inputs`
 names a bad value (exit 4, one line)."""

@@ -1,7 +1,7 @@
 """The zsRE-vs-completion transfer figure: transfer rate per direction and scoring protocol, one bar per editor.
 
 Each bar is a transfer rate (of the edits that succeed in the format they were made in, the share that also
-succeed in the other format; :mod:`editbench.metrics.transfer`) with its bootstrap 95% interval as an error bar
+succeed in the other format; :mod:`editbench.suites.zsre.metrics`) with its bootstrap 95% interval as an error bar
 and ``n`` (the edit-format successes) under it; an undefined rate (no edit-format success, or ``prob`` without a
 target_true) is marked "n/a" instead of a bar of height 0. A hollow marker on each bar is the unedited model's
 success in the probe format (a transfer can't be told from what the model already knew), and a dashed line the
@@ -18,7 +18,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from editbench.metrics.transfer import PAPER_Q2C_TRANSFER
+from editbench.suites.zsre.metrics import PAPER_Q2C_TRANSFER
 from editbench.report.figure import save_figure
 
 

@@ -18,11 +18,12 @@ import dataclasses
 
 import pytest
 
-from editbench.report.downstream_plots import plot_downstream
 from editbench.report.plots import plot_summary
-from editbench.runner.downstream import DEFAULT_EVERY, format_table, record_fields, run_downstream
 from editbench.runner.experiment import make_editor
 from editbench.runner.state import CheckpointError
+from editbench.suites.downstream.figure import plot_downstream
+from editbench.suites.downstream.result import fields as record_fields
+from editbench.suites.downstream.run import DEFAULT_EVERY, format_table, run_downstream
 
 pytestmark = pytest.mark.downstream
 

@@ -1,6 +1,6 @@
 """Disabling edits (seed paper, Sec. 3.4.1, Table 2): which single edits break a fresh model, and why a CF edit did.
 
-Three precise rules, all pure functions of measured numbers (the runner :mod:`editbench.runner.isolation`
+Three precise rules, all pure functions of measured numbers (the runner :mod:`editbench.suites.disabling.isolation`
 measures them):
 
 **Outliers of a scan** (:func:`flag_outliers`). Each of N records is applied as the only edit to a fresh model

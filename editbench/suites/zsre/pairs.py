@@ -17,7 +17,7 @@ attended was what?") and probes it in completion form ("Herb Pomeroy attended th
   ``ground_truth`` of the same case in ``counterfact/counterfact-edit.json`` when that file is here and holds the
   case with the same subject and target (450 of the 1,000), else None.
 * ``factworld`` -- the fact world's question template against a completion template of the same fact
-  (``editbench.factworld.transfer:factworld_pairs``, generated).
+  (``editbench.factworld.zsre_pairs:factworld_pairs``, generated).
 * a path to a JSON (list) or JSONL file of generic pairs ``{case_id, subject, question, completion, target_new,
   target_true?}`` (prompts with the subject filled in, or ``{}`` templates); files in the two published layouts
   above are recognised too (a ``text_completion_prompt`` file pairs with the shared zsRE eval records).
@@ -36,11 +36,12 @@ from pathlib import Path
 from typing import Any
 
 from editbench.data.download import DownloadError
-from editbench.data.registry import read_json_records
+from editbench.data.registry import _select, read_json_records  # _select: one selection rule for every loader
 from editbench.data.schema import (DatasetFileError, EditRequest, OversizedInt, RecordError, check_subject_in_prompt,
                                    parse_records, require, require_text, short, template_problem)
 from editbench.data.sources import locate
 from editbench.data.zsre import ZSRE_TARGETS, parse_zsre
+from editbench.models.profiles import profile
 from editbench.suggest import close_matches, did_you_mean
 
 FORMS = ("question", "completion")
@@ -67,6 +68,12 @@ class FormPair:
         return self.question if name == "question" else self.completion
 
 
+def default_pair_source(model: str) -> str:
+    """The model profile's pair source: the fact world's own pairs on the fact world, else the seed paper's 280 zsRE
+    pairs."""
+    return profile(model).pair_source
+
+
 @dataclass(frozen=True)
 class PairSource:
     name: str
@@ -82,7 +89,7 @@ PAIR_SOURCES: dict[str, PairSource] = {s.name: s for s in [
     PairSource("counterfact", "1,000 CounterFact completion prompts with their question form (counterfact_qna.json; "
                               "target_true from counterfact-edit.json where present)", "counterfact-qna", CF_QNA_FILE),
     PairSource("factworld", "the fact world's question template vs a completion template of the same fact "
-                            "(generated)", "pairs", factory="editbench.factworld.transfer:factworld_pairs"),
+                            "(generated)", "pairs", factory="editbench.factworld.zsre_pairs:factworld_pairs"),
 ]}
 
 
@@ -216,9 +223,6 @@ def cf_truths(path: str | os.PathLike | None = None) -> dict[int, tuple[str, str
 
 
 # --- loading -----------------------------------------------------------------------------------------------------
-
-from editbench.data.registry import _select  # noqa: E402  (one record-selection rule for every loader)
-
 
 
 def raw_pairs(name_or_path: str | os.PathLike) -> tuple[list, str, str]:

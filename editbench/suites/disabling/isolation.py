@@ -8,15 +8,15 @@ applies requests as the model's *first* edit (``editor.reset()`` first), then me
   DistanceTracker`, the seed paper's ``‖W − W₀‖_F / numel``) and which hold NaN/inf;
 - the edit's own scores (ES/PS/NS, ``prob`` protocol: did the edit work?);
 - the health probes (recall of unedited facts, perplexity, generation entropy) against the fresh model's, and
-  whether they collapsed (:func:`editbench.metrics.disabling.health_collapse`);
+  whether they collapsed (:func:`editbench.suites.disabling.rules.health_collapse`);
 
 and restores the model byte for byte, checked by hash on every touched parameter (and on the whole model when an
 edit raised, from the full copy when anything differs). An edit that raises, or leaves non-finite weights, is
 recorded as a disabling finding with its error; the run goes on.
 
 :func:`scan` is the scan mode of the disabling suite: every record as a single edit, the distribution of the
-distances, outliers flagged (:func:`~editbench.metrics.disabling.flag_outliers`), and each flagged edit confirmed
-(or not) by its health collapse. :mod:`editbench.runner.disabling` isolates a sequential run's CF edits.
+distances, outliers flagged (:func:`~editbench.suites.disabling.rules.flag_outliers`), and each flagged edit confirmed
+(or not) by its health collapse. :mod:`editbench.suites.disabling.run` isolates a sequential run's CF edits.
 """
 from __future__ import annotations
 
@@ -31,12 +31,12 @@ from tqdm.auto import tqdm
 from editbench.data.schema import EditRequest
 from editbench.editors.base import restore
 from editbench.metrics.counterfact import score_requests
-from editbench.metrics.disabling import (DisablingRule, distribution, flag_outliers, health_collapse,
-                                         health_signals)
 from editbench.metrics.distance import DistanceTracker
 from editbench.metrics.intervals import interval, method
 from editbench.models.loader import state_hash
 from editbench.runner.cost import memory
+from editbench.suites.disabling.rules import (DisablingRule, distribution, flag_outliers, health_collapse,
+                                              health_signals)
 
 SCORE_KEYS = ("es", "ps", "ns")
 

@@ -15,44 +15,42 @@ the probe registry) on ``--model factworld``.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
-from typing import Any
 
 from editbench.metrics.classification import AT_CHANCE
 from editbench.metrics.downstream import MODES, unflatten
+from editbench.metrics.glue_prompts import PROMPTS
+from editbench.models.profiles import profile
+from editbench.runner import checks
+from editbench.runner.downstream_probe import DEFAULT_EVERY
+from editbench.runner.experiment import ExperimentError, run_sequential_sample
 from editbench.runner.jsonl import jsonable
-
-from editbench.runner.downstream_probe import DEFAULT_EVERY, make_downstream_probe  # noqa: F401 (re-exported)
+from editbench.suggest import close_matches, did_you_mean
 
 
 def check_downstream_inputs(model: str, downstream_every=None, downstream_n=None, downstream_tasks=None,
                             downstream_shots=None, downstream_mode=None) -> None:
     """The downstream options, checked before any model loads: ExperimentError naming the option."""
-    from editbench.metrics.glue_prompts import PROMPTS
-    from editbench.runner import checks
-    from editbench.runner.experiment import ExperimentError
-    from editbench.suggest import close_matches, did_you_mean
-
     for opt, value in (("--downstream-every", downstream_every), ("--downstream-n", downstream_n)):
         checks.check_count(opt, value)
-    known = ("sst2", "mrpc", "cola", "nli") if model == "factworld" else tuple(PROMPTS)
+    p = profile(model)
+    known = p.downstream_tasks or tuple(PROMPTS)
     for t in downstream_tasks or ():
         if t not in known:
             raise ExperimentError(f"--downstream-task {t!r}:{did_you_mean(close_matches(t, known))} expected one of "
-                                  f"{', '.join(known)}" + (" (the fact world's tasks)" if model == "factworld" else ""))
+                                  f"{', '.join(known)}" + (f" ({p.label}'s tasks)" if p.downstream_tasks else ""))
     if downstream_shots is not None:
-        most = min(PROMPTS[t].max_shots for t in (downstream_tasks or PROMPTS) if t in PROMPTS) \
-            if model != "factworld" else None
+        why = p.cannot("downstream-shots")
+        most = None if why else min(PROMPTS[t].max_shots for t in (downstream_tasks or PROMPTS) if t in PROMPTS)
         if isinstance(downstream_shots, bool) or not isinstance(downstream_shots, int) or downstream_shots < 0 \
                 or (most is not None and downstream_shots > most):
             raise ExperimentError(f"--downstream-shots {downstream_shots!r}: expected a whole number in 0.."
                                   f"{most if most is not None else 'N'} (the paper's tables have 4, 6, 6, 3 "
-                                  "demonstrations for sst2, mrpc, cola, rte)"
-                                  + ("; the fact world's prompts have fixed demonstrations" if model == "factworld"
-                                     else ""))
-        if model == "factworld":
-            raise ExperimentError("--downstream-shots: the fact world's prompts have fixed demonstrations")
+                                  "demonstrations for sst2, mrpc, cola, rte)" + (f"; {why}" if why else ""))
+        if why:
+            raise ExperimentError(f"--downstream-shots: {why}")
     if downstream_mode not in (None, "gen", "loglik"):
         raise ExperimentError(f"--downstream-mode {downstream_mode!r}: expected gen or loglik")
 
@@ -81,29 +79,9 @@ def downstream_result(summary: dict) -> dict:
             "at_chance": [t for t in tasks if not tasks[t]["above_chance"]]}
 
 
-def gate_values(result: dict) -> dict[str, float]:
-    """``f1_drop_<task>`` (points) of every task above chance — the values the ``f1_drop`` gate bounds."""
-    return {f"f1_drop_{t}": r["f1_drop_points"] for t, r in result["tasks"].items() if r["above_chance"]}
-
-
-def select_gates(gates: dict, values: dict) -> dict:
-    """Bars for the measured tasks: ``f1_drop`` becomes ``f1_drop_<task>`` for every value present."""
-    shared = gates.get("f1_drop")
-    out = {}
-    for key in values:
-        spec = gates.get(key, shared)
-        if spec is not None:
-            out[key] = spec
-    return out
-
-
 def run_downstream(exp, editor, lm, sample: int = 0, *, progress: bool = True) -> tuple[dict, dict, list]:
     """Run the protocol: ``(result, sequential summary, malformed-record errors)``; the result (also written to
     ``downstream.json`` beside the run's results) holds the baseline, the last check and per-task verdicts."""
-    import dataclasses
-
-    from editbench.runner.experiment import run_sequential_sample
-
     if not exp.downstream_every:
         exp = dataclasses.replace(exp, downstream_every=DEFAULT_EVERY)
     summary, errors = run_sequential_sample(exp, editor, lm, sample=sample, progress=progress)
@@ -115,38 +93,6 @@ def run_downstream(exp, editor, lm, sample: int = 0, *, progress: bool = True) -
     path.write_text(json.dumps(jsonable(result), indent=1, sort_keys=True), encoding="utf-8")
     summary["paths"]["downstream"] = str(path)
     return result, summary, errors
-
-
-def _metrics(result: dict) -> dict:
-    """Flat metrics of a result record: per task the primary F1 before/after and, per mode, the baseline."""
-    out = {}
-    for t, r in result["tasks"].items():
-        out[f"{t}_f1_before"], out[f"{t}_f1_after"] = r["f1_before"], r["f1_after"]
-        for mode, m in r["baseline"].items():
-            for k in ("f1", "macro_f1", "mcc", "acc"):
-                out[f"{t}_{mode}_{k}"] = ((m or {}).get(k) or {}).get("value")
-    return out
-
-
-def record_fields(exp, result: dict, summary: dict, errors: list, table: dict) -> dict:
-    """The fields of the suite's result record (:func:`editbench.runner.results.make_result`), gates checked
-    (``table``: the thresholds); used by the pytest suite and ``editbench downstream`` alike."""
-    from editbench.gates import check_gates, gates_for, verdict
-
-    values = gate_values(result)
-    gates = select_gates(gates_for(table, "downstream", summary.get("model_id") or exp.model, exp.editor), values)
-    failures = check_gates(values, gates)
-    intervals = {f"{t}_{mode}_{k}": (r["baseline"].get(mode) or {}).get(k)
-                 for t, r in result["tasks"].items() for mode in r["baseline"] for k in ("f1", "macro_f1", "mcc", "acc")}
-    return dict(suite="downstream", experiment=exp.to_dict(), metrics=_metrics(result), n=summary["n_edits"],
-                baseline={f"{t}_f1": r["f1_before"] for t, r in result["tasks"].items()},
-                gates=gates, gate_values=values, failures=failures, verdict=verdict(gates, failures),
-                timings=summary.get("timing") or {}, artefacts=dict(summary["paths"]), cost=summary["cost"],
-                record_errors=errors[:20],
-                details={"downstream": result, "intervals": {"baseline": intervals},
-                         "notes": {t: r["note"] for t, r in result["tasks"].items() if r["note"]},
-                         "summary": summary},
-                provenance={**summary["provenance"], "created": (summary.get("timing") or {}).get("created")})
 
 
 def format_table(result: dict) -> list[str]:

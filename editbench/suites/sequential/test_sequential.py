@@ -15,33 +15,15 @@ Gates (thresholds.yaml, suite ``sequential``): ``no_cf_before`` (no CF point bef
 """
 import pytest
 
-from editbench.gates import check_gates, gates_for, verdict
-from editbench.report.plots import plot_summary
-from editbench.runner.experiment import run_sequential_sample
+from editbench.gates import gates_for
 from editbench.runner.files import RunLocked, WriteFailed
 from editbench.runner.state import CheckpointError, ResumeMismatch
-from editbench.runner.summary import most_raised, raised_line
+from editbench.suites.sequential.figure import figure
+from editbench.suites.sequential.gates import check
+from editbench.suites.sequential.result import fields
+from editbench.suites.sequential.run import run
 
 pytestmark = pytest.mark.sequential
-
-
-def _gate_values(summary: dict) -> dict:
-    fin = summary.get("forgetting_final") or {}
-    windows = summary.get("final_windows") or {}
-    return {
-        "no_cf_before": float("inf") if summary["cf_edit"] is None else summary["cf_edit"],
-        "forgetting_max": fin.get("forget_argmax_now"),
-        "es_window_min": windows.get("es_w50"),
-    }
-
-
-def _check(values: dict, gates: dict) -> list[str]:
-    """A gate is a spec (``{min|max: x, from: "..."}``, editbench.gates) or, in short, a bare number: the bar of
-    ``*_max`` is a max, of the others a min."""
-    spec = {}
-    for key, bound in gates.items():
-        spec[key] = bound if isinstance(bound, dict) else {"max": bound} if key.endswith("_max") else {"min": bound}
-    return check_gates(values, spec)
 
 
 def test_sequential(capsys, editor_name, eb_sample, eb_session, eb_record):
@@ -50,26 +32,13 @@ def test_sequential(capsys, editor_name, eb_sample, eb_session, eb_record):
     editor = eb_session.make_editor(exp, lm)
     with capsys.disabled():  # a run takes minutes: show the runner's progress bar (edits/s, ETA, ES window)
         try:
-            summary, errors = run_sequential_sample(exp, editor, lm, sample=eb_sample)
+            summary, errors = run(exp, editor, lm, sample=eb_sample)
         except (CheckpointError, ResumeMismatch, RunLocked, WriteFailed) as e:  # a damaged or differing run
             pytest.fail(str(e), pytrace=False)  # directory, another writer, a full disk: one line naming it
-    plot_summary(summary)
+    figure(summary)
     gates = gates_for(eb_session.thresholds(), "sequential", lm.model_id, editor.name)
-    values = _gate_values(summary)
-    failures = _check(values, gates)
-    raised = most_raised(summary.get("n_errors") or 0, summary["n_edits"])
-    if raised:  # the run measured the errors, not the editor: never a pass
-        failures.insert(0, raised_line(summary["n_errors"], summary["n_edits"], summary.get("errors_by_reason") or {})
-                        + ": the run measured the errors, not the editor")
-    header_prov = {**summary["provenance"], "created": summary["timing"].get("created")}
-    wall = (summary.get("timing") or {}).get("wall_s") or 0
-    eb_record(suite="sequential", experiment={**exp.to_dict(), "sample": eb_sample},
-              metrics={k: v for k, v in summary["immediate_mean"].items() if not k.endswith("_correct")},
-              n=summary["n_edits"],
-              gates=gates, gate_values=values, failures=failures, verdict=verdict(gates, failures),
-              timings={**(summary.get("timing") or {}), "apply_s_mean": wall / max(1, summary["n_edits"])},
-              artefacts=dict(summary["paths"]), cost=summary["cost"], record_errors=errors[:20], details={"summary": summary, "intervals": {"post": summary["immediate_intervals"]}},
-              provenance=header_prov)
+    values, failures, raised = check(summary, gates)
+    eb_record(**fields(exp, eb_sample, summary, errors, gates, values, failures))
     assert not raised, failures[0]
     assert summary["complete"], (f"run stopped after {summary['n_edits']} of {summary['n_planned']} edits"
                                  + (f": {summary['stopped']} (--on-nonfinite continue goes on)"

@@ -1,19 +1,20 @@
 """The zsRE-vs-completion transfer runner: edit a fact in one format, probe it in the other, restore.
 
-For each question/completion pair (:class:`editbench.data.transfer.FormPair`) and direction (``q2c``: edit with
+For each question/completion pair (:class:`editbench.suites.zsre.pairs.FormPair`) and direction (``q2c``: edit with
 the question-form request, probe the completion form; ``c2q``: the reverse), on one model:
 
 1. the unedited model is scored once on both forms of every pair (the baselines);
 2. ``editor.reset()`` (independent edits), ``editor.apply`` of the one edit-format request;
-3. both forms scored under each protocol (:func:`editbench.metrics.transfer.score_prompts`: prob where a
+3. both forms scored under each protocol (:func:`editbench.suites.zsre.metrics.score_prompts`: prob where a
    target_true exists, token_acc, gen);
 4. the touched parameters restored and the whole model hashed: it must be byte-identical to the unedited model.
 
 An edit that raises is recorded with its error and the run goes on (the model is checked unchanged). The transfer
-rates, raw success rates and baselines with their intervals come from :mod:`editbench.metrics.transfer`.
+rates, raw success rates and baselines with their intervals come from :mod:`editbench.suites.zsre.metrics`.
 """
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,20 +23,18 @@ from typing import Callable, Sequence
 from tqdm.auto import tqdm
 
 from editbench.data.download import DownloadError
-from editbench.data.transfer import DIRECTIONS, PAIR_SOURCES, FormPair, check_target, load_pairs
 from editbench.data.zsre import ZSRE_TARGETS
 from editbench.editors.base import Editor, restore
 from editbench.metrics.generation import PromptGenerator
 from editbench.metrics.intervals import method
-from editbench.metrics.transfer import PROTOCOLS, flat_metrics, score_prompts, summarize
 from editbench.models.loader import LoadedModel, state_hash
 from editbench.runner.cost import memory
-from editbench.runner.experiment import Experiment, ExperimentError
-
-
-def default_pair_source(model: str) -> str:
-    """The fact world's own pairs on the fact world, else the seed paper's 280 zsRE pairs."""
-    return "factworld" if model == "factworld" else "zsre"
+from editbench.runner.experiment import Experiment, ExperimentError, make_editor
+from editbench.runner.results import make_result
+from editbench.suites.zsre.metrics import PROTOCOLS, flat_metrics, score_prompts, summarize
+from editbench.suites.zsre.pairs import (DIRECTIONS, PAIR_SOURCES, FormPair, check_target, default_pair_source,
+                                         load_pairs)
+from editbench.suites.zsre.result import fields as result_fields
 
 
 @dataclass
@@ -43,7 +42,7 @@ class TransferResult:
     edits: list[dict] = field(default_factory=list)     # one per (pair, direction)
     baseline: list[dict] = field(default_factory=list)  # per pair: the unedited model on both forms
     summary: dict = field(default_factory=dict)         # {direction: {protocol: transfer_stats}}
-    metrics: dict = field(default_factory=dict)         # flat: transfer_q2c_gen, ... (metrics.transfer.metric_name)
+    metrics: dict = field(default_factory=dict)         # flat: transfer_q2c_gen, ... (zsre.metrics.metric_name)
     intervals: dict = field(default_factory=dict)       # {metric: {mean, lo, hi, n}}, "method"
     errors: list[dict] = field(default_factory=list)
     all_restored: bool = True
@@ -175,41 +174,10 @@ def run_transfer_experiment(exp: Experiment, editor: Editor, lm: LoadedModel, *,
     return result, pairs, errors
 
 
-def result_fields(exp: Experiment, editor: Editor, lm: LoadedModel, result: TransferResult, pairs: Sequence[FormPair],
-                  errors: Sequence, gates: dict, *, target: str, directions: Sequence[str]) -> dict:
-    """The keyword arguments of :func:`editbench.runner.results.make_result` for one transfer run (suite ``zsre``),
-    gates checked (``transfer_<d>_<p>`` and friends; bound bars read the intervals): what the pytest suite and
-    ``editbench zsre`` both record."""
-    from editbench.gates import check_gates, gate_values, verdict
-    from editbench.runner.provenance import provenance
-
-    failures = check_gates(result.metrics, gates, intervals=result.intervals)
-    if not result.all_restored:
-        failures.append("restore was not byte-identical for: " + ", ".join(
-            f"{r['case_id']} ({r['direction']})" for r in result.edits if r.get("restored") is False))
-    if result.errors:
-        failures.append(f"{len(result.errors)} edit(s) raised: {result.errors[:3]}")
-    source = exp.dataset or default_pair_source(exp.model)
-    experiment = {**exp.to_dict(), "dataset": source, "zsre_target": target, "directions": list(directions)}
-    baseline = {k: v for k, v in result.metrics.items() if k.startswith("baseline_")}
-    return dict(suite="zsre", experiment=experiment, metrics=result.metrics, n=len(pairs), baseline=baseline,
-                gates=gates, gate_values=gate_values(result.metrics, gates, intervals=result.intervals),
-                failures=failures, verdict=verdict(gates, failures), timings=result.timings, cost=result.cost,
-                record_errors=list(errors), details=result.to_dict(),
-                provenance=provenance(editor=editor, model_id=lm.model_id, model_hash=lm.model_hash, dataset=source,
-                                      record_ids=[p.case_id for p in pairs], seed=exp.seed,
-                                      device=str(next(lm.model.parameters()).device), zsre_target=target))
-
-
 def record_transfer(exp: Experiment, lm: LoadedModel, *, target: str, directions: Sequence[str], gates: dict,
                     log_path: str | Path | None = None, test: str = "cli", progress: bool = True) -> dict:
     """Run one editor's transfer experiment and return its result in the schema (``make_result``); with
     ``log_path`` every edit is also flushed to that JSON-lines file as it is done (a killed run keeps them)."""
-    import json
-
-    from editbench.runner.experiment import make_editor
-    from editbench.runner.results import make_result
-
     editor = make_editor(exp, lm)
     fh = None
     if log_path is not None:

@@ -31,8 +31,8 @@ def _log10(x) -> float | None:
 
 def plot_scan(scan: dict, png: str | Path, title: str | None = None,
               isolated: Sequence[dict] = ()) -> Path:
-    """Draw a scan (:func:`editbench.runner.isolation.scan`) and optionally isolated CF edits
-    (:func:`editbench.runner.disabling.isolate` rows) into ``png``; return its path."""
+    """Draw a scan (:func:`editbench.suites.disabling.isolation.scan`) and optionally isolated CF edits
+    (:func:`editbench.suites.disabling.run.isolate` rows) into ``png``; return its path."""
     rows = scan.get("per_edit", [])
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(13, 4.8), gridspec_kw={"width_ratios": [1.3, 1]})
     rng = random.Random(0)

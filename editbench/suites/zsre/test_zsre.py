@@ -3,7 +3,7 @@
 The seed paper (Gupta et al. 2024, appendix A.1): ~70% of ROME's successful zsRE question-form edits on GPT-2-XL
 are not retrieved in completion form. For every selected editor, N question/completion pairs and both directions
 (q2c: edit with the question, probe the completion prompt; c2q: the reverse), one edit at a time, restored byte
-for byte (editbench.runner.transfer); success scored by teacher forcing (token_acc) and free generation (gen),
+for byte (editbench.suites.zsre.run); success scored by teacher forcing (token_acc) and free generation (gen),
 and by P(new) > P(true) where a target_true exists (prob). Transfer rate = of the edit-format successes, the share
 that also succeed in the other format, with a bootstrap 95% interval and n; beside it the raw success rates and
 the unedited model's success in the probe format. Gated on thresholds.yaml (suite ``zsre``); a figure per
@@ -20,18 +20,18 @@ import pytest
 
 from editbench.data.registry import DATASETS
 from editbench.gates import gates_for
-from editbench.metrics.transfer import format_row
 from editbench.runner.experiment import DEFAULT_N, ExperimentError, make_editor
-from editbench.runner.transfer import (check_transfer_inputs, default_pair_source, result_fields,
-                                       run_transfer_experiment)
+from editbench.suites.zsre.figure import plot_results
+from editbench.suites.zsre.metrics import format_row
+from editbench.suites.zsre.pairs import default_pair_source
+from editbench.suites.zsre.result import fields as result_fields
+from editbench.suites.zsre.run import check_transfer_inputs, run_transfer_experiment
 
 pytestmark = pytest.mark.zsre
 _DONE: list[dict] = []  # this session's zsre results, for the figure
 
 
 def _figure(eb_session, result: dict) -> str:
-    from editbench.report.transfer_plots import plot_results
-
     _DONE.append(result)
     same = [r for r in _DONE if r["experiment"]["model"] == result["experiment"]["model"]
             and r["experiment"]["dataset"] == result["experiment"]["dataset"]]

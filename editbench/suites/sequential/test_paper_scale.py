@@ -20,8 +20,9 @@ not run this suite.
 """
 import pytest
 
-from editbench.report.plots import plot_summary
-from editbench.runner.experiment import Experiment, make_editor, run_sequential_sample
+from editbench.runner.experiment import Experiment, make_editor
+from editbench.suites.sequential.figure import figure
+from editbench.suites.sequential.run import run
 
 pytestmark = pytest.mark.gpu
 
@@ -53,8 +54,8 @@ def test_paper_scale(model, editor, n_edits, capsys, eb_session, eb_record):
     lm = eb_session.models.get(exp.model, exp.device)
     for sample in range(exp.samples):
         with capsys.disabled():
-            summary, errors = run_sequential_sample(exp, make_editor(exp, lm), lm, sample=sample)
-        plot_summary(summary)
+            summary, errors = run(exp, make_editor(exp, lm), lm, sample=sample)
+        figure(summary)
         eb_record(suite="sequential", experiment={**exp.to_dict(), "sample": sample},
                   metrics={k: v for k, v in summary["immediate_mean"].items() if not k.endswith("_correct")},
                   n=summary["n_edits"], gates={}, gate_values={}, failures=[], verdict="NO GATES",

@@ -22,10 +22,11 @@ from tqdm.auto import tqdm
 
 from editbench.data.schema import EditRequest
 from editbench.editors.base import Editor, restore
-from editbench.metrics.counterfact import EXTRA_METRICS, PROTOCOLS, aggregate, check_protocols, score_requests
-from editbench.metrics.intervals import aggregate_intervals, interval, method
+from editbench.metrics.counterfact import PROTOCOLS, aggregate, check_protocols, score_requests
+from editbench.metrics.intervals import method, record_intervals
 from editbench.models.loader import LoadedModel, state_hash
 from editbench.runner.cost import memory
+from editbench.runner.experiment import Experiment, ExperimentError, load_pool
 
 
 @dataclass
@@ -43,15 +44,6 @@ class SingleEditResult:
     def to_dict(self) -> dict:
         return {"pre": self.pre, "post": self.post, "intervals": self.intervals, "all_restored": self.all_restored,
                 "errors": self.errors, "timings": self.timings, "per_record": self.per_record}
-
-
-def record_intervals(per_record: list[dict]) -> dict:
-    """Intervals of METRICS and the Score, plus those of the token_acc / gen keys the records carry."""
-    out = aggregate_intervals(per_record)
-    for k in EXTRA_METRICS:
-        if any(k in r for r in per_record):
-            out[k] = interval([r.get(k) for r in per_record])
-    return out
 
 
 def run_single(editor: Editor, lm: LoadedModel, requests: Sequence[EditRequest], *, batch_size: int = 64,
@@ -112,3 +104,14 @@ def run_single(editor: Editor, lm: LoadedModel, requests: Sequence[EditRequest],
                 "apply_s_mean": out.timings["apply_s_mean"], "eval_s": out.timings["baseline_s"] + sum(score_s),
                 **memory()}
     return out
+
+
+def run(exp: Experiment, editor: Editor, lm: LoadedModel, *, progress: bool = True):
+    """The suite's run function: the single-edit protocol over ``exp.n`` records drawn with ``exp.seed`` (or the
+    ``exp.record_range`` slice of that order): (:class:`SingleEditResult`, records, malformed-record errors)."""
+    start, stop = exp.record_slice
+    records, errors = load_pool(exp, n=stop, seed=exp.seed)
+    records = records[start:stop]
+    if not records:
+        raise ExperimentError(f"no valid records in {exp.dataset_name!r} ({len(errors)} malformed: {errors[:3]})")
+    return run_single(editor, lm, records, progress=progress, protocols=exp.protocols), records, errors

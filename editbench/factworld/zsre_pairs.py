@@ -3,7 +3,7 @@
 The same facts, subjects and counterfactual targets as :func:`editbench.factworld.counterfact.factworld_records`
 (one record per subject): the completion form is the record's rewrite prompt (a trained completion template of
 the relation), the question form the relation's question template (``"Where was {} born?"``), which the training
-corpus teaches in its question-answer lines. Generic pair dicts (:func:`editbench.data.transfer.parse_generic_pair`):
+corpus teaches in its question-answer lines. Generic pair dicts (:func:`editbench.suites.zsre.pairs.parse_generic_pair`):
 ``{case_id, subject, relation_id, question, completion, target_new, target_true}``.
 """
 from __future__ import annotations

@@ -2,12 +2,12 @@
 
 **Scan** (:func:`run_scan`): the experiment's first N records (the published CounterFact edit order for real
 CounterFact, so a scan of the first N records of ``counterfact-1k`` holds the edits a sequential run of N would
-make; seeded otherwise) each applied alone to the fresh model (:func:`editbench.runner.isolation.scan`).
+make; seeded otherwise) each applied alone to the fresh model (:func:`editbench.suites.disabling.isolation.scan`).
 
 **Isolation** (:func:`run_isolation`): from a sequential run's ``summary.json`` (:mod:`editbench.runner.summary`)
 take the edit(s) of every *confirmed* distance jump (:func:`disabling_edits`: the CF point first; case ids of
 other jumps from the run's ``results.jsonl`` when it is there), apply each as the first edit of the fresh model,
-and classify it intrinsic or accumulated (:func:`editbench.metrics.disabling.classify`) against the jump's
+and classify it intrinsic or accumulated (:func:`editbench.suites.disabling.rules.classify`) against the jump's
 increment. A batch CF point (several case ids) is applied as one batch.
 
 Health probes: the experiment's, else the model's defaults (:func:`~editbench.runner.experiment.default_probes`)
@@ -16,14 +16,17 @@ stream (recall is measured on facts none of them edits).
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any, Sequence
 
-from editbench.metrics.disabling import DisablingRule, classify
+from editbench.metrics.probes import ProbeContext, build_probes
 from editbench.runner.experiment import Experiment, ExperimentError, default_order, default_probes, load_pool
-from editbench.runner.isolation import FreshModel, scan
-from editbench.runner.jsonl import read_jsonl
+from editbench.runner.jsonl import jsonable, read_jsonl
+from editbench.runner.schedule import make_stream
+from editbench.suites.disabling.isolation import FreshModel, scan
+from editbench.suites.disabling.rules import DisablingRule, classify
 
 
 def probe_names(exp: Experiment) -> tuple[str, ...]:
@@ -32,8 +35,6 @@ def probe_names(exp: Experiment) -> tuple[str, ...]:
 
 def build_health(exp: Experiment, lm, pool, stream) -> tuple[Any, dict[str, str], list[str]]:
     """(combined probe, metric directions, notes of probes that could not be built)."""
-    from editbench.metrics.probes import ProbeContext, build_probes
-
     ctx = ProbeContext(tok=lm.tok, model_id=lm.model_id, pool=pool, stream=stream, seed=exp.seed,
                        dataset=exp.dataset_name)
     probe, directions = build_probes(probe_names(exp), ctx)
@@ -42,8 +43,6 @@ def build_health(exp: Experiment, lm, pool, stream) -> tuple[Any, dict[str, str]
 
 def scan_records(exp: Experiment, pool) -> list:
     """The N records a scan edits: the stream a sequential run of N edits would make (sample 0)."""
-    from editbench.runner.schedule import make_stream
-
     n = min(exp.n_resolved, len(pool))
     return make_stream(pool, default_order(exp.dataset_name), exp.seed, 0, n)
 
@@ -199,8 +198,6 @@ def run_isolation(exp: Experiment, editor, lm, summary: dict, *, rule: Disabling
 def run_experiment(exp: Experiment, summary: dict) -> Experiment:
     """``exp`` with the run's dataset (when ``exp`` names none) and the run's editor hyperparameters (those that
     differ from the preset; ``exp``'s own overrides win), so a CF edit is isolated with the run's editor."""
-    import dataclasses
-
     prov = summary.get("provenance") or {}
     changes: dict[str, Any] = {}
     if exp.dataset is None and prov.get("dataset"):
@@ -228,8 +225,6 @@ def out_dir(exp: Experiment, model_id: str) -> Path:
 
 
 def write_json(obj: dict, path: str | Path) -> Path:
-    from editbench.runner.jsonl import jsonable
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(jsonable(obj), indent=1, sort_keys=True))
