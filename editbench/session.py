@@ -77,13 +77,21 @@ class EditbenchSession:
         return self
 
     def modify_items(self, items: list) -> None:
-        """pytest_collection_modifyitems: the selected suites' inputs checked; one editor's tests kept on one
-        pytest-xdist worker (--dist loadgroup); gpu tests skipped, with the reason, without CUDA."""
+        """pytest_collection_modifyitems: the selected suites' inputs checked; an editor that cannot run on the model
+        (MEND with nothing trained for it) a usage error when named, else skipped saying why; one editor's tests kept
+        on one pytest-xdist worker (--dist loadgroup); gpu tests skipped, with the reason, without CUDA."""
         self.validate_selected({m for item in items for m in ("single", "sequential") if m in item.keywords})
+        editors = {getattr(getattr(item, "callspec", None), "params", {}).get("editor_name") for item in items}
+        missing = self.unavailable_editors() if editors - {None} else {}
+        for name, why in missing.items():  # asked for by name: a usage error; implied (every editor): a skip
+            if name in self.editors_given and name in editors:
+                raise pytest.UsageError(f"--editor {name}: {why}")
         for item in items:
             editor = getattr(getattr(item, "callspec", None), "params", {}).get("editor_name")
             if editor is not None:
                 item.add_marker(pytest.mark.xdist_group(f"editor-{editor}"))
+            if editor in missing:
+                item.add_marker(pytest.mark.skip(reason=missing[editor]))
         if not any("gpu" in item.keywords for item in items) or torch.cuda.is_available():
             return
         skip = pytest.mark.skip(reason="needs CUDA: torch.cuda.is_available() is False on this machine")
@@ -162,6 +170,22 @@ class EditbenchSession:
                         preflight.check_run_dirs_free(exp, range(exp.samples))
         except ExperimentError as e:
             raise pytest.UsageError(str(e)) from None
+
+    def unavailable_editors(self) -> dict[str, str]:
+        """Editor -> why it cannot run on ``--model`` at all (``Editor.unavailable``: MEND with nothing trained for
+        the model), asked before any model loads."""
+        path = Path(self.model).expanduser()
+        model_id = str(path) if path.is_dir() else self.model  # the id load_model gives it
+        out = {}
+        for name in self.editor_names():
+            try:
+                ask = getattr(registry.get(name), "unavailable", None)
+            except Exception:  # noqa: BLE001 - a plugin that fails to load is reported by its own test
+                continue
+            why = ask(model_id, self.hparams.get(name, {})) if ask else None
+            if why:
+                out[name] = why
+        return out
 
     def check_dataset_once(self, exp) -> None:
         """The default dataset (not given on the command line) is checked when the first test needs it: a missing

@@ -177,6 +177,25 @@ def test_missing_network_names_the_model_and_the_train_command(tmp_path):
         MENDEditor(MENDHParams(network=str(tmp_path))).prepare(lm.model, lm.tok)
 
 
+def test_a_model_with_nothing_trained_is_one_line_before_anything_loads():
+    """Asked for by name: a usage error (exit 4, one line, the train command); implied (every editor): a skip
+    with the same line. Never a traceback inside the test."""
+    from editbench.editors.mend.store import PACKAGE_DIR
+
+    from test_plugin import run_pytest_many
+
+    assert MENDEditor.unavailable("factworld") is None  # a network ships for it
+    assert MENDEditor.unavailable("tiny-llama", {"network": str(PACKAGE_DIR / "factworld")}) is None
+    named, implied = run_pytest_many([
+        ("suites", "-m", "single", "--model", "tiny-llama", "--editor", "null", "--editor", "mend", "--collect-only"),
+        ("suites", "-m", "single", "--model", "tiny-llama", "-k", "mend", "--n-records", "1", "-rs")])
+    assert named.returncode == 4 and "Traceback" not in named.stderr, named.stderr
+    (line,) = [x for x in named.stderr.splitlines() if x.strip()]
+    assert "--editor mend: MEND: nothing trained for model 'tiny-llama'" in line
+    assert "train one with `editbench mend train --model tiny-llama" in line
+    assert implied.returncode == 0, implied.stderr  # skipped, not failed (the reason shows under -rs)
+
+
 def test_network_for_another_shape_is_refused(tmp_path):
     gpt2, _ = build_tiny("tiny-gpt2")
     save_network(_net(gpt2), tmp_path)

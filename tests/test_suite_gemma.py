@@ -28,3 +28,27 @@ def test_single_edit_suite_on_gemma3(tmp_path):
     for name, res in results.items():
         assert res["provenance"]["model"]["id"] == "gemma3-270m"
         assert all(rec["restored"] for rec in res["details"]["per_record"]), name
+
+
+def test_single_edit_suite_on_a_local_copy_of_gemma3(tmp_path):
+    """The same with `--model DIR`, DIR the built-in saved by save_pretrained: recognised by its model hash
+    (editbench.models.twins), it gets gemma3-270m's derived presets, not a fresh trace, and says so."""
+    from editbench.models.loader import load_model
+
+    lm = load_model("gemma3-270m")  # records the built-in's hashes in the twins index
+    local = tmp_path / "gemma-local"
+    lm.model.save_pretrained(local)
+    lm.tok.save_pretrained(local)
+    del lm
+    reports = tmp_path / "reports"
+    r = run_pytest("suites", "-m", "single", "--model", str(local), "--editor", "null", "--editor", "rome",
+                   "--n-records", "5", "--reports-dir", str(reports), timeout=3600)
+    out = r.stdout[-4000:] + r.stderr[-2000:]
+    assert r.returncode == 0, out
+    assert "deriving its edit layers" not in out
+    (payload,) = [json.loads(f.read_text()) for f in reports.glob("editbench-*.json")]
+    results = {res["provenance"]["editor"]["name"]: res for res in payload["results"]}
+    assert set(results) == {"null", "rome"}, out
+    preset = results["rome"]["provenance"]["editor"]["preset"]
+    assert preset["kind"] == "derived" and preset["section"] == "gemma3-270m" and "matched_by" in preset
+    assert results["rome"]["provenance"]["model"]["same_weights_as"] == "gemma3-270m"

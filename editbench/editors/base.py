@@ -248,6 +248,12 @@ class Editor(ABC):
                          "overrides": sorted(overrides)}
         return editor
 
+    @classmethod
+    def unavailable(cls, model_id: str, overrides: Mapping[str, Any] | None = None) -> str | None:
+        """Why this editor cannot run on the model ``model_id`` at all, in one line (e.g. MEND with no network
+        trained for it), or None. Asked before any model loads; default: nothing is missing."""
+        return None
+
     @abstractmethod
     def apply(self, model: torch.nn.Module, tok: Any, requests: Sequence[EditRequest]) -> EditResult:
         """Edit ``model`` in place so that it answers each request's ``target_new``; return the originals."""

@@ -96,7 +96,12 @@ def resolve(editor: str, lm: Any, derive: Callable[..., dict] | None = None) -> 
     family = getattr(getattr(lm.model, "config", None), "model_type", None)
     sec = matched_section(editor, keys)
     if sec is not None and sec != family:
-        return {}, section_provenance(editor, sec)
+        prov = section_provenance(editor, sec)
+        twin = getattr(lm, "twin_of", None)
+        if twin and twin.get("name") == sec:  # a local copy of a built-in: its section, found by the weights
+            prov["matched_by"] = (f"{lm.model_id} holds the weights of the built-in {sec!r} (same "
+                                  f"{twin.get('matched_by', 'model hash')}), so it gets {sec!r}'s preset")
+        return {}, prov
     if sec is not None:
         fallback = {"kind": "family", "section": sec, "source": f"the {family!r} family section of {editor}.yaml: "
                     "values chosen for another model of that family"}

@@ -30,7 +30,7 @@ from pathlib import Path
 from editbench.models import gguf_cache
 from editbench.models.cache import cache_root
 from editbench.models.errors import ModelLoadError
-from editbench.models.loader import load_dir
+from editbench.models.loader import load_builtin_dir
 from editbench.models.profiles import ModelProfile
 
 NAME = "gemma3-270m"
@@ -116,7 +116,7 @@ def ensure_converted(verbose: bool = True) -> Path:
 
 def load(name: str = NAME, device="cpu", **kw):
     """The profile's loader: the converted directory (assembling and converting the GGUF once)."""
-    return load_dir(ensure_converted(), model_id=name, preset_keys=[name], device=device, **kw)
+    return load_builtin_dir(ensure_converted(), name, device=device, **kw)
 
 
 # config_dir None: the layer count and the tokenizer are read once the model loads (as before profiles existed)

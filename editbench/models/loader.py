@@ -55,6 +55,9 @@ class LoadedModel:
     model_hash: str
     adapter: ModelAdapter
     preset_keys: list[str] = field(default_factory=list)
+    twin_of: dict | None = None
+    """``{"name", "matched_by"}`` when a local directory or hub snapshot holds a built-in's very weights
+    (:mod:`editbench.models.twins`): its preset keys then include the built-in's name."""
 
 
 def builtin_models() -> list[str]:
@@ -163,8 +166,34 @@ def load_dir(path: str | Path, model_id: str | None = None, preset_keys: list[st
     if not files:
         raise ModelLoadError(f"model directory {str(path)!r} has no weight files ({', '.join(WEIGHT_PATTERNS)})")
     model, tok = _from_pretrained(str(path), dtype, local_files_only=True)
-    keys = preset_keys if preset_keys is not None else [path.resolve().name]
-    return _finish(model, tok, model_id or str(path), hash_files(files), keys, device, dtype)
+    model_hash = hash_files(files)
+    if preset_keys is not None:  # a built-in's own directory
+        return _finish(model, tok, model_id or str(path), model_hash, preset_keys, device, dtype)
+    return _with_twin(model, tok, model_id or str(path), model_hash, [path.resolve().name], device, dtype)
+
+
+def _with_twin(model, tok, model_id: str, model_hash: str, keys: list[str], device, dtype) -> LoadedModel:
+    """A user's model (directory or hub id): when it holds a built-in's weights, that built-in's name joins its
+    preset keys (so it gets the built-in's presets) and ``twin_of`` says so."""
+    from editbench.models.twins import builtin_twin
+
+    twin = builtin_twin(model_hash, model, state_hash)
+    if twin:
+        keys = [*keys, twin[0]]
+    lm = _finish(model, tok, model_id, model_hash, keys, device, dtype)
+    if twin:
+        lm.twin_of = {"name": twin[0], "matched_by": twin[1]}
+    return lm
+
+
+def load_builtin_dir(path: Path, name: str, device="cpu", dtype=torch.float32) -> LoadedModel:
+    """A real built-in from its converted directory (the smollm2 and gemma3 profiles' loader), recorded in the twins
+    index (:mod:`editbench.models.twins`) so that a saved copy of it is recognised."""
+    from editbench.models.twins import remember_builtin
+
+    lm = load_dir(path, model_id=name, preset_keys=[name], device=device, dtype=dtype)
+    remember_builtin(name, lm.model_hash, lm.model, state_hash)
+    return lm
 
 
 def load_hub(name: str, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
@@ -188,7 +217,7 @@ def load_hub(name: str, device: str | torch.device = "cpu", dtype: torch.dtype =
     except Exception:  # noqa: BLE001 - any failure here only means "hash the tensors instead"
         pass
     model_hash = hash_files(files) if files else state_hash(model)
-    return _finish(model, tok, name, model_hash, hub_preset_keys(name), device, dtype)
+    return _with_twin(model, tok, name, model_hash, hub_preset_keys(name), device, dtype)
 
 
 # Hub ids whose published presets go by another name (the reference repositories' file names): the lower-cased

@@ -26,7 +26,7 @@ from pathlib import Path
 from editbench.models import gguf_cache
 from editbench.models.cache import cache_root
 from editbench.models.errors import ModelLoadError
-from editbench.models.loader import load_dir
+from editbench.models.loader import load_builtin_dir
 from editbench.models.profiles import ModelProfile
 
 NAME = "smollm2-135m"
@@ -90,7 +90,7 @@ def ensure_converted(verbose: bool = True) -> Path:
 
 def load(name: str = NAME, device="cpu", **kw):
     """The profile's loader: the converted directory (converting the GGUF once), under the short name."""
-    return load_dir(ensure_converted(), model_id=name, preset_keys=[name], device=device, **kw)
+    return load_builtin_dir(ensure_converted(), name, device=device, **kw)
 
 
 PROFILE = ModelProfile(NAME, f"{FULL_NAME}; real, Llama architecture, tied head (the suites' default)",

@@ -124,6 +124,11 @@ def _model(model_id: str | None, model_hash: str | None) -> dict:
     named = {m.NAME: m.FULL_NAME for m in (smollm2, gemma3)}
     if model_id in named:
         out["name"] = named[model_id]
+    elif model_hash:  # a local copy of a built-in (editbench.models.twins): name what it is
+        from editbench.models.twins import recorded_name
+        twin = recorded_name(model_hash)
+        if twin in named:
+            out["name"], out["same_weights_as"] = named[twin], twin
     return out
 
 

@@ -5,6 +5,8 @@ For each edit layer l in R, ascending (i = 0, 1, ...):
     K   = keys at layer l, one column per request (template-averaged; compute_ks.py)
     Res = Z - H_L, H_L recomputed now, i.e. with layers before l already updated
     resid = Res / (|R| - i)                        (this layer takes its share of what remains)
+            (Gemma: mapped through the post-MLP norm to the MLP output change that moves the residual by it;
+             post_norm.py; ``post_norm_targets=False`` writes it unmapped)
     dW_l  = resid K^T (lambda C_l + K K^T)^-1        (float64; one linear solve, never an inverse; toolkit.linalg)
 
 and dW_l is added to the MLP output matrix of layer l through the adapter (which handles GPT-2's Conv1D).
@@ -25,6 +27,7 @@ from editbench.editors.base import Editor, EditResult, restore, save_originals
 from editbench.editors.memit.compute_ks import keys_and_hidden
 from editbench.editors.memit.compute_z import compute_zs
 from editbench.editors.memit.hparams import MEMITHParams
+from editbench.editors.memit.post_norm import mlp_target_change, post_mlp_norm
 from editbench.editors.toolkit.covariance import CovarianceCache, stats_cache_dir
 from editbench.editors.toolkit.linalg import FactoredPSD, solve_psd
 from editbench.editors.toolkit.templates import memit_context_templates
@@ -77,8 +80,15 @@ def spread_updates(model: torch.nn.Module, tok: Any, adapter: ModelAdapter, requ
         timing["keys_s"] += time.perf_counter() - t
         res = Z.to(H.device) - H.T                               # (d_model, n), after the layers below
         z_error[layer] = float(res.norm(dim=0).mean())
+        share = res / (len(hp.layers) - i)
+        norm = post_mlp_norm(adapter, layer) if getattr(hp, "post_norm_targets", True) else None
+        if norm is not None:  # Gemma: the MLP output is normalised before it joins the residual (post_norm.py)
+            mlp = adapter.mlp_out(layer)
+            m = adapter.weight_out_in(layer).to(K.dtype) @ K.T
+            share = mlp_target_change(norm, m + (mlp.bias[:, None] if getattr(mlp, "bias", None) is not None
+                                                 else 0), share)
         t = time.perf_counter()
-        dW = rule(adapter, layer, K.T, res / (len(hp.layers) - i), covs[layer])
+        dW = rule(adapter, layer, K.T, share, covs[layer])
         timing["solve_s"] += time.perf_counter() - t
         adapter.add_delta(layer, dW)
         delta_norm[layer] = float(dW.norm())

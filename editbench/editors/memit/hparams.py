@@ -47,6 +47,11 @@ class MEMITHParams(HParams):
     mom2_corpus: str = "auto"
     """Corpus name for :mod:`editbench.editors.toolkit.covariance` ("auto" picks per model)."""
 
+    post_norm_targets: bool = True
+    """On blocks that normalise the MLP output before the residual add (Gemma 2/3), write each layer's residual
+    share as the MLP output change that moves the normalised contribution by it (True; :mod:`post_norm`), or
+    as the MLP output change itself (False: MEMIT's GPT-style assumption; no effect on other families)."""
+
     # --- context templates -----------------------------------------------------------------------------------
     context_template_spec: tuple[tuple[int, int], ...] = ((10, 5),)
     """(length in tokens, count) groups of model-generated prefixes, after the bare "{}" template.

@@ -20,7 +20,7 @@ from editbench.editors.base import EditResult, Editor, save_originals
 from editbench.editors.mend.factors import as_param, gradient_factors, out_in_shape
 from editbench.editors.mend.hparams import MENDHParams
 from editbench.editors.mend.network import MENDNetwork, load_network
-from editbench.editors.mend.store import find_network
+from editbench.editors.mend.store import find_network, missing_network
 from editbench.models.adapter import ModelAdapter
 
 
@@ -54,6 +54,11 @@ class MENDEditor(Editor):
         self.network: MENDNetwork | None = None
         self._for: int | None = None  # id() of the model the network was checked against
         self.network_dir: str | None = None
+
+    @classmethod
+    def unavailable(cls, model_id: str, overrides=None) -> str | None:
+        """The one-line "nothing trained for this model; train with ..." when no network exists for it."""
+        return missing_network(model_id, explicit=(overrides or {}).get("network"))
 
     def use_network(self, net: MENDNetwork, model: torch.nn.Module, where: str = "(given)") -> None:
         check_network(net, model, where)

@@ -43,23 +43,31 @@ def is_network_dir(d: Path) -> bool:
     return (d / NET_WEIGHTS).is_file() and (d / NET_CONFIG).is_file()
 
 
+def missing_network(name: str, key: str | None = None, explicit: str | None = None,
+                    cache_dir: str | os.PathLike | None = None) -> str | None:
+    """None when a network for the model ``name`` (its id; ``key`` its directory name, default ``safe_name(name)``)
+    is there, else the one-line message saying that nothing is trained for it and how to train one. Needs no
+    loaded model, so the suites can check before anything loads."""
+    if explicit is not None:
+        d = Path(explicit).expanduser()
+        return None if is_network_dir(d) else f"mend.network={explicit!r}: no {NET_WEIGHTS} + {NET_CONFIG} there"
+    places = [PACKAGE_DIR / (key or safe_name(name)), cache_dir_for(key or safe_name(name), cache_dir)]
+    if any(is_network_dir(d) for d in places):
+        return None
+    return (f"MEND: nothing trained for model {name!r} (no network in {places[0]} or {places[1]}); MEND needs a "
+            f"network meta-trained for each model: train one with `editbench mend train --model {name} --dataset "
+            f"zsre-train` (writes {places[1]}; SmolLM2-135M took ~45 min on 1 CPU thread, a GPU takes minutes), "
+            f"or pass --hparam mend.network=DIR for a network trained elsewhere")
+
+
 def find_network(model: torch.nn.Module, explicit: str | None = None,
                  cache_dir: str | os.PathLike | None = None) -> Path:
     """The directory of the network to use for ``model``, or :class:`MENDNetworkMissing`."""
-    if explicit is not None:
-        d = Path(explicit).expanduser()
-        if not is_network_dir(d):
-            raise MENDNetworkMissing(f"mend.network={explicit!r}: no {NET_WEIGHTS} + {NET_CONFIG} there")
-        return d
     key = model_key(model)
-    places = [PACKAGE_DIR / key, cache_dir_for(key, cache_dir)]
-    for d in places:
-        if is_network_dir(d):
-            return d
     ident = model_identity(model)
-    name = ident[0] if ident else key
-    raise MENDNetworkMissing(
-        f"MEND has no trained editor network for model {name!r} (looked in {places[0]} and {places[1]}). MEND must "
-        f"be meta-trained for each model it edits: run `editbench mend train --model {name} --dataset zsre-train` "
-        f"(writes {places[1]}; SmolLM2-135M took ~45 min on 1 CPU thread, a GPU takes minutes), or pass "
-        f"--hparam mend.network=DIR for a network trained elsewhere.")
+    message = missing_network(ident[0] if ident else key, key, explicit, cache_dir)
+    if message:
+        raise MENDNetworkMissing(message)
+    if explicit is not None:
+        return Path(explicit).expanduser()
+    return next(d for d in (PACKAGE_DIR / key, cache_dir_for(key, cache_dir)) if is_network_dir(d))
