@@ -465,5 +465,10 @@ def test_model_paths_are_one_line(model, needle, capsys, tmp_path):
 
 
 def test_cases_per_category_are_reported():
+    """The per-category count of the hostile cases run before this test in this process (the module's last test).
+    Under pytest-xdist a worker may get this test without any other of the module: then there is nothing to count."""
+    if not CASES:
+        pytest.skip("no hostile case ran in this worker before this test (pytest-xdist split the module); "
+                    "`pytest tests/test_hostile.py` counts them")
     print(json.dumps(dict(CASES), sort_keys=True))
-    assert sum(CASES.values()) > 0
+    assert all(n > 0 for n in CASES.values())
