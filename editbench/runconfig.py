@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterable
 
 from editbench import DEFAULT_MODEL
 from editbench.data.registry import DATASETS, read_json_records
-from editbench.suites.zsre.pairs import detect_pair_format
+from editbench.suites.zsre.pairs import detect_pair_format, pair_source_of
 from editbench.options import COMMON, PROTOCOLS, Option, suite_options
 from editbench.pytest_shard import parse_shard
 from editbench.runner import checks
@@ -23,7 +23,7 @@ from editbench.suites.disabling.run import read_summary
 from editbench.suites.downstream.run import check_downstream_inputs
 from editbench.runner.experiment import Experiment, parse_hparams
 from editbench.runner.preflight import check_thresholds
-from editbench.suites.zsre.run import check_transfer_inputs, default_pair_source
+from editbench.suites.zsre.run import check_transfer_inputs
 
 THRESHOLDS = Path(__file__).parent / "suites" / "thresholds.yaml"
 """The gates shipped beside the suites (``--thresholds`` default)."""
@@ -169,7 +169,7 @@ class RunConfig:
 
     @property
     def pair_source(self) -> str:
-        return self.dataset or default_pair_source(self.model)
+        return pair_source_of(self.dataset, self.model)
 
     # -- the typed experiment ------------------------------------------------------------------------------
     def experiment(self, suite: str, editor: str, **changes: Any) -> Experiment:

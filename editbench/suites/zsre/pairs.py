@@ -74,6 +74,11 @@ def default_pair_source(model: str) -> str:
     return profile(model).pair_source
 
 
+def pair_source_of(dataset: str | None, model: str) -> str:
+    """The pairs a zsRE run reads: ``--dataset`` when given, else the model's :func:`default_pair_source`."""
+    return dataset or default_pair_source(model)
+
+
 @dataclass(frozen=True)
 class PairSource:
     name: str

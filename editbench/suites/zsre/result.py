@@ -7,7 +7,7 @@ from typing import Sequence, TypedDict
 from editbench.gates import verdict
 from editbench.runner.provenance import provenance
 from editbench.suites.zsre.gates import check
-from editbench.suites.zsre.pairs import default_pair_source
+from editbench.suites.zsre.pairs import pair_source_of
 
 
 class Details(TypedDict):
@@ -39,7 +39,7 @@ def fields(exp, editor, lm, result, pairs: Sequence, errors: Sequence, gates: di
     :class:`~editbench.suites.zsre.run.TransferResult` over ``pairs``), gates checked (bound bars read the
     intervals): what the pytest suite and ``editbench zsre`` both record."""
     values, failures = check(result, gates)
-    source = exp.dataset or default_pair_source(exp.model)
+    source = pair_source_of(exp.dataset, exp.model)
     experiment = {**exp.to_dict(), "dataset": source, "zsre_target": target, "directions": list(directions)}
     baseline = {k: v for k, v in result.metrics.items() if k.startswith("baseline_")}
     return dict(suite="zsre", experiment=experiment, metrics=result.metrics, n=len(pairs), baseline=baseline,

@@ -32,7 +32,7 @@ from editbench.runner.cost import memory
 from editbench.runner.experiment import Experiment, ExperimentError, make_editor
 from editbench.runner.results import make_result
 from editbench.suites.zsre.metrics import PROTOCOLS, flat_metrics, score_prompts, summarize
-from editbench.suites.zsre.pairs import (DIRECTIONS, PAIR_SOURCES, FormPair, check_target, default_pair_source,
+from editbench.suites.zsre.pairs import (DIRECTIONS, PAIR_SOURCES, FormPair, check_target, pair_source_of,
                                          load_pairs)
 from editbench.suites.zsre.result import fields as result_fields
 
@@ -163,7 +163,7 @@ def run_transfer_experiment(exp: Experiment, editor: Editor, lm: LoadedModel, *,
                             on_edit: Callable[[dict], None] | None = None):
     """``exp.n`` pairs of ``exp.dataset`` (a pair source or pairs file; None = :func:`default_pair_source`) drawn
     with ``exp.seed``, both forms: (result, pairs, malformed-record errors)."""
-    source = exp.dataset or default_pair_source(exp.model)
+    source = pair_source_of(exp.dataset, exp.model)
     pairs, errors = load_pairs(source, n=exp.n_resolved, seed=exp.seed, on_error="collect",
                                target=check_target(target))
     if not pairs:

@@ -23,7 +23,7 @@ from editbench.gates import gates_for
 from editbench.runner.experiment import DEFAULT_N, ExperimentError, make_editor
 from editbench.suites.zsre.figure import plot_results
 from editbench.suites.zsre.metrics import format_row
-from editbench.suites.zsre.pairs import default_pair_source
+from editbench.suites.zsre.pairs import pair_source_of
 from editbench.suites.zsre.result import fields as result_fields
 from editbench.suites.zsre.run import check_transfer_inputs, run_transfer_experiment
 
@@ -41,7 +41,7 @@ def _figure(eb_session, result: dict) -> str:
 
 
 def test_zsre_transfer(capsys, editor_name, eb_session, eb_record):
-    source = eb_session.dataset or default_pair_source(eb_session.model)
+    source = pair_source_of(eb_session.dataset, eb_session.model)
     exp = dataclasses.replace(eb_session.experiment("zsre", editor_name), dataset=source,
                               n=eb_session.n_records or DEFAULT_N["zsre"])
     try:  # the pairs (and the zsRE target, directions) read now: a missing file is one line, before the model loads
